@@ -1,0 +1,149 @@
+"""plaingrad: backpropagation you can watch, on NumPy, with PyTorch's API.
+
+``import plaingrad as torch`` runs PyTorch programs that use the tensor, autograd,
+nn, optim and data APIs that plaingrad implements. The package is layered; each
+layer depends only on those above it:
+
+- ``backend``: the array namespace (NumPy);
+- ``tensor``: the Tensor; ``autograd``: graph nodes, the engine, grad modes;
+- ``ops``: every op's forward and backward rule;
+- ``nn``, ``optim``, ``utils.data``: layers, optimizers, data loading;
+- ``datasets``, ``io``, ``cli``: built-in data, checkpoints, the command line.
+"""
+
+from __future__ import annotations
+
+from . import _dtype
+from ._dtype import (
+    bool_ as bool,  # noqa: A001  (PyTorch's name)
+    dtype,
+    float16,
+    float32,
+    float64,
+    get_default_dtype,
+    int8,
+    int16,
+    int32,
+    int64,
+    set_default_dtype,
+    uint8,
+)
+from .device import NoGPUBackendError, device
+from .tensor import Size, Tensor
+from .autograd.grad_mode import (
+    enable_grad,
+    inference_mode,
+    is_grad_enabled,
+    no_grad,
+    set_grad_enabled,
+)
+from . import ops as _ops
+from .ops import (
+    abs,
+    add,
+    amax,
+    amin,
+    argmax,
+    argmin,
+    bmm,
+    cat,
+    clamp,
+    clone,
+    div,
+    eq,
+    exp,
+    expand,
+    flatten,
+    floor_divide,
+    ge,
+    gt,
+    le,
+    log,
+    log_softmax,
+    logsumexp,
+    lt,
+    matmul,
+    max,
+    mean,
+    min,
+    mm,
+    mul,
+    ne,
+    neg,
+    permute,
+    pow,
+    relu,
+    remainder,
+    reshape,
+    sigmoid,
+    softmax,
+    sqrt,
+    squeeze,
+    stack,
+    sub,
+    sum,
+    t,
+    tanh,
+    transpose,
+    unflatten,
+    unsqueeze,
+    where,
+)
+from .creation import (
+    arange,
+    as_tensor,
+    empty,
+    empty_like,
+    eye,
+    from_numpy,
+    full,
+    full_like,
+    linspace,
+    normal,
+    ones,
+    ones_like,
+    rand,
+    rand_like,
+    randint,
+    randint_like,
+    randn,
+    randn_like,
+    randperm,
+    tensor,
+    zeros,
+    zeros_like,
+)
+from .random import (
+    Generator,
+    default_generator,
+    get_rng_state,
+    initial_seed,
+    manual_seed,
+    seed,
+    set_rng_state,
+)
+from .threads import get_num_threads, set_num_threads
+from . import autograd, cuda
+from . import nn, optim, utils
+from .warnings import PlaingradWarning
+
+clip = clamp
+long = int64
+int = int32  # noqa: A001
+float = float32  # noqa: A001
+double = float64
+half = float16
+__version__ = "0.1.0"
+
+
+def is_tensor(obj: object) -> object:
+    """True when ``obj`` is a plaingrad Tensor."""
+    return isinstance(obj, Tensor)
+
+
+def numel(input: Tensor) -> object:
+    return input.numel()
+
+
+def detach(input: Tensor) -> Tensor:
+    return input.detach()

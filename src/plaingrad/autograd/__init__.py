@@ -1,0 +1,179 @@
+"""Reverse-mode automatic differentiation.
+
+Ops record a graph of ``Node`` objects as they run (``node.py``); ``backward`` and
+``grad`` hand the outputs' gradients to the engine (``engine.py``), which walks
+that graph once in reverse topological order. Grad modes (``grad_mode.py``)
+switch recording off. ``gradcheck`` compares the engine with central finite
+differences.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+from .engine import run_backward
+from .gradcheck import gradcheck
+from .grad_mode import (
+    enable_grad,
+    inference_mode,
+    is_grad_enabled,
+    no_grad,
+    set_grad_enabled,
+)
+from .node import Node
+
+__all__ = [
+    "backward",
+    "grad",
+    "gradcheck",
+    "no_grad",
+    "enable_grad",
+    "set_grad_enabled",
+    "inference_mode",
+    "is_grad_enabled",
+    "Node",
+]
+
+
+def _as_list(x: Any) -> list:
+    if x is None:
+        return []
+    if isinstance(x, (list, tuple)):
+        return list(x)
+    return [x]
+
+
+def _roots(
+    outputs: Sequence[Any], grad_outputs: Sequence[Any], op: str
+) -> tuple[list, list]:
+    from ..tensor import Tensor
+
+    if grad_outputs and len(grad_outputs) != len(outputs):
+        raise RuntimeError(
+            f"{op}: got {len(grad_outputs)} gradients for {len(outputs)} outputs"
+        )
+    roots, grads = [], []
+    for i, out in enumerate(outputs):
+        if not isinstance(out, Tensor):
+            raise TypeError(
+                f"{op}: expected Tensors as outputs, got {type(out).__name__}"
+            )
+        node = out._edge()
+        if node is None:
+            raise RuntimeError(
+                f"element {i} of tensors does not require grad and does not "
+                "have a grad_fn"
+            )
+        g = grad_outputs[i] if grad_outputs else None
+        if g is None:
+            if out._data.size != 1:
+                raise RuntimeError(
+                    "grad can be implicitly created only for scalar outputs "
+                    f"(output {i} has shape {tuple(out.shape)}; pass "
+                    "`gradient=` with that shape)"
+                )
+            array = out._data.__class__(out._data.shape, out._data.dtype)
+            array.fill(1)
+        else:
+            array = g._data if isinstance(g, Tensor) else g
+            if tuple(array.shape) != tuple(out._data.shape):
+                raise RuntimeError(
+                    f"{op}: Mismatch in shape: grad_output[{i}] has a shape of "
+                    f"{tuple(array.shape)} and output[{i}] has a shape of "
+                    f"{tuple(out._data.shape)}."
+                )
+        roots.append(node)
+        grads.append(array)
+    return roots, grads
+
+
+def backward(
+    tensors: Any,
+    grad_tensors: Any = None,
+    retain_graph: bool | None = None,
+    create_graph: bool = False,
+    inputs: Any = None,
+) -> None:
+    """Accumulate into leaves' ``.grad`` the gradient of ``tensors``.
+
+    Args:
+        tensors: the output tensor(s) to differentiate.
+        grad_tensors: d(loss)/d(output) for each output; None for scalars.
+        retain_graph: keep saved values so the graph can be walked again.
+        create_graph: higher-order gradients (not supported yet).
+        inputs: if given, only these leaves receive gradients.
+    """
+    if create_graph:
+        raise NotImplementedError(
+            "backward: `create_graph=True` (higher-order gradients) is not "
+            "supported yet"
+        )
+    outputs = _as_list(tensors)
+    roots, grads = _roots(outputs, _as_list(grad_tensors), "backward")
+    if inputs is None:
+        run_backward(roots, grads, bool(retain_graph))
+        return
+    wanted = _as_list(inputs)
+    capture = {t._edge(): None for t in wanted}
+    run_backward(roots, grads, bool(retain_graph), capture)
+    for t in wanted:
+        g = capture.get(t._edge())
+        if g is not None:
+            if t.grad is None:
+                t.grad = t._wrap_grad(g.astype(t._data.dtype, copy=True))
+            else:
+                t.grad._data += g
+
+
+def grad(
+    outputs: Any,
+    inputs: Any,
+    grad_outputs: Any = None,
+    retain_graph: bool | None = None,
+    create_graph: bool = False,
+    allow_unused: bool | None = None,
+    materialize_grads: bool = False,
+) -> tuple:
+    """Return d(outputs)/d(inputs) without touching any ``.grad``.
+
+    Example:
+        >>> import plaingrad as torch
+        >>> x = torch.tensor(3.0, requires_grad=True)
+        >>> torch.autograd.grad(x * x, x)
+        (tensor(6.),)
+    """
+    if create_graph:
+        raise NotImplementedError(
+            "autograd.grad: `create_graph=True` (higher-order gradients) is not "
+            "supported yet"
+        )
+    from ..tensor import _wrap
+
+    outs = _as_list(outputs)
+    ins = _as_list(inputs)
+    for i, t in enumerate(ins):
+        if not t._requires_grad:
+            raise RuntimeError(
+                f"autograd.grad: One of the differentiated Tensors (input {i}) "
+                "does not require grad"
+            )
+    roots, grads = _roots(outs, _as_list(grad_outputs), "autograd.grad")
+    capture = {t._edge(): None for t in ins}
+    run_backward(roots, grads, bool(retain_graph), capture)
+    result = []
+    for i, t in enumerate(ins):
+        g = capture[t._edge()]
+        if g is None:
+            if materialize_grads:
+                g = t._data * 0
+            elif not allow_unused:
+                raise RuntimeError(
+                    f"autograd.grad: One of the differentiated Tensors (input "
+                    f"{i}) appears to not have been used in the graph. Set "
+                    "allow_unused=True if this is the desired behavior."
+                )
+            else:
+                result.append(None)
+                continue
+        result.append(_wrap(g.astype(t._data.dtype, copy=True), None))
+    return tuple(result)

@@ -1,0 +1,98 @@
+"""The backward engine: an iterative topological walk of the graph.
+
+``run_backward`` counts, for every node reachable from the roots, how many
+consumers will send it a gradient (one iterative depth-first pass, no recursion,
+so a chain of 100,000 ops is fine). It then runs Kahn's algorithm: a node runs
+only when all its consumers have reported, so a value used several times gets
+the sum of its gradients, once. Arrays flow between nodes; only leaves get
+Tensors, in ``AccumulateGrad``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .node import AccumulateGrad, Node
+
+
+def run_backward(
+    roots: list[Node],
+    root_grads: list[Any],
+    retain_graph: bool,
+    capture: dict[Node, Any] | None = None,
+) -> None:
+    """Backpropagate ``root_grads`` from ``roots`` through the graph.
+
+    Args:
+        roots: the grad_fn (or AccumulateGrad) of each output.
+        root_grads: the gradient array of each output.
+        retain_graph: keep saved arrays so the graph can be walked again.
+        capture: when given (``autograd.grad``), the total gradient arriving at
+            each of these nodes is stored here and no leaf ``.grad`` changes.
+    """
+    # Pass 1: how many gradients will each node receive?
+    deps: dict[Node, int] = {}
+    stack = list(roots)
+    while stack:
+        node = stack.pop()
+        for nxt in node._next:
+            if nxt is None:
+                continue
+            if nxt in deps:
+                deps[nxt] += 1
+            else:
+                deps[nxt] = 1
+                stack.append(nxt)
+
+    grads: dict[Node, Any] = {}
+    for node, grad in zip(roots, root_grads):
+        prev = grads.get(node)
+        grads[node] = grad if prev is None else prev + grad
+    ready = [node for node in grads if node not in deps]
+    input_grad = prev = None
+
+    # Pass 2: run each node once all of its consumers have sent their share.
+    while ready:
+        node = ready.pop()
+        grad = grads.pop(node, None)
+        if grad is not None and node._pre_hooks:
+            grad = _run_hooks(node._pre_hooks, grad)
+        if capture is not None:
+            if node in capture:
+                capture[node] = grad
+            if type(node) is AccumulateGrad:
+                continue
+        elif type(node) is AccumulateGrad:
+            if grad is not None:
+                node.accumulate(grad)
+            continue
+
+        if grad is None:
+            input_grads: Any = (None,) * len(node._next)
+        else:
+            input_grads = node.backward(node, grad)
+            if type(input_grads) is not tuple:
+                input_grads = (input_grads,)
+            if not retain_graph:
+                node._release()
+        for nxt, input_grad in zip(node._next, input_grads):
+            if nxt is None:
+                continue
+            if input_grad is not None:
+                prev = grads.get(nxt)
+                # Out of place: either side may be a view or another's array.
+                grads[nxt] = input_grad if prev is None else prev + input_grad
+            left = deps[nxt] - 1
+            deps[nxt] = left
+            if left == 0:
+                ready.append(nxt)
+        # Drop our references so AccumulateGrad can tell a private array.
+        input_grads = input_grad = prev = grad = None
+
+
+def _run_hooks(hooks: list, grad: Any) -> Any:
+    for hook in hooks:
+        replaced = hook(grad)
+        if replaced is not None:
+            grad = replaced
+    return grad

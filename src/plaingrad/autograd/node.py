@@ -1,0 +1,152 @@
+"""Nodes of the backward graph, and ``Op``: an op's forward and backward rule.
+
+Every differentiable op is a subclass of ``Op`` with two static methods side by
+side: ``forward(ctx, *arrays, **options)`` computes the result from backend arrays,
+and ``backward(ctx, grad_output)`` returns one gradient array (or None) per array
+input. ``ctx`` *is* the graph node: an instance of the op's own class, made fresh
+for each call. When the result needs a gradient the node is kept as the result's
+``grad_fn`` and its ``_next`` holds, for each input, the node that produced it
+(its ``grad_fn``, or the ``AccumulateGrad`` of a leaf), or None.
+
+Saved arrays go through ``ctx.save_for_backward`` so that the engine can free
+them once backward has used them; reading them afterwards raises PyTorch's
+"backward through the graph a second time" error.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+from .grad_mode import _mode
+
+_FREED = object()
+
+_SECOND_BACKWARD = (
+    "Trying to backward through the graph a second time (or directly access "
+    "saved tensors after they have already been freed). Saved intermediate "
+    "values of the graph are freed when you call .backward() or autograd.grad(). "
+    "Specify retain_graph=True if you need to backward through the graph a "
+    "second time or if you need to access saved tensors after calling backward."
+)
+
+
+class Node:
+    """A node of the backward graph (PyTorch's ``grad_fn`` objects)."""
+
+    name = "Node"
+    _next: tuple = ()
+    _saved: Any = ()
+    _pre_hooks: list | None = None
+
+    def save_for_backward(self, *arrays: Any) -> None:
+        """Keep ``arrays`` for ``backward``; the engine frees them after use."""
+        self._saved = arrays
+
+    @property
+    def saved_tensors(self) -> tuple:
+        saved = self._saved
+        if saved is _FREED:
+            raise RuntimeError(_SECOND_BACKWARD)
+        return saved
+
+    def _release(self) -> None:
+        if self._saved:
+            self._saved = _FREED
+
+    @property
+    def next_functions(self) -> tuple:
+        """The nodes this one sends gradients to, as ``((node, 0), ...)``."""
+        return tuple((n, 0) for n in self._next)
+
+    @property
+    def needs_input_grad(self) -> tuple:
+        return tuple(n is not None for n in self._next)
+
+    def name_(self) -> str:
+        return self.name
+
+    def register_prehook(self, hook: Any) -> None:
+        """Call ``hook(grad)`` on the total gradient arriving at this node."""
+        if self._pre_hooks is None:
+            self._pre_hooks = []
+        self._pre_hooks.append(hook)
+
+    def __repr__(self) -> str:
+        return f"<{self.name} object at {id(self):#x}>"
+
+
+class AccumulateGrad(Node):
+    """The node of a leaf tensor: adds the arriving gradient into ``leaf.grad``."""
+
+    name = "AccumulateGrad"
+
+    def __init__(self, variable: Any) -> None:
+        self.variable = variable
+
+    def accumulate(self, grad: Any) -> None:
+        leaf = self.variable
+        data = leaf._data
+        if grad.dtype != data.dtype:
+            grad = grad.astype(data.dtype)
+        if grad.shape != data.shape:
+            grad = grad.reshape(data.shape) if grad.size == data.size else grad
+        current = leaf.grad
+        if current is None:
+            # Take the array as it is when nobody else can see it (a fresh
+            # result of a backward rule); copy it otherwise, so that an
+            # in-place change to one .grad never shows up in another.
+            # References: the engine's, ours and getrefcount's argument.
+            if not (
+                grad.flags.owndata
+                and grad.flags.writeable
+                and sys.getrefcount(grad) <= 3
+            ):
+                grad = grad.copy()
+            leaf.grad = leaf._wrap_grad(grad)
+        else:
+            current._data += grad
+
+
+class Op(Node):
+    """Base of every built-in op; see the module docstring."""
+
+    # Name shown as grad_fn, e.g. "MulBackward0".
+    name = "Op"
+    # Results after the first (e.g. the indices of max(dim)) never need grad.
+
+    @staticmethod
+    def forward(ctx: Any, *args: Any, **kwargs: Any) -> Any:
+        raise NotImplementedError
+
+    @staticmethod
+    def backward(ctx: Any, grad_output: Any) -> Any:
+        raise NotImplementedError
+
+    @classmethod
+    def apply(cls, *inputs: Any, **options: Any) -> Any:
+        """Run the forward rule on tensors and record the node if needed."""
+        ctx = cls.__new__(cls)
+        out = cls.forward(ctx, *[t._data for t in inputs], **options)
+        if _mode.enabled:
+            for t in inputs:
+                if t._requires_grad:
+                    ctx._next = tuple([t._edge() for t in inputs])
+                    if type(out) is tuple:
+                        first = _wrap(out[0], ctx)
+                        return (first,) + tuple([_wrap(o, None) for o in out[1:]])
+                    return _wrap(out, ctx)
+        if type(out) is tuple:
+            return tuple([_wrap(o, None) for o in out])
+        return _wrap(out, None)
+
+
+def _wrap(array: Any, grad_fn: Node | None) -> Any:
+    """Make a Tensor around ``array``; replaced by tensor.py when it loads."""
+    raise RuntimeError("plaingrad.tensor has not been imported")
+
+
+def bind_tensor_factory(factory: Any) -> None:
+    """Called once by tensor.py: ``factory(array, grad_fn)`` makes a Tensor."""
+    global _wrap
+    _wrap = factory

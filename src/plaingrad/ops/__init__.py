@@ -1,0 +1,317 @@
+"""Every differentiable op, as a forward rule with its backward rule beside it.
+
+The ops are grouped by kind: ``elementwise`` (arithmetic, math, comparisons),
+``reduction`` (sum, mean, max, softmax ...), ``shape`` (views, cat, indexing),
+``linalg`` (matmul, linear) and ``loss`` (fused loss ops). Each op is an ``Op``
+subclass (see ``plaingrad.autograd.node``) that works on backend arrays; the
+public functions wrap scalars, promote dtypes and check arguments.
+
+This module also attaches the ops to ``Tensor`` as methods and operators, so
+``tensor.py`` stays free of arithmetic.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .. import _dtype
+from ..device import check_device
+from ..tensor import Tensor
+from . import elementwise, linalg, loss, reduction, shape
+from .elementwise import (
+    abs,
+    add,
+    clamp,
+    clone,
+    div,
+    eq,
+    exp,
+    floor_divide,
+    ge,
+    gt,
+    le,
+    log,
+    lt,
+    mul,
+    ne,
+    neg,
+    pow,
+    relu,
+    remainder,
+    sigmoid,
+    sqrt,
+    sub,
+    tanh,
+    where,
+)
+from .linalg import bmm, linear, matmul, mm
+from .reduction import (
+    amax,
+    amin,
+    argmax,
+    argmin,
+    log_softmax,
+    logsumexp,
+    max,
+    mean,
+    min,
+    softmax,
+    sum,
+)
+from .shape import (
+    cat,
+    expand,
+    flatten,
+    permute,
+    reshape,
+    squeeze,
+    stack,
+    t,
+    transpose,
+    unflatten,
+    unsqueeze,
+)
+
+__all__ = [
+    "elementwise",
+    "linalg",
+    "loss",
+    "reduction",
+    "shape",
+]
+
+
+def _swap(fn: Any) -> Any:
+    def reflected(self: Tensor, other: Any) -> Tensor:
+        return fn(other, self)
+
+    return reflected
+
+
+def _to(self: Tensor, *args: Any, **kwargs: Any) -> Tensor:
+    """Convert dtype and/or device: ``to(dtype)``, ``to(device)``, ``to(other)``."""
+    dtype = kwargs.pop("dtype", None)
+    device = kwargs.pop("device", None)
+    kwargs.pop("non_blocking", None)
+    kwargs.pop("copy", None)
+    if kwargs:
+        raise TypeError(f"to() got unexpected keyword arguments {sorted(kwargs)}")
+    for arg in args:
+        if isinstance(arg, Tensor):
+            dtype = arg.dtype
+        elif isinstance(arg, (_dtype.dtype, type)):
+            dtype = arg
+        else:
+            device = arg
+    check_device(device, "Tensor.to")
+    if dtype is None:
+        return self
+    return elementwise.to_dtype(self, dtype)
+
+
+def _cast_method(name: str) -> Any:
+    target = _dtype.BY_NAME[name]
+
+    def method(self: Tensor) -> Tensor:
+        return elementwise.to_dtype(self, target)
+
+    method.__name__ = name
+    return method
+
+
+def _contiguous(self: Tensor) -> Tensor:
+    if self._data.flags.c_contiguous:
+        return self
+    return elementwise.clone(self)
+
+
+def _type_as(self: Tensor, other: Tensor) -> Tensor:
+    return elementwise.to_dtype(self, other.dtype)
+
+
+def _inplace(fn: Any) -> Any:
+    """``a op= b``: compute ``a op b`` and write it into a's memory.
+
+    On a tensor in the graph the result takes over the new node, as PyTorch
+    rebases history; on a leaf that requires grad it is refused outside no_grad.
+    """
+
+    def method(self: Tensor, other: Any, **kwargs: Any) -> Tensor:
+        from ..autograd.grad_mode import _mode
+
+        if _mode.enabled and self._requires_grad and self.grad_fn is None:
+            raise RuntimeError(
+                "a leaf Variable that requires grad is being used in an in-place "
+                "operation."
+            )
+        result = fn(self, other, **kwargs)
+        if result._data.dtype != self._data.dtype:
+            raise RuntimeError(
+                f"result type {result.dtype.name.capitalize()} can't be cast to "
+                f"the desired output type {self.dtype.name.capitalize()}"
+            )
+        if result.grad_fn is not None:
+            # Recorded: the tensor takes over the result and its node. Its old
+            # memory is left alone because the graph may have saved it.
+            # TODO: write through to views' bases once version counters land.
+            self._data = result._data
+            self.grad_fn = result.grad_fn
+            self._requires_grad = True
+        else:
+            self._data[...] = result._data
+        self._version += 1
+        return self
+
+    return method
+
+
+def _zero_(self: Tensor) -> Tensor:
+    return _fill_(self, 0)
+
+
+def _fill_(self: Tensor, value: Any) -> Tensor:
+    from ..autograd.grad_mode import _mode
+
+    if _mode.enabled and self._requires_grad:
+        raise RuntimeError(
+            "a leaf Variable that requires grad is being used in an in-place "
+            "operation."
+        )
+    self._data[...] = value._data if isinstance(value, Tensor) else value
+    self._version += 1
+    return self
+
+
+def _copy_(self: Tensor, src: Tensor) -> Tensor:
+    return _fill_(self, src)
+
+
+def _clamp_(self: Tensor, min: Any = None, max: Any = None) -> Tensor:
+    return _inplace(lambda a, _: clamp(a, min, max))(self, None)
+
+
+def _max_method(self: Tensor, dim: Any = None, keepdim: bool = False) -> Any:
+    return max(self, dim, keepdim)
+
+
+def _min_method(self: Tensor, dim: Any = None, keepdim: bool = False) -> Any:
+    return min(self, dim, keepdim)
+
+
+def _view_method(self: Tensor, *shape: Any) -> Tensor:
+    return shape_view(self, *shape)
+
+
+shape_view = shape.view
+
+_METHODS = {
+    # arithmetic operators
+    "__add__": add,
+    "__radd__": _swap(add),
+    "__sub__": sub,
+    "__rsub__": _swap(sub),
+    "__mul__": mul,
+    "__rmul__": _swap(mul),
+    "__truediv__": div,
+    "__rtruediv__": _swap(div),
+    "__floordiv__": floor_divide,
+    "__rfloordiv__": _swap(floor_divide),
+    "__mod__": remainder,
+    "__rmod__": _swap(remainder),
+    "__pow__": pow,
+    "__rpow__": _swap(pow),
+    "__matmul__": matmul,
+    "__rmatmul__": _swap(matmul),
+    "__neg__": neg,
+    "__pos__": lambda self: self,
+    "__abs__": abs,
+    "__eq__": eq,
+    "__ne__": ne,
+    "__lt__": lt,
+    "__le__": le,
+    "__gt__": gt,
+    "__ge__": ge,
+    "__getitem__": shape.getitem,
+    "__setitem__": shape.setitem,
+    "__iadd__": _inplace(add),
+    "__isub__": _inplace(sub),
+    "__imul__": _inplace(mul),
+    "__itruediv__": _inplace(div),
+    # named methods
+    "add": add,
+    "sub": sub,
+    "mul": mul,
+    "div": div,
+    "pow": pow,
+    "neg": neg,
+    "matmul": matmul,
+    "mm": mm,
+    "bmm": bmm,
+    "abs": abs,
+    "exp": exp,
+    "log": log,
+    "sqrt": sqrt,
+    "tanh": tanh,
+    "sigmoid": sigmoid,
+    "relu": relu,
+    "clamp": clamp,
+    "clip": clamp,
+    "where": lambda self, condition, other: where(condition, self, other),
+    "eq": eq,
+    "ne": ne,
+    "lt": lt,
+    "le": le,
+    "gt": gt,
+    "ge": ge,
+    "sum": sum,
+    "mean": mean,
+    "max": _max_method,
+    "min": _min_method,
+    "amax": amax,
+    "amin": amin,
+    "argmax": argmax,
+    "argmin": argmin,
+    "logsumexp": logsumexp,
+    "softmax": softmax,
+    "log_softmax": log_softmax,
+    "reshape": reshape,
+    "view": _view_method,
+    "view_as": lambda self, other: shape.view(self, other._data.shape),
+    "reshape_as": lambda self, other: reshape(self, other._data.shape),
+    "flatten": flatten,
+    "unflatten": unflatten,
+    "permute": permute,
+    "transpose": transpose,
+    "t": t,
+    "squeeze": squeeze,
+    "unsqueeze": unsqueeze,
+    "expand": expand,
+    "expand_as": shape.expand_as,
+    "clone": clone,
+    "contiguous": _contiguous,
+    "to": _to,
+    "type_as": _type_as,
+    "add_": _inplace(add),
+    "sub_": _inplace(sub),
+    "mul_": _inplace(mul),
+    "div_": _inplace(div),
+    "clamp_": _clamp_,
+    "zero_": _zero_,
+    "fill_": _fill_,
+    "copy_": _copy_,
+}
+for _name in ("float", "double", "half", "long", "int", "bool"):
+    _target = {
+        "float": "float32",
+        "double": "float64",
+        "half": "float16",
+        "long": "int64",
+        "int": "int32",
+        "bool": "bool",
+    }[_name]
+    _METHODS[_name] = _cast_method(_target)
+
+for _name, _fn in _METHODS.items():
+    setattr(Tensor, _name, _fn)
+Tensor.T = property(shape.T)
+Tensor.mT = property(lambda self: transpose(self, -2, -1))

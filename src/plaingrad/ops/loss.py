@@ -1,0 +1,255 @@
+"""Loss ops whose gradient is simpler fused than composed: mse and nll.
+
+``cross_entropy`` is ``nll_loss(log_softmax(x))``, as in PyTorch (its grad_fn is
+NllLossBackward0), which stays finite for logits of any size.
+"""
+
+from __future__ import annotations
+
+import warnings
+from typing import Any
+
+import numpy as np
+
+from ..autograd.node import Op
+from ..backend import xp
+from ..tensor import Tensor
+from ..warnings import PlaingradWarning
+from ._util import unbroadcast
+
+_REDUCTIONS = ("mean", "sum", "none")
+
+
+def _check_reduction(reduction: str, op: str) -> None:
+    if reduction not in _REDUCTIONS:
+        raise ValueError(
+            f"{op}: `reduction` must be 'mean', 'sum' or 'none', got {reduction!r}"
+        )
+
+
+class MseLoss(Op):
+    name = "MseLossBackward0"
+
+    @staticmethod
+    def forward(ctx, input, target, reduction):
+        diff = input - target
+        ctx.save_for_backward(diff)
+        ctx.shapes = (input.shape, target.shape)
+        ctx.reduction = reduction
+        squared = diff * diff
+        if reduction == "mean":
+            return xp.asarray(squared.mean())
+        if reduction == "sum":
+            return xp.asarray(squared.sum())
+        return squared
+
+    @staticmethod
+    def backward(ctx, grad_output):
+        # d(mean (x - y)^2)/dx = 2 (x - y) / n; d/dy is its negative
+        (diff,) = ctx.saved_tensors
+        scale = 2.0 / diff.size if ctx.reduction == "mean" else 2.0
+        grad = (grad_output * scale) * diff
+        shape_in, shape_target = ctx.shapes
+        grad_in = grad_target = None
+        if ctx._next[0] is not None:
+            grad_in = unbroadcast(grad, shape_in)
+        if ctx._next[1] is not None:
+            grad_target = unbroadcast(-grad, shape_target)
+        return grad_in, grad_target
+
+
+class NllLoss(Op):
+    name = "NllLossBackward0"
+
+    @staticmethod
+    def forward(ctx, log_probs, target, weight, ignore_index, reduction):
+        # log_probs: (N, C, *), target: (N, *) class indices
+        picked_idx = xp.expand_dims(target, 1)
+        valid = target != ignore_index
+        safe = xp.where(xp.expand_dims(valid, 1), picked_idx, 0)
+        picked = xp.take_along_axis(log_probs, safe, axis=1).squeeze(1)
+        w = valid.astype(log_probs.dtype)
+        if weight is not None:
+            w = w * weight[xp.where(valid, target, 0)]
+        losses = -picked * w
+        ctx.save_for_backward(safe, w)
+        ctx.shape = log_probs.shape
+        ctx.reduction = reduction
+        if reduction == "none":
+            return losses
+        total = losses.sum()
+        if reduction == "sum":
+            return xp.asarray(total)
+        denominator = w.sum()
+        ctx.denominator = denominator
+        return xp.asarray(total / denominator)
+
+    @staticmethod
+    def backward(ctx, grad_output):
+        # d(-w_n log p[n, t_n]) / d log p[n, c] = -w_n if c == t_n else 0
+        safe, w = ctx.saved_tensors
+        if ctx.reduction == "none":
+            scale = grad_output * w
+        elif ctx.reduction == "sum":
+            scale = grad_output * w
+        else:
+            scale = (grad_output / ctx.denominator) * w
+        grad = xp.zeros(ctx.shape, dtype=w.dtype)
+        xp.put_along_axis(grad, safe, -xp.expand_dims(scale, 1), axis=1)
+        return grad, None
+
+
+def mse_loss(
+    input: Tensor, target: Tensor, size_average: Any = None, reduce: Any = None,
+    reduction: str = "mean",
+) -> Tensor:
+    """Mean squared error ``mean((input - target)^2)``.
+
+    Warns (as PyTorch does) when the target's shape differs from the input's,
+    since the broadcast that follows is almost always a bug.
+    """
+    _check_reduction(reduction, "mse_loss")
+    if not isinstance(target, Tensor) or not isinstance(input, Tensor):
+        raise TypeError(
+            f"mse_loss: expected Tensors, got {type(input).__name__} and "
+            f"{type(target).__name__}"
+        )
+    if input._data.shape != target._data.shape:
+        warnings.warn(
+            f"mse_loss: Using a target size ({tuple(target.shape)}) that is "
+            f"different to the input size ({tuple(input.shape)}). This will "
+            "likely lead to incorrect results due to broadcasting. Please ensure "
+            "they have the same size.",
+            PlaingradWarning,
+            stacklevel=3,
+        )
+        try:
+            np.broadcast_shapes(input._data.shape, target._data.shape)
+        except ValueError:
+            raise RuntimeError(
+                f"mse_loss: The size of `input` {tuple(input.shape)} and of "
+                f"`target` {tuple(target.shape)} cannot be broadcast together"
+            ) from None
+    if target._data.dtype != input._data.dtype:
+        from ._util import binary_operands
+
+        input, target = binary_operands(input, target, "mse_loss")
+    return MseLoss.apply(input, target, reduction=reduction)
+
+
+def nll_loss(
+    input: Tensor,
+    target: Tensor,
+    weight: Tensor | None = None,
+    size_average: Any = None,
+    ignore_index: int = -100,
+    reduce: Any = None,
+    reduction: str = "mean",
+) -> Tensor:
+    """Negative log-likelihood of class indices, given log-probabilities.
+
+    Shape:
+        input: (N, C) or (N, C, d1, ...) or (C,); target: (N,) or (N, d1, ...)
+        or () with class indices in [0, C).
+    """
+    _check_reduction(reduction, "nll_loss")
+    x = input._data
+    if x.dtype.kind != "f":
+        raise RuntimeError(
+            f"nll_loss: expected `input` to be a floating point tensor of "
+            f"log-probabilities, got {input.dtype.name}"
+        )
+    if not isinstance(target, Tensor) or target._data.dtype.kind not in "iu":
+        got = target.dtype.name if isinstance(target, Tensor) else type(target).__name__
+        raise RuntimeError(
+            f"nll_loss: expected `target` to hold class indices (an int64 tensor), "
+            f"got {got}; for class probabilities use a float target with "
+            "cross_entropy"
+        )
+    t = target._data
+    unbatched = x.ndim == 1
+    if unbatched:
+        x_shape_ok = t.ndim == 0
+    else:
+        x_shape_ok = t.shape == x.shape[:1] + x.shape[2:]
+    if not x_shape_ok:
+        raise ValueError(
+            f"nll_loss: expected `target` of shape "
+            f"{tuple(x.shape[:1] + x.shape[2:]) if not unbatched else ()} for "
+            f"`input` of shape {tuple(x.shape)}, got {tuple(t.shape)}"
+        )
+    n_classes = x.shape[0] if unbatched else x.shape[1]
+    valid = t[t != ignore_index]
+    if valid.size and (valid.min() < 0 or valid.max() >= n_classes):
+        bad = valid[(valid < 0) | (valid >= n_classes)][0]
+        raise IndexError(
+            f"nll_loss: Target {int(bad)} is out of bounds: `target` must hold "
+            f"class indices in [0, {n_classes}) (input has {n_classes} classes)"
+        )
+    if unbatched:
+        input = input.unsqueeze(0)
+        target = target.unsqueeze(0)
+    w = None
+    if weight is not None:
+        w = weight._data
+        if w.shape != (n_classes,):
+            raise RuntimeError(
+                f"nll_loss: `weight` must have shape ({n_classes},), got "
+                f"{tuple(w.shape)}"
+            )
+    out = NllLoss.apply(
+        input,
+        target,
+        weight=w,
+        ignore_index=ignore_index,
+        reduction=reduction,
+    )
+    if unbatched and reduction == "none":
+        out = out.squeeze(0)
+    return out
+
+
+def cross_entropy(
+    input: Tensor,
+    target: Tensor,
+    weight: Tensor | None = None,
+    size_average: Any = None,
+    ignore_index: int = -100,
+    reduce: Any = None,
+    reduction: str = "mean",
+    label_smoothing: float = 0.0,
+) -> Tensor:
+    """Cross-entropy of logits against class indices: ``nll(log_softmax(x))``.
+
+    Shape:
+        input: (N, C) or (N, C, d1, ...) or (C,); target: class indices of
+        shape (N,) or (N, d1, ...) or ().
+
+    Example:
+        >>> import plaingrad as torch
+        >>> import plaingrad.nn.functional as F
+        >>> F.cross_entropy(torch.tensor([[1e8, 1e8]]), torch.tensor([1]))
+        tensor(0.6931)
+    """
+    from .reduction import log_softmax
+
+    if not isinstance(input, Tensor) or input._data.dtype.kind != "f":
+        got = input.dtype.name if isinstance(input, Tensor) else type(input).__name__
+        raise RuntimeError(
+            f"cross_entropy: expected `input` to be a floating point tensor of "
+            f"logits, got {got} (write 1000. rather than 1000 for float values)"
+        )
+    if label_smoothing:
+        raise NotImplementedError(
+            "cross_entropy: `label_smoothing` is not supported yet"
+        )
+    if isinstance(target, Tensor) and target._data.dtype.kind == "f":
+        raise NotImplementedError(
+            "cross_entropy: class-probability targets are not supported yet; "
+            "pass class indices as an int64 tensor"
+        )
+    class_dim = 0 if input._data.ndim == 1 else 1
+    log_probs = log_softmax(input, class_dim)
+    return nll_loss(
+        log_probs, target, weight, ignore_index=ignore_index, reduction=reduction
+    )

@@ -1,0 +1,310 @@
+"""Reductions: sum, mean, max/min (whole tensor and along a dim), argmax/argmin,
+logsumexp, softmax and log_softmax.
+
+A reduction's backward rule broadcasts the incoming gradient back over the
+reduced dimensions; ``_expand_back`` restores the dimensions that ``keepdim=False``
+removed so that NumPy broadcasting lines up.
+"""
+
+from __future__ import annotations
+
+from collections import namedtuple
+from typing import Any
+
+import numpy as np
+
+from .. import _dtype
+from ..autograd.node import Op
+from ..backend import xp
+from ..tensor import Tensor, _wrap
+from ._util import normalize_dims, to_float
+
+# The (values, indices) pair returned by max(dim) and min(dim).
+ValuesIndices = namedtuple("ValuesIndices", ["values", "indices"])
+
+
+def _expand_back(grad: Any, axes: tuple | None, keepdim: bool) -> Any:
+    """Re-insert the reduced axes (as size 1) into ``grad`` when they were dropped."""
+    if keepdim or axes is None:
+        return grad
+    return xp.expand_dims(grad, axes)
+
+
+class Sum(Op):
+    name = "SumBackward0"
+
+    @staticmethod
+    def forward(ctx, a, axes, keepdim, dtype):
+        ctx.shape = a.shape
+        ctx.axes = axes
+        ctx.keepdim = keepdim
+        return xp.sum(a, axis=axes, keepdims=keepdim, dtype=dtype)
+
+    @staticmethod
+    def backward(ctx, grad_output):
+        # d(sum a)/da_i = 1 for every summed element
+        grad = _expand_back(grad_output, ctx.axes, ctx.keepdim)
+        return xp.broadcast_to(grad, ctx.shape)
+
+
+class Mean(Op):
+    name = "MeanBackward0"
+
+    @staticmethod
+    def forward(ctx, a, axes, keepdim):
+        ctx.shape = a.shape
+        ctx.axes = axes
+        ctx.keepdim = keepdim
+        count = a.size if axes is None else int(np.prod([a.shape[i] for i in axes]))
+        ctx.count = count
+        return xp.mean(a, axis=axes, keepdims=keepdim)
+
+    @staticmethod
+    def backward(ctx, grad_output):
+        # d(mean a)/da_i = 1/n
+        grad = _expand_back(grad_output, ctx.axes, ctx.keepdim) / ctx.count
+        return xp.broadcast_to(grad, ctx.shape)
+
+
+class MaxAll(Op):
+    name = "MaxBackward1"
+    _reduce = staticmethod(xp.max)
+
+    @classmethod
+    def forward(cls, ctx, a):
+        out = cls._reduce(a)
+        ctx.save_for_backward(a, out)
+        return out
+
+    @staticmethod
+    def backward(ctx, grad_output):
+        # the gradient is shared evenly by the elements that tie for the max
+        a, out = ctx.saved_tensors
+        winners = a == out
+        return winners * (grad_output / int(winners.sum()))
+
+
+class MinAll(MaxAll):
+    name = "MinBackward1"
+    _reduce = staticmethod(xp.min)
+
+
+class MaxDim(Op):
+    name = "MaxBackward0"
+    _arg = staticmethod(xp.argmax)
+
+    @classmethod
+    def forward(cls, ctx, a, axis, keepdim):
+        indices = xp.expand_dims(cls._arg(a, axis=axis), axis)
+        values = xp.take_along_axis(a, indices, axis=axis)
+        ctx.save_for_backward(indices)
+        ctx.shape = a.shape
+        ctx.axis = axis
+        ctx.keepdim = keepdim
+        if not keepdim:
+            values = xp.squeeze(values, axis)
+            indices = xp.squeeze(indices, axis)
+        return values, indices.astype(np.int64)
+
+    @staticmethod
+    def backward(ctx, grad_output):
+        # the gradient goes to the one index returned (the first maximum)
+        (indices,) = ctx.saved_tensors
+        grad = _expand_back(grad_output, (ctx.axis,), ctx.keepdim)
+        grad_input = xp.zeros(ctx.shape, dtype=grad_output.dtype)
+        xp.put_along_axis(grad_input, indices, grad, axis=ctx.axis)
+        return grad_input
+
+
+class MinDim(MaxDim):
+    name = "MinBackward0"
+    _arg = staticmethod(xp.argmin)
+
+
+class LogSumExp(Op):
+    name = "LogsumexpBackward0"
+
+    @staticmethod
+    def forward(ctx, a, axes, keepdim):
+        peak = xp.max(a, axis=axes, keepdims=True)
+        peak = xp.where(xp.isfinite(peak), peak, 0)
+        with np.errstate(divide="ignore"):
+            out = xp.log(xp.sum(xp.exp(a - peak), axis=axes, keepdims=True)) + peak
+        ctx.save_for_backward(a, out)
+        ctx.axes = axes
+        ctx.keepdim = keepdim
+        return out if keepdim else xp.squeeze(out, axes)
+
+    @staticmethod
+    def backward(ctx, grad_output):
+        # d(logsumexp a)/da_i = softmax(a)_i
+        a, out = ctx.saved_tensors
+        grad = _expand_back(grad_output, ctx.axes, ctx.keepdim)
+        return grad * xp.exp(a - out)
+
+
+class Softmax(Op):
+    name = "SoftmaxBackward0"
+
+    @staticmethod
+    def forward(ctx, a, axis):
+        shifted = xp.exp(a - xp.max(a, axis=axis, keepdims=True))
+        out = shifted / xp.sum(shifted, axis=axis, keepdims=True)
+        ctx.save_for_backward(out)
+        ctx.axis = axis
+        return out
+
+    @staticmethod
+    def backward(ctx, grad_output):
+        # d softmax_i / d a_j = s_i (delta_ij - s_j)
+        (out,) = ctx.saved_tensors
+        dot = xp.sum(grad_output * out, axis=ctx.axis, keepdims=True)
+        return out * (grad_output - dot)
+
+
+class LogSoftmax(Op):
+    name = "LogSoftmaxBackward0"
+
+    @staticmethod
+    def forward(ctx, a, axis):
+        shifted = a - xp.max(a, axis=axis, keepdims=True)
+        out = shifted - xp.log(xp.sum(xp.exp(shifted), axis=axis, keepdims=True))
+        ctx.save_for_backward(out)
+        ctx.axis = axis
+        return out
+
+    @staticmethod
+    def backward(ctx, grad_output):
+        # d log_softmax_i / d a_j = delta_ij - softmax_j
+        (out,) = ctx.saved_tensors
+        total = xp.sum(grad_output, axis=ctx.axis, keepdims=True)
+        return grad_output - xp.exp(out) * total
+
+
+# ------------------------------------------------------------ public functions
+
+
+def _axes(input: Tensor, dim: Any, op: str) -> tuple | None:
+    if dim is None:
+        return None
+    if isinstance(dim, (tuple, list)) and len(dim) == 0:
+        return None
+    return normalize_dims(dim, input._data.ndim, op)
+
+
+def sum(input: Tensor, dim: Any = None, keepdim: bool = False, *, dtype=None) -> Tensor:
+    """Sum of all elements, or over ``dim`` (an int or a tuple of ints)."""
+    axes = _axes(input, dim, "sum")
+    if dtype is not None:
+        npd = _dtype.to_np(dtype)
+    elif input._data.dtype.kind in "iub":
+        npd = np.dtype(np.int64)  # PyTorch sums integers and bools as int64
+    else:
+        npd = None
+    return Sum.apply(input, axes=axes, keepdim=keepdim, dtype=npd)
+
+
+def mean(input: Tensor, dim: Any = None, keepdim: bool = False, *, dtype=None) -> Tensor:
+    """Mean of all elements, or over ``dim``."""
+    if dtype is not None:
+        input = input.to(dtype)
+    if input._data.dtype.kind != "f":
+        raise RuntimeError(
+            "mean(): could not infer output dtype. Input dtype must be either a "
+            f"floating point or complex dtype. Got: {input.dtype.name.capitalize()}"
+        )
+    return Mean.apply(input, axes=_axes(input, dim, "mean"), keepdim=keepdim)
+
+
+def _max_min(input: Tensor, dim: Any, keepdim: bool, other: Any, kind: str) -> Any:
+    if isinstance(dim, Tensor):
+        other, dim = dim, None
+    if other is not None:
+        from .elementwise import where, gt, lt
+
+        pick = gt if kind == "max" else lt
+        return where(pick(input, other), input, other)
+    if input._data.size == 0:
+        raise RuntimeError(
+            f"{kind}(): Expected reduction dim to be specified for input.numel() "
+            "== 0. Specify the reduction dim with the 'dim' argument."
+        )
+    if dim is None:
+        return (MaxAll if kind == "max" else MinAll).apply(input)
+    (axis,) = normalize_dims(dim, input._data.ndim, kind)
+    values, indices = (MaxDim if kind == "max" else MinDim).apply(
+        input, axis=axis, keepdim=keepdim
+    )
+    return ValuesIndices(values, indices)
+
+
+def max(input: Tensor, dim: Any = None, keepdim: bool = False, *, other=None) -> Any:
+    """The largest element; with ``dim``, a ``(values, indices)`` pair."""
+    return _max_min(input, dim, keepdim, other, "max")
+
+
+def min(input: Tensor, dim: Any = None, keepdim: bool = False, *, other=None) -> Any:
+    """The smallest element; with ``dim``, a ``(values, indices)`` pair."""
+    return _max_min(input, dim, keepdim, other, "min")
+
+
+def amax(input: Tensor, dim: Any = (), keepdim: bool = False) -> Tensor:
+    if dim == () or dim is None:
+        return max(input)
+    return max(input, dim, keepdim).values
+
+
+def amin(input: Tensor, dim: Any = (), keepdim: bool = False) -> Tensor:
+    if dim == () or dim is None:
+        return min(input)
+    return min(input, dim, keepdim).values
+
+
+def _arg(fn: Any, input: Tensor, dim: Any, keepdim: bool, op: str) -> Tensor:
+    data = input._data
+    if dim is None:
+        out = np.int64(fn(data))
+        out = xp.asarray(out).reshape((1,) * data.ndim if keepdim else ())
+        return _wrap(out, None)
+    (axis,) = normalize_dims(dim, data.ndim, op)
+    out = fn(data, axis=axis, keepdims=keepdim).astype(np.int64)
+    return _wrap(out, None)
+
+
+def argmax(input: Tensor, dim: Any = None, keepdim: bool = False) -> Tensor:
+    """Index of the largest element (the first one on ties); not differentiable."""
+    return _arg(xp.argmax, input, dim, keepdim, "argmax")
+
+
+def argmin(input: Tensor, dim: Any = None, keepdim: bool = False) -> Tensor:
+    """Index of the smallest element (the first one on ties); not differentiable."""
+    return _arg(xp.argmin, input, dim, keepdim, "argmin")
+
+
+def logsumexp(input: Tensor, dim: Any, keepdim: bool = False) -> Tensor:
+    """``log(sum(exp(input)))`` over ``dim``, computed without overflow."""
+    input = to_float(input)
+    return LogSumExp.apply(input, axes=_axes(input, dim, "logsumexp"), keepdim=keepdim)
+
+
+def _softmax_axis(input: Tensor, dim: Any, op: str) -> int:
+    if dim is None:
+        # PyTorch's legacy implicit choice: 0 for 0-, 1- and 3-D, else 1.
+        dim = 0 if input._data.ndim in (0, 1, 3) else 1
+    return normalize_dims(dim, input._data.ndim, op)[0]
+
+
+def softmax(input: Tensor, dim: Any = None, dtype: Any = None) -> Tensor:
+    """``exp(x_i) / sum_j exp(x_j)`` along ``dim``, computed stably."""
+    if dtype is not None:
+        input = input.to(dtype)
+    input = to_float(input)
+    return Softmax.apply(input, axis=_softmax_axis(input, dim, "softmax"))
+
+
+def log_softmax(input: Tensor, dim: Any = None, dtype: Any = None) -> Tensor:
+    """``x_i - logsumexp(x)`` along ``dim``, computed stably."""
+    if dtype is not None:
+        input = input.to(dtype)
+    input = to_float(input)
+    return LogSoftmax.apply(input, axis=_softmax_axis(input, dim, "log_softmax"))

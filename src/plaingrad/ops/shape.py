@@ -1,0 +1,430 @@
+"""Shape ops: reshape/view, transpose/permute, squeeze/unsqueeze, expand, flatten,
+cat/stack, and indexing.
+
+Shape ops move no values: their backward rules undo the same rearrangement on
+the gradient. NumPy returns views where it can, so ``reshape`` copies only when
+it must and ``view`` refuses (as PyTorch does) when it would have to copy.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from ..autograd.node import Op
+from ..backend import xp
+from ..tensor import Tensor, _sizes, _wrap
+from ._util import normalize_dims
+
+
+class Reshape(Op):
+    name = "ReshapeAliasBackward0"
+
+    @staticmethod
+    def forward(ctx, a, shape):
+        ctx.in_shape = a.shape
+        return a.reshape(shape)
+
+    @staticmethod
+    def backward(ctx, grad_output):
+        # a reshape moves no values: reshape the gradient back
+        return grad_output.reshape(ctx.in_shape)
+
+
+class View(Reshape):
+    name = "ViewBackward0"
+
+    @staticmethod
+    def forward(ctx, a, shape):
+        ctx.in_shape = a.shape
+        try:
+            out = xp.reshape(a, shape, copy=False)
+        except ValueError:
+            raise RuntimeError(
+                f"view size is not compatible with input tensor's size and "
+                f"stride (input shape {tuple(a.shape)}, requested "
+                f"{tuple(shape)}): at least one dimension spans across two "
+                "contiguous subspaces. Use .reshape(...) instead."
+            ) from None
+        return out
+
+
+class Permute(Op):
+    name = "PermuteBackward0"
+
+    @staticmethod
+    def forward(ctx, a, axes):
+        ctx.axes = axes
+        return xp.transpose(a, axes)
+
+    @staticmethod
+    def backward(ctx, grad_output):
+        # undo the permutation with its inverse
+        return xp.transpose(grad_output, np.argsort(ctx.axes))
+
+
+class Transpose(Permute):
+    name = "TransposeBackward0"
+
+
+class Expand(Op):
+    name = "ExpandBackward0"
+
+    @staticmethod
+    def forward(ctx, a, shape):
+        ctx.in_shape = a.shape
+        return xp.broadcast_to(a, shape)
+
+    @staticmethod
+    def backward(ctx, grad_output):
+        # each input element was repeated: sum its copies' gradients
+        from ._util import unbroadcast
+
+        return unbroadcast(grad_output, ctx.in_shape)
+
+
+class Cat(Op):
+    name = "CatBackward0"
+
+    @staticmethod
+    def forward(ctx, *arrays, axis):
+        ctx.axis = axis
+        ctx.bounds = np.cumsum([a.shape[axis] for a in arrays])[:-1]
+        return xp.concatenate(arrays, axis=axis)
+
+    @staticmethod
+    def backward(ctx, grad_output):
+        # each input gets back its own slice of the gradient
+        return tuple(xp.split(grad_output, ctx.bounds, axis=ctx.axis))
+
+
+class Stack(Op):
+    name = "StackBackward0"
+
+    @staticmethod
+    def forward(ctx, *arrays, axis):
+        ctx.axis = axis
+        return xp.stack(arrays, axis=axis)
+
+    @staticmethod
+    def backward(ctx, grad_output):
+        # each input gets back its own slice of the gradient
+        n = grad_output.shape[ctx.axis]
+        return tuple(xp.take(grad_output, i, axis=ctx.axis) for i in range(n))
+
+
+class Index(Op):
+    name = "IndexBackward0"
+
+    @staticmethod
+    def forward(ctx, a, index, basic):
+        ctx.shape = a.shape
+        ctx.index = index
+        ctx.basic = basic
+        return a[index]
+
+    @staticmethod
+    def backward(ctx, grad_output):
+        # scatter the gradient back to the positions that were read; repeated
+        # positions (advanced indexing) add up
+        grad_input = xp.zeros(ctx.shape, dtype=grad_output.dtype)
+        if ctx.basic:
+            grad_input[ctx.index] = grad_output
+        else:
+            xp.add.at(grad_input, ctx.index, grad_output)
+        return grad_input
+
+
+# ------------------------------------------------------------ public functions
+
+
+def _shape_arg(input: Tensor, shape: tuple, op: str) -> tuple:
+    """Resolve one -1 and check the element count, with PyTorch's message."""
+    shape = _sizes_allow_neg(shape, op)
+    size = input._data.size
+    if -1 in shape:
+        if shape.count(-1) > 1:
+            raise RuntimeError(f"{op}: only one dimension can be inferred")
+        known = int(np.prod([s for s in shape if s != -1]))
+        if known == 0 or size % known:
+            raise RuntimeError(
+                f"{op}: shape '{list(shape)}' is invalid for input of size {size}"
+            )
+        shape = tuple(size // known if s == -1 else s for s in shape)
+    elif int(np.prod(shape)) != size:
+        raise RuntimeError(
+            f"{op}: shape '{list(shape)}' is invalid for input of size {size}"
+        )
+    return shape
+
+
+def _sizes_allow_neg(args: tuple, op: str) -> tuple:
+    if len(args) == 1 and isinstance(args[0], (tuple, list)):
+        args = tuple(args[0])
+    for s in args:
+        if not isinstance(s, (int, np.integer)) or isinstance(s, bool):
+            raise TypeError(
+                f"{op}: expected a sequence of ints as the shape, got an element "
+                f"of type {type(s).__name__}"
+            )
+        if s < -1:
+            raise RuntimeError(f"{op}: invalid shape dimension {s}")
+    return tuple(int(s) for s in args)
+
+
+def reshape(input: Tensor, *shape: Any) -> Tensor:
+    """The same values in a new shape (a view when possible, else a copy)."""
+    shape = _shape_arg(input, shape, "reshape")
+    if shape == input._data.shape:
+        return View.apply(input, shape=shape) if input._requires_grad else input
+    return Reshape.apply(input, shape=shape)
+
+
+def view(input: Tensor, *shape: Any) -> Tensor:
+    """The same memory seen in a new shape; raises if that needs a copy."""
+    if len(shape) == 1 and not isinstance(shape[0], (tuple, list, int, np.integer)):
+        from .elementwise import to_dtype
+
+        return to_dtype(input, shape[0])
+    return View.apply(input, shape=_shape_arg(input, shape, "view"))
+
+
+def flatten(input: Tensor, start_dim: int = 0, end_dim: int = -1) -> Tensor:
+    """Merge dimensions ``start_dim..end_dim`` into one."""
+    shape = input._data.shape
+    if not shape:
+        return reshape(input, 1)
+    start, end = normalize_dims((start_dim, end_dim), len(shape), "flatten")
+    if start > end:
+        raise RuntimeError("flatten() has invalid args: start_dim cannot come after end_dim")
+    merged = int(np.prod(shape[start : end + 1]))
+    return reshape(input, shape[:start] + (merged,) + shape[end + 1 :])
+
+
+def unflatten(input: Tensor, dim: int, sizes: Any) -> Tensor:
+    shape = input._data.shape
+    (d,) = normalize_dims(dim, len(shape), "unflatten")
+    return reshape(input, shape[:d] + tuple(sizes) + shape[d + 1 :])
+
+
+def permute(input: Tensor, *dims: Any) -> Tensor:
+    """Reorder the dimensions: ``dims`` lists the old dimension for each new one."""
+    if len(dims) == 1 and isinstance(dims[0], (tuple, list)):
+        dims = tuple(dims[0])
+    ndim = input._data.ndim
+    if len(dims) != ndim:
+        raise RuntimeError(
+            f"permute(sparse_coo): number of dimensions in the tensor input does "
+            f"not match the length of the desired ordering of dimensions i.e. "
+            f"input.dim() = {ndim} is not equal to len(dims) = {len(dims)}"
+        )
+    axes = normalize_dims(dims, ndim, "permute")
+    if len(set(axes)) != ndim:
+        raise RuntimeError(f"permute(): duplicate dims are not allowed: {dims}")
+    return Permute.apply(input, axes=axes)
+
+
+def transpose(input: Tensor, dim0: int, dim1: int) -> Tensor:
+    """Swap two dimensions (a view)."""
+    ndim = input._data.ndim
+    if ndim == 0:
+        normalize_dims((dim0, dim1), 0, "transpose")
+        return input
+    d0, d1 = normalize_dims((dim0, dim1), ndim, "transpose")
+    axes = list(range(ndim))
+    axes[d0], axes[d1] = d1, d0
+    return Transpose.apply(input, axes=tuple(axes))
+
+
+def t(input: Tensor) -> Tensor:
+    """Transpose a tensor of at most 2 dimensions."""
+    if input._data.ndim > 2:
+        raise RuntimeError(
+            f"t() expects a tensor with <= 2 dimensions, but self is "
+            f"{input._data.ndim}D"
+        )
+    return transpose(input, 0, 1) if input._data.ndim == 2 else input
+
+
+def T(input: Tensor) -> Tensor:
+    """All dimensions reversed."""
+    ndim = input._data.ndim
+    if ndim < 2:
+        return input
+    return Permute.apply(input, axes=tuple(range(ndim - 1, -1, -1)))
+
+
+def squeeze(input: Tensor, dim: Any = None) -> Tensor:
+    """Remove dimensions of size 1 (all of them, or those in ``dim``)."""
+    shape = input._data.shape
+    if dim is None:
+        new = tuple(s for s in shape if s != 1)
+    else:
+        axes = normalize_dims(dim, len(shape), "squeeze") if shape else ()
+        new = tuple(s for i, s in enumerate(shape) if not (i in axes and s == 1))
+    if new == shape:
+        return input
+    return View.apply(input, shape=new)
+
+
+def unsqueeze(input: Tensor, dim: int) -> Tensor:
+    """Insert a dimension of size 1 at ``dim``."""
+    shape = input._data.shape
+    (d,) = normalize_dims(dim, len(shape) + 1, "unsqueeze")
+    return View.apply(input, shape=shape[:d] + (1,) + shape[d:])
+
+
+def expand(input: Tensor, *sizes: Any) -> Tensor:
+    """Repeat size-1 dimensions without copying; -1 keeps a size."""
+    sizes = _sizes_allow_neg(sizes, "expand")
+    shape = input._data.shape
+    if len(sizes) < len(shape):
+        raise RuntimeError(
+            f"expand: the number of sizes provided ({len(sizes)}) must be greater "
+            f"or equal to the number of dimensions in the tensor ({len(shape)})"
+        )
+    lead = len(sizes) - len(shape)
+    target = []
+    for i, s in enumerate(sizes):
+        if s == -1:
+            if i < lead:
+                raise RuntimeError(
+                    "expand: -1 is not allowed in a leading, non-existing dimension"
+                )
+            s = shape[i - lead]
+        elif i >= lead and shape[i - lead] not in (1, s):
+            raise RuntimeError(
+                f"expand: The expanded size of the tensor ({s}) must match the "
+                f"existing size ({shape[i - lead]}) at non-singleton dimension "
+                f"{i}.  Target sizes: {list(sizes)}.  Tensor sizes: {list(shape)}"
+            )
+        target.append(s)
+    return Expand.apply(input, shape=tuple(target))
+
+
+def expand_as(input: Tensor, other: Tensor) -> Tensor:
+    return expand(input, other._data.shape)
+
+
+def _same_rank(tensors: Any, op: str) -> list:
+    tensors = list(tensors)
+    if not tensors:
+        raise RuntimeError(f"{op}(): expected a non-empty list of Tensors")
+    for i, t in enumerate(tensors):
+        if not isinstance(t, Tensor):
+            raise TypeError(
+                f"{op}(): expected a sequence of Tensors, but element {i} is "
+                f"{type(t).__name__}"
+            )
+    dts = {t._data.dtype for t in tensors}
+    if len(dts) > 1:
+        from ._util import cast
+        from .. import _dtype
+
+        target = _dtype.result_np([t._data.dtype for t in tensors], [], [])
+        tensors = [cast(t, target) for t in tensors]
+    return tensors
+
+
+def cat(tensors: Any, dim: int = 0) -> Tensor:
+    """Join tensors along an existing dimension."""
+    tensors = _same_rank(tensors, "cat")
+    # PyTorch skips 1-D empty tensors in cat (legacy behaviour).
+    tensors = [t for t in tensors if t._data.shape != (0,)] or tensors[:1]
+    ndim = tensors[0]._data.ndim
+    (axis,) = normalize_dims(dim, ndim, "cat")
+    first = tensors[0]._data.shape
+    for i, t in enumerate(tensors):
+        s = t._data.shape
+        if len(s) != ndim or s[:axis] + s[axis + 1 :] != first[:axis] + first[axis + 1 :]:
+            raise RuntimeError(
+                f"cat(): Sizes of tensors must match except in dimension {axis}. "
+                f"Expected {list(first)} (tensor 0) but got {list(s)} for "
+                f"tensor number {i} in the list."
+            )
+    return Cat.apply(*tensors, axis=axis)
+
+
+def stack(tensors: Any, dim: int = 0) -> Tensor:
+    """Join tensors of one shape along a new dimension."""
+    tensors = _same_rank(tensors, "stack")
+    first = tensors[0]._data.shape
+    for i, t in enumerate(tensors):
+        if t._data.shape != first:
+            raise RuntimeError(
+                f"stack expects each tensor to be equal size, but got "
+                f"{list(first)} at entry 0 and {list(t._data.shape)} at entry {i}"
+            )
+    (axis,) = normalize_dims(dim, len(first) + 1, "stack")
+    return Stack.apply(*tensors, axis=axis)
+
+
+def _convert_index(index: Any, op: str) -> tuple[Any, bool]:
+    """Turn a PyTorch index into a NumPy one; report if it is basic indexing."""
+    items = index if isinstance(index, tuple) else (index,)
+    out = []
+    basic = True
+    for item in items:
+        if isinstance(item, Tensor):
+            array = item._data
+            if array.dtype.kind not in "iub":
+                raise IndexError(
+                    f"{op}: tensors used as indices must be long, int, byte or "
+                    f"bool tensors, got {item.dtype}"
+                )
+            if array.dtype.kind == "b" or array.ndim > 0:
+                basic = False
+            else:
+                array = int(array)
+            out.append(array)
+        elif isinstance(item, (list, np.ndarray)):
+            array = np.asarray(item)
+            if array.dtype.kind == "f":
+                raise IndexError(
+                    f"{op}: only integers, slices, None, Ellipsis, bool and "
+                    "integer sequences are valid indices"
+                )
+            basic = False
+            out.append(array)
+        elif isinstance(item, (int, np.integer, slice)) or item is None or item is Ellipsis:
+            if isinstance(item, slice) and item.step is not None and item.step < 0:
+                raise ValueError(f"{op}: step must be greater than zero")
+            out.append(item)
+        else:
+            raise IndexError(
+                f"{op}: only integers, slices, None, Ellipsis, bool and integer "
+                f"tensors are valid indices (got {type(item).__name__})"
+            )
+    return tuple(out), basic
+
+
+def getitem(input: Tensor, index: Any) -> Tensor:
+    """``input[index]``: ints, slices, None, Ellipsis, integer arrays, masks."""
+    np_index, basic = _convert_index(index, "index")
+    try:
+        return Index.apply(input, index=np_index, basic=basic)
+    except IndexError as error:
+        raise IndexError(f"index: {error} (tensor shape {list(input.shape)})") from None
+
+
+def setitem(input: Tensor, index: Any, value: Any) -> None:
+    """``input[index] = value`` for tensors outside autograd."""
+    from ..autograd.grad_mode import _mode
+
+    if _mode.enabled and input._requires_grad:
+        if input.grad_fn is None:
+            raise RuntimeError(
+                "a leaf Variable that requires grad is being used in an in-place "
+                "operation."
+            )
+        raise NotImplementedError(
+            "index assignment: in-place assignment into a tensor that is part of "
+            "the autograd graph is not supported yet; build the result with "
+            "where() or cat() instead"
+        )
+    np_index, _ = _convert_index(index, "index assignment")
+    if isinstance(value, Tensor):
+        value = value._data
+    input._data[np_index] = value
+    input._version += 1

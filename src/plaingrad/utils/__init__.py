@@ -1,0 +1,5 @@
+"""``plaingrad.utils``: data loading (``utils.data``), as in PyTorch."""
+
+from . import data
+
+__all__ = ["data"]

@@ -1,0 +1,145 @@
+"""``DataLoader``: batches from a dataset, optionally shuffled.
+
+When the dataset can fetch a whole batch at once (``__getitems__``, as
+``TensorDataset`` does) one fancy-index per tensor replaces per-sample fetching
+and stacking; otherwise samples are fetched one by one and collated.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Iterator
+
+import numpy as np
+
+from ...random import Generator, _rng
+from ...tensor import Tensor, _wrap
+from .dataset import Dataset
+
+
+def default_collate(batch: list) -> Any:
+    """Stack a list of samples: tensors, numbers, or tuples/dicts of them."""
+    first = batch[0]
+    if isinstance(first, Tensor):
+        return _wrap(np.stack([b._data for b in batch]), None)
+    if isinstance(first, np.ndarray):
+        return _wrap(np.stack(batch), None)
+    if isinstance(first, bool):
+        return _wrap(np.asarray(batch, dtype=np.bool_), None)
+    if isinstance(first, int):
+        return _wrap(np.asarray(batch, dtype=np.int64), None)
+    if isinstance(first, float):
+        return _wrap(np.asarray(batch, dtype=np.float64), None)
+    if isinstance(first, (str, bytes)):
+        return list(batch)
+    if isinstance(first, dict):
+        return {key: default_collate([b[key] for b in batch]) for key in first}
+    if isinstance(first, (tuple, list)):
+        return [default_collate(list(items)) for items in zip(*batch)]
+    raise TypeError(
+        f"default_collate: batch must contain tensors, numbers, dicts or lists; "
+        f"found {type(first).__name__}"
+    )
+
+
+class DataLoader:
+    """Iterate over a dataset in batches.
+
+    Args:
+        dataset: a map-style dataset (``__getitem__`` and ``__len__``).
+        batch_size: samples per batch (default 1).
+        shuffle: reshuffle the order at every epoch (default False).
+        drop_last: drop the last batch if it is smaller than ``batch_size``.
+        collate_fn: how to merge a list of samples into a batch.
+        generator: the random stream for shuffling (default: the global one).
+        num_workers: accepted for compatibility; loading runs in this process.
+
+    Example:
+        >>> import plaingrad as torch
+        >>> ds = torch.utils.data.TensorDataset(torch.arange(5))
+        >>> [b[0].tolist() for b in torch.utils.data.DataLoader(ds, batch_size=2)]
+        [[0, 1], [2, 3], [4]]
+    """
+
+    def __init__(self, dataset: Dataset, batch_size: int | None = 1,
+                 shuffle: bool = False, sampler: Any = None, batch_sampler: Any = None,
+                 num_workers: int = 0, collate_fn: Callable | None = None,
+                 pin_memory: bool = False, drop_last: bool = False,
+                 timeout: float = 0, worker_init_fn: Any = None,
+                 generator: Generator | None = None, **kwargs: Any) -> None:
+        if batch_size is not None and (
+            not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size <= 0
+        ):
+            raise ValueError(
+                "DataLoader: batch_size should be a positive integer value, but "
+                f"got batch_size={batch_size}"
+            )
+        if num_workers < 0:
+            raise ValueError(
+                "DataLoader: num_workers option should be non-negative; use "
+                "num_workers=0 to disable multiprocessing."
+            )
+        if sampler is not None and shuffle:
+            raise ValueError("DataLoader: sampler option is mutually exclusive with shuffle")
+        if generator is not None and not isinstance(generator, Generator):
+            raise TypeError(
+                f"DataLoader: `generator` must be a plaingrad.Generator, got "
+                f"{type(generator).__name__}"
+            )
+        self.dataset = dataset
+        self.batch_size = batch_size
+        self.shuffle = shuffle
+        self.sampler = sampler
+        self.batch_sampler = batch_sampler
+        self.num_workers = num_workers
+        self.collate_fn = collate_fn
+        self.drop_last = drop_last
+        self.generator = generator
+
+    def _order(self) -> list:
+        if self.sampler is not None:
+            return list(self.sampler)
+        n = len(self.dataset)
+        if self.shuffle:
+            return _rng(self.generator).permutation(n).tolist()
+        return list(range(n))
+
+    def _batches(self) -> Iterator[list]:
+        if self.batch_sampler is not None:
+            yield from self.batch_sampler
+            return
+        order = self._order()
+        size = self.batch_size
+        if size is None:
+            for i in order:
+                yield i
+            return
+        for start in range(0, len(order), size):
+            batch = order[start : start + size]
+            if len(batch) < size and self.drop_last:
+                return
+            yield batch
+
+    def __iter__(self) -> Iterator[Any]:
+        dataset = self.dataset
+        fetch_many = getattr(dataset, "__getitems__", None)
+        collate = self.collate_fn
+        for indices in self._batches():
+            if self.batch_size is None and self.batch_sampler is None:
+                sample = dataset[indices]
+                yield collate(sample) if collate else sample
+                continue
+            if fetch_many is not None and collate is None:
+                yield list(fetch_many(indices))
+                continue
+            samples = [dataset[i] for i in indices]
+            yield (collate or default_collate)(samples)
+
+    def __len__(self) -> int:
+        if self.batch_sampler is not None:
+            return len(self.batch_sampler)
+        n = len(self.sampler) if self.sampler is not None else len(self.dataset)
+        if self.batch_size is None:
+            return n
+        if self.drop_last:
+            return n // self.batch_size
+        return -(-n // self.batch_size)
