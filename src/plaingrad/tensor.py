@@ -21,7 +21,7 @@ from . import _dtype
 from ._dtype import dtype as _dtype_cls
 from .autograd import engine
 from .autograd.grad_mode import _mode
-from .autograd.node import AccumulateGrad, Node, bind_tensor_factory
+from .autograd.node import Node, _edge, bind_tensor_factory
 from .backend import xp
 from .device import device as _device_cls
 from .device import check_device
@@ -258,14 +258,7 @@ class Tensor:
 
     def _edge(self) -> Node | None:
         """The node that gradients for this tensor flow into."""
-        if self.grad_fn is not None:
-            return self.grad_fn
-        if not self._requires_grad:
-            return None
-        acc = self._accumulator
-        if acc is None:
-            acc = self._accumulator = AccumulateGrad(self)
-        return acc
+        return _edge(self)
 
     def _wrap_grad(self, array: Any) -> Tensor:
         return _wrap(array, None)
@@ -416,6 +409,10 @@ def _make(tensor: Tensor, array: Any, grad_fn: Node | None) -> None:
 
 def _wrap(array: Any, grad_fn: Node | None) -> Tensor:
     """Make a Tensor around a backend array, with an optional grad_fn."""
+    if type(array) is not xp.ndarray:
+        # NumPy gives scalars (np.float32) for 0-d results; a tensor always
+        # holds an array, so that in-place writes and numpy() work on 0-d too.
+        array = xp.asarray(array)
     result = Tensor.__new__(Tensor)
     result._data = array
     result.grad_fn = grad_fn

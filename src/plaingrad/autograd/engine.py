@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .node import AccumulateGrad, Node
+from .node import _FREED, AccumulateGrad, Node
 
 
 def run_backward(
@@ -32,17 +32,15 @@ def run_backward(
     """
     # Pass 1: how many gradients will each node receive?
     deps: dict[Node, int] = {}
+    count = deps.get
     stack = list(roots)
     while stack:
-        node = stack.pop()
-        for nxt in node._next:
-            if nxt is None:
-                continue
-            if nxt in deps:
-                deps[nxt] += 1
-            else:
-                deps[nxt] = 1
-                stack.append(nxt)
+        for nxt in stack.pop()._next:
+            if nxt is not None:
+                seen = count(nxt, 0)
+                deps[nxt] = seen + 1
+                if not seen and nxt._next:
+                    stack.append(nxt)
 
     grads: dict[Node, Any] = {}
     for node, grad in zip(roots, root_grads):
@@ -60,9 +58,9 @@ def run_backward(
         if capture is not None:
             if node in capture:
                 capture[node] = grad
-            if type(node) is AccumulateGrad:
+            if node.__class__ is AccumulateGrad:
                 continue
-        elif type(node) is AccumulateGrad:
+        elif node.__class__ is AccumulateGrad:
             if grad is not None:
                 node.accumulate(grad)
             continue
@@ -71,10 +69,10 @@ def run_backward(
             input_grads: Any = (None,) * len(node._next)
         else:
             input_grads = node.backward(node, grad)
-            if type(input_grads) is not tuple:
+            if input_grads.__class__ is not tuple:
                 input_grads = (input_grads,)
-            if not retain_graph:
-                node._release()
+            if not retain_graph and node._saved:
+                node._saved = _FREED
         for nxt, input_grad in zip(node._next, input_grads):
             if nxt is None:
                 continue
@@ -83,8 +81,9 @@ def run_backward(
                 # Out of place: either side may be a view or another's array.
                 grads[nxt] = input_grad if prev is None else prev + input_grad
             left = deps[nxt] - 1
-            deps[nxt] = left
-            if left == 0:
+            if left:
+                deps[nxt] = left
+            else:
                 ready.append(nxt)
         # Drop our references so AccumulateGrad can tell a private array.
         input_grads = input_grad = prev = grad = None

@@ -131,7 +131,7 @@ class Op(Node):
         if _mode.enabled:
             for t in inputs:
                 if t._requires_grad:
-                    ctx._next = tuple([t._edge() for t in inputs])
+                    ctx._next = tuple([_edge(t) for t in inputs])
                     if type(out) is tuple:
                         first = _wrap(out[0], ctx)
                         return (first,) + tuple([_wrap(o, None) for o in out[1:]])
@@ -139,6 +139,19 @@ class Op(Node):
         if type(out) is tuple:
             return tuple([_wrap(o, None) for o in out])
         return _wrap(out, None)
+
+
+def _edge(t: Any) -> Node | None:
+    """The node that gradients for tensor ``t`` flow into (None: no gradient)."""
+    grad_fn = t.grad_fn
+    if grad_fn is not None:
+        return grad_fn
+    if not t._requires_grad:
+        return None
+    acc = t._accumulator
+    if acc is None:
+        acc = t._accumulator = AccumulateGrad(t)
+    return acc
 
 
 def _wrap(array: Any, grad_fn: Node | None) -> Any:

@@ -71,7 +71,7 @@ class Linear(Op):
             if next_w is not None:
                 grad_w = g2.T @ x.reshape(-1, x.shape[-1])
             if len(ctx._next) > 2 and ctx._next[2] is not None:
-                grad_b = g2.sum(axis=0)
+                grad_b = xp.add.reduce(g2, axis=0)
         if len(ctx._next) > 2:
             return grad_x, grad_w, grad_b
         return grad_x, grad_w

@@ -37,11 +37,12 @@ class MseLoss(Op):
         ctx.shapes = (input.shape, target.shape)
         ctx.reduction = reduction
         squared = diff * diff
+        if reduction == "none":
+            return squared
+        total = xp.add.reduce(squared, axis=None)
         if reduction == "mean":
-            return xp.asarray(squared.mean())
-        if reduction == "sum":
-            return xp.asarray(squared.sum())
-        return squared
+            total = total / diff.size
+        return xp.asarray(total)
 
     @staticmethod
     def backward(ctx, grad_output):

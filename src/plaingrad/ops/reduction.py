@@ -38,7 +38,8 @@ class Sum(Op):
         ctx.shape = a.shape
         ctx.axes = axes
         ctx.keepdim = keepdim
-        return xp.sum(a, axis=axes, keepdims=keepdim, dtype=dtype)
+        # the ufunc's own reduce skips NumPy's Python-level sum wrapper
+        return xp.add.reduce(a, axis=axes, keepdims=keepdim, dtype=dtype)
 
     @staticmethod
     def backward(ctx, grad_output):
@@ -57,7 +58,9 @@ class Mean(Op):
         ctx.keepdim = keepdim
         count = a.size if axes is None else int(np.prod([a.shape[i] for i in axes]))
         ctx.count = count
-        return xp.mean(a, axis=axes, keepdims=keepdim)
+        # sum / count: NumPy's mean wrapper costs more than the arithmetic
+        total = xp.add.reduce(a, axis=axes, keepdims=keepdim)
+        return xp.asarray(total / count) if count else xp.asarray(total * xp.nan)
 
     @staticmethod
     def backward(ctx, grad_output):
