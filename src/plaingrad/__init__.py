@@ -41,6 +41,8 @@ from . import ops as _ops
 from .ops import (
     abs,
     add,
+    all,
+    any,
     amax,
     amin,
     argmax,

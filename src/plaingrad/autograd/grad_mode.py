@@ -98,9 +98,19 @@ class set_grad_enabled(_GradModeContext):
     def __exit__(self, *exc: Any) -> None:
         _mode.enabled = self._prev
 
+    def __call__(self, fn: Callable) -> Callable:
+        # As a decorator it must not change the mode at definition time.
+        _mode.enabled = self._prev
+        return super().__call__(fn)
+
 
 class inference_mode(_GradModeContext):
     """Like ``no_grad``; ``inference_mode(False)`` leaves the mode unchanged."""
+
+    def __new__(cls, mode: Any = True) -> Any:
+        if callable(mode):  # bare ``@inference_mode``
+            return cls()(mode)
+        return super().__new__(cls)
 
     def __init__(self, mode: bool = True) -> None:
         self._target = not mode if mode else None

@@ -82,8 +82,19 @@ def gradcheck(
                     allow_unused=True,
                 )
                 for j, g in enumerate(grads):
-                    if g is not None:
-                        analytical[j][n] = g.numpy().reshape(-1)
+                    if g is None:
+                        continue
+                    expected = tuple(args[diff[j]].shape)
+                    if tuple(g.shape) != expected:
+                        message = (
+                            f"gradcheck: the gradient for input {diff[j]} has "
+                            f"shape {tuple(g.shape)} but the input has shape "
+                            f"{expected} (output {k})"
+                        )
+                        if raise_exception:
+                            raise GradcheckError(message)
+                        return False
+                    analytical[j][n] = g.numpy().reshape(-1)
         for j, i in enumerate(diff):
             values = args[i]._data
             numerical = np.zeros_like(analytical[j])

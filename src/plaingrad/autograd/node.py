@@ -127,18 +127,29 @@ class Op(Node):
     def apply(cls, *inputs: Any, **options: Any) -> Any:
         """Run the forward rule on tensors and record the node if needed."""
         ctx = cls.__new__(cls)
-        out = cls.forward(ctx, *[t._data for t in inputs], **options)
-        if _mode.enabled:
-            for t in inputs:
-                if t._requires_grad:
-                    ctx._next = tuple([_edge(t) for t in inputs])
-                    if type(out) is tuple:
-                        first = _wrap(out[0], ctx)
-                        return (first,) + tuple([_wrap(o, None) for o in out[1:]])
-                    return _wrap(out, ctx)
+        # One- and two-input ops are unrolled: this is the hottest path.
+        n = len(inputs)
+        if n == 2:
+            a, b = inputs
+            out = cls.forward(ctx, a._data, b._data, **options)
+            record = _mode.enabled and (a._requires_grad or b._requires_grad)
+            if record:
+                ctx._next = (_edge(a), _edge(b))
+        elif n == 1:
+            a = inputs[0]
+            out = cls.forward(ctx, a._data, **options)
+            record = _mode.enabled and a._requires_grad
+            if record:
+                ctx._next = (_edge(a),)
+        else:
+            out = cls.forward(ctx, *[t._data for t in inputs], **options)
+            record = _mode.enabled and any([t._requires_grad for t in inputs])
+            if record:
+                ctx._next = tuple([_edge(t) for t in inputs])
+        grad_fn = ctx if record else None
         if type(out) is tuple:
-            return tuple([_wrap(o, None) for o in out])
-        return _wrap(out, None)
+            return (_wrap(out[0], grad_fn),) + tuple([_wrap(o, None) for o in out[1:]])
+        return _wrap(out, grad_fn)
 
 
 def _edge(t: Any) -> Node | None:

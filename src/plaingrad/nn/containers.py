@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections import OrderedDict
 from typing import Any, Iterable, Iterator
 
-from .module import Module
+from .module import Module, _addindent
 
 
 class Sequential(Module):
@@ -104,6 +104,27 @@ class ModuleList(Module):
 
     def __setitem__(self, index: int, module: Module) -> None:
         setattr(self, list(self._modules)[index], module)
+
+    def __repr__(self) -> str:
+        # As PyTorch: a run of identical children prints once, as
+        # ``(0-2): 3 x Linear(...)``.
+        reprs = [repr(module) for module in self]
+        if not reprs:
+            return "ModuleList()"
+        runs = [[0, 0, reprs[0]]]
+        for i, text in enumerate(reprs[1:], 1):
+            if text == runs[-1][2]:
+                runs[-1][1] = i
+            else:
+                runs.append([i, i, text])
+        lines = []
+        for start, end, text in runs:
+            if start == end:
+                line = f"({start}): {text}"
+            else:
+                line = f"({start}-{end}): {end - start + 1} x {text}"
+            lines.append(_addindent(line, 2))
+        return "ModuleList(\n  " + "\n  ".join(lines) + "\n)"
 
 
 class ModuleDict(Module):

@@ -351,7 +351,12 @@ class Module:
     ) -> OrderedDict:
         """Parameters and persistent buffers by dotted name (``0.weight``)."""
         out = OrderedDict() if destination is None else destination
-        for module_prefix, module in self.named_modules(prefix=prefix.rstrip(".")):
+        # Every attribute path, as PyTorch: a submodule used under two names
+        # gives two sets of keys.
+        modules = self.named_modules(
+            prefix=prefix.rstrip("."), remove_duplicate=False
+        )
+        for module_prefix, module in modules:
             dot = f"{module_prefix}." if module_prefix else ""
             for name, param in module._parameters.items():
                 if param is not None:
@@ -372,6 +377,11 @@ class Module:
             RuntimeError: on missing or unexpected keys (when ``strict``) or on
                 any shape mismatch, listing every problem found.
         """
+        if assign:
+            raise NotImplementedError(
+                "load_state_dict: `assign=True` is not supported yet; values are "
+                "copied into the existing tensors"
+            )
         own = self.state_dict(keep_vars=True)
         missing = [k for k in own if k not in state_dict]
         unexpected = [k for k in state_dict if k not in own]
@@ -402,6 +412,17 @@ class Module:
                     f"model is {tuple(target._data.shape)}."
                 )
                 continue
+            try:
+                # Cast now, so that a value that cannot be converted fails
+                # before anything has been copied.
+                array = array.astype(target._data.dtype, copy=False)
+            except (TypeError, ValueError) as error:
+                problems.append(
+                    f'While copying the parameter named "{key}", whose dimensions '
+                    f"in the model are {tuple(target._data.shape)}, an exception "
+                    f"occurred: {error}."
+                )
+                continue
             updates.append((target, array))
         if problems:
             raise RuntimeError(
@@ -410,6 +431,7 @@ class Module:
             )
         for target, array in updates:
             target._data[...] = array
+            target._version += 1
         return _IncompatibleKeys((missing, unexpected))
 
     # -------------------------------------------------------------- printing
@@ -419,20 +441,28 @@ class Module:
         return ""
 
     def __repr__(self) -> str:
-        lines = []
         extra = self.extra_repr()
-        if extra:
-            lines.extend(extra.split("\n"))
-        for name, child in self._modules.items():
-            text = repr(child).replace("\n", "\n  ")
-            lines.append(f"({name}): {text}")
+        extra_lines = extra.split("\n") if extra else []
+        child_lines = [
+            f"({name}): {_addindent(repr(child), 2)}"
+            for name, child in self._modules.items()
+        ]
         head = type(self).__name__
-        if not self._modules:
-            return f"{head}({extra})"
-        return head + "(\n  " + "\n  ".join(lines) + "\n)"
+        if len(extra_lines) == 1 and not child_lines:
+            return f"{head}({extra_lines[0]})"
+        if not extra_lines and not child_lines:
+            return f"{head}()"
+        return head + "(\n  " + "\n  ".join(extra_lines + child_lines) + "\n)"
 
     def __dir__(self) -> list:
         return sorted(set(super().__dir__()))
+
+
+def _addindent(text: str, spaces: int) -> str:
+    """Indent every line but the first by ``spaces``; blank lines stay empty."""
+    first, *rest = text.split("\n")
+    pad = " " * spaces
+    return "\n".join([first] + [pad + line if line.strip() else "" for line in rest])
 
 
 class _RemovableHandle:

@@ -46,8 +46,10 @@ from .elementwise import (
 )
 from .linalg import bmm, linear, matmul, mm
 from .reduction import (
+    all,
     amax,
     amin,
+    any,
     argmax,
     argmin,
     log_softmax,
@@ -265,6 +267,8 @@ _METHODS = {
     "ge": ge,
     "sum": sum,
     "mean": mean,
+    "all": all,
+    "any": any,
     "max": _max_method,
     "min": _min_method,
     "amax": amax,

@@ -49,6 +49,12 @@ def _scalar_np(x: Any, like: Tensor) -> np.dtype:
 
 def binary_operands(a: Any, b: Any, op: str) -> tuple[Tensor, Tensor]:
     """Convert scalars and promote dtypes as PyTorch does for ``a op b``."""
+    # Fast path: a float tensor with a Python int/float keeps its dtype.
+    kind = type(b)
+    if (kind is float or kind is int) and isinstance(a, Tensor):
+        npd = a._data.dtype
+        if npd.kind == "f":
+            return a, _wrap(xp.asarray(b, dtype=npd), None)
     if not isinstance(a, Tensor):
         a = as_tensor_operand(a, b, op)
         scalar_a = True

@@ -32,10 +32,11 @@ class Matmul(Op):
         a2 = a[None, :] if a.ndim == 1 else a
         b2 = b[:, None] if b.ndim == 1 else b
         g = grad_output
-        if a.ndim == 1:
-            g = xp.expand_dims(g, -2)
+        # b's column first, so that a 1-D @ 1-D (0-d) gradient becomes (1, 1)
         if b.ndim == 1:
             g = xp.expand_dims(g, -1)
+        if a.ndim == 1:
+            g = xp.expand_dims(g, -2)
         grad_a = grad_b = None
         if ctx._next[0] is not None:
             grad_a = g @ xp.swapaxes(b2, -1, -2)

@@ -311,3 +311,18 @@ def log_softmax(input: Tensor, dim: Any = None, dtype: Any = None) -> Tensor:
         input = input.to(dtype)
     input = to_float(input)
     return LogSoftmax.apply(input, axis=_softmax_axis(input, dim, "log_softmax"))
+
+
+def _logical_reduce(fn: Any, input: Tensor, dim: Any, keepdim: bool, op: str) -> Tensor:
+    axes = _axes(input, dim, op)
+    return _wrap(xp.asarray(fn(input._data, axis=axes, keepdims=keepdim)), None)
+
+
+def all(input: Tensor, dim: Any = None, keepdim: bool = False) -> Tensor:
+    """True where every element (along ``dim``) is non-zero; not differentiable."""
+    return _logical_reduce(xp.all, input, dim, keepdim, "all")
+
+
+def any(input: Tensor, dim: Any = None, keepdim: bool = False) -> Tensor:
+    """True where some element (along ``dim``) is non-zero; not differentiable."""
+    return _logical_reduce(xp.any, input, dim, keepdim, "any")

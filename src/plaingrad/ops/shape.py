@@ -118,10 +118,14 @@ class Index(Op):
     name = "IndexBackward0"
 
     @staticmethod
-    def forward(ctx, a, index, basic):
+    def forward(ctx, a, index, basic, pre=None):
+        # ``pre``: a basic index applied first (see ``_split_index``)
         ctx.shape = a.shape
         ctx.index = index
         ctx.basic = basic
+        ctx.pre = pre
+        if pre is not None:
+            a = a[pre]
         return a[index]
 
     @staticmethod
@@ -129,10 +133,11 @@ class Index(Op):
         # scatter the gradient back to the positions that were read; repeated
         # positions (advanced indexing) add up
         grad_input = xp.zeros(ctx.shape, dtype=grad_output.dtype)
+        target = grad_input if ctx.pre is None else grad_input[ctx.pre]
         if ctx.basic:
-            grad_input[ctx.index] = grad_output
+            target[ctx.index] = grad_output
         else:
-            xp.add.at(grad_input, ctx.index, grad_output)
+            xp.add.at(target, ctx.index, grad_output)
         return grad_input
 
 
@@ -399,11 +404,44 @@ def _convert_index(index: Any, op: str) -> tuple[Any, bool]:
     return tuple(out), basic
 
 
+def _split_index(index: tuple) -> tuple[Any, tuple]:
+    """Split an advanced index that holds integers into a basic one and the rest.
+
+    PyTorch applies integer indices as basic indexing (each removes its
+    dimension) before the advanced ones, while NumPy treats an integer next to
+    an array as one more advanced index, which can move the broadcast
+    dimensions to the front: ``x[1, :, [0, 1]]`` is (3, 2) in PyTorch but
+    (2, 3) in NumPy for x of shape (2, 3, 4). Returns ``(pre, rest)`` with
+    ``x[pre][rest]`` equal to PyTorch's ``x[index]``; ``pre`` is None when
+    NumPy's answer is already PyTorch's.
+    """
+    if not any(isinstance(item, (int, np.integer)) for item in index):
+        return None, index
+    pre, rest = [], []
+    for item in index:
+        if isinstance(item, (int, np.integer)):
+            pre.append(item)
+        elif isinstance(item, np.ndarray):
+            # a mask consumes as many dimensions as it has
+            pre.extend([slice(None)] * (item.ndim if item.dtype.kind == "b" else 1))
+            rest.append(item)
+        elif item is Ellipsis:
+            pre.append(item)
+            rest.append(item)
+        else:  # a slice or None: applied by ``pre``, kept whole by ``rest``
+            pre.append(item)
+            rest.append(slice(None))
+    return tuple(pre), tuple(rest)
+
+
 def getitem(input: Tensor, index: Any) -> Tensor:
     """``input[index]``: ints, slices, None, Ellipsis, integer arrays, masks."""
     np_index, basic = _convert_index(index, "index")
+    pre = None
+    if not basic:
+        pre, np_index = _split_index(np_index)
     try:
-        return Index.apply(input, index=np_index, basic=basic)
+        return Index.apply(input, index=np_index, basic=basic, pre=pre)
     except IndexError as error:
         raise IndexError(f"index: {error} (tensor shape {list(input.shape)})") from None
 
@@ -423,8 +461,13 @@ def setitem(input: Tensor, index: Any, value: Any) -> None:
             "the autograd graph is not supported yet; build the result with "
             "where() or cat() instead"
         )
-    np_index, _ = _convert_index(index, "index assignment")
+    np_index, basic = _convert_index(index, "index assignment")
     if isinstance(value, Tensor):
         value = value._data
-    input._data[np_index] = value
+    target = input._data
+    if not basic:
+        pre, np_index = _split_index(np_index)
+        if pre is not None:
+            target = target[pre]
+    target[np_index] = value
     input._version += 1
