@@ -52,7 +52,13 @@ def _loss(lib: ModuleType, model: Any) -> Any:
 
 def _step(lib: ModuleType, model: Any, opt: Any) -> None:
     opt.zero_grad()
-    _loss(lib, model).backward()
+    loss = _loss(lib, model)
+    if opt.param_groups[0].get("maximize"):
+        # Ascend the negated loss: the same descent. Ascending the loss itself
+        # diverges exponentially, and rounding differences of 1e-16 between
+        # the libraries then grow past any tolerance.
+        loss = -loss
+    loss.backward()
     opt.step()
 
 
@@ -79,6 +85,7 @@ _CONFIGS = [
     ("Adam", dict(lr=0.02, betas=(0.8, 0.99), eps=1e-6)),
     ("Adam", dict(lr=0.01, weight_decay=0.1)),
     ("Adam", dict(lr=0.01, amsgrad=True)),
+    ("Adam", dict(lr=0.01, maximize=True)),
     ("Adam", dict(lr=0.01, betas=(0.5, 0.9), amsgrad=True, weight_decay=0.01)),
 ]
 

@@ -495,6 +495,13 @@ def test_grad_fn_names_match_torch() -> None:
         "log_softmax": lambda t: t.log_softmax(1),
         "clone": lambda t: t.clone(),
         "view": lambda t: t.view(4),
+        "reshape": lambda t: t.reshape(4),
+        "reshape a transpose": lambda t: t.t().reshape(4),
+        "flatten": lambda t: t.flatten(),
+        "squeeze": lambda t: t.unsqueeze(0).squeeze(),
+        "squeeze dim": lambda t: t.unsqueeze(0).squeeze(0),
+        "squeeze dims": lambda t: t.unsqueeze(0).squeeze((0, 1)),
+        ".T": lambda t: t.T,
     }
     for name, op in ops.items():
         got = op(pg.tensor(x, requires_grad=True)).grad_fn.name

@@ -18,6 +18,7 @@ from .. import _dtype
 from ..device import check_device
 from ..tensor import Tensor
 from . import elementwise, linalg, loss, reduction, shape
+from ._util import cast
 from .elementwise import (
     abs,
     add,
@@ -131,6 +132,20 @@ def _type_as(self: Tensor, other: Tensor) -> Tensor:
     return elementwise.to_dtype(self, other.dtype)
 
 
+# PyTorch's scalar-type names, used in its casting errors.
+_TORCH_NAMES = {
+    "bool": "Bool",
+    "uint8": "Byte",
+    "int8": "Char",
+    "int16": "Short",
+    "int32": "Int",
+    "int64": "Long",
+    "float16": "Half",
+    "float32": "Float",
+    "float64": "Double",
+}
+
+
 def _inplace(fn: Any) -> Any:
     """``a op= b``: compute ``a op b`` and write it into a's memory.
 
@@ -148,10 +163,13 @@ def _inplace(fn: Any) -> Any:
             )
         result = fn(self, other, **kwargs)
         if result._data.dtype != self._data.dtype:
-            raise RuntimeError(
-                f"result type {result.dtype.name.capitalize()} can't be cast to "
-                f"the desired output type {self.dtype.name.capitalize()}"
-            )
+            if result.dtype._rank > self.dtype._rank:
+                raise RuntimeError(
+                    f"result type {_TORCH_NAMES[result.dtype.name]} can't be cast "
+                    f"to the desired output type {_TORCH_NAMES[self.dtype.name]}"
+                )
+            # narrowing within a category (float64 into float32) is allowed
+            result = cast(result, self._data.dtype)
         if result.grad_fn is not None:
             # Recorded: the tensor takes over the result and its node. Its old
             # memory is left alone because the graph may have saved it.

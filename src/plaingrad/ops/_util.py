@@ -33,7 +33,11 @@ def as_tensor_operand(x: Any, like: Tensor, op: str) -> Tensor:
     if isinstance(x, np.generic):
         x = x.item()
     if isinstance(x, _SCALARS):
-        return _wrap(xp.asarray(x, dtype=_scalar_np(x, like)), None)
+        npd = _scalar_np(x, like)
+        if npd.kind == "u" and x < 0:
+            # PyTorch wraps a negative int around an unsigned tensor's range
+            return _wrap(xp.asarray(x).astype(npd), None)
+        return _wrap(xp.asarray(x, dtype=npd), None)
     if isinstance(x, np.ndarray):
         return _wrap(x, None)
     raise TypeError(

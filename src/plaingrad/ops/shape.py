@@ -19,7 +19,8 @@ from ._util import normalize_dims
 
 
 class Reshape(Op):
-    name = "ReshapeAliasBackward0"
+    # PyTorch's name when a reshape has to copy
+    name = "UnsafeViewBackward0"
 
     @staticmethod
     def forward(ctx, a, shape):
@@ -50,6 +51,23 @@ class View(Reshape):
         return out
 
 
+# Views that PyTorch names after the function that made them.
+class Squeeze(View):
+    name = "SqueezeBackward0"
+
+
+class SqueezeDim(View):
+    name = "SqueezeBackward1"
+
+
+class SqueezeDims(View):
+    name = "SqueezeBackward2"
+
+
+class Unsqueeze(View):
+    name = "UnsqueezeBackward0"
+
+
 class Permute(Op):
     name = "PermuteBackward0"
 
@@ -66,6 +84,10 @@ class Permute(Op):
 
 class Transpose(Permute):
     name = "TransposeBackward0"
+
+
+class TransposeT(Permute):
+    name = "TBackward0"
 
 
 class Expand(Op):
@@ -183,6 +205,8 @@ def reshape(input: Tensor, *shape: Any) -> Tensor:
     shape = _shape_arg(input, shape, "reshape")
     if shape == input._data.shape:
         return View.apply(input, shape=shape) if input._requires_grad else input
+    if input._data.flags.c_contiguous:
+        return View.apply(input, shape=shape)
     return Reshape.apply(input, shape=shape)
 
 
@@ -249,7 +273,8 @@ def t(input: Tensor) -> Tensor:
             f"t() expects a tensor with <= 2 dimensions, but self is "
             f"{input._data.ndim}D"
         )
-    return transpose(input, 0, 1) if input._data.ndim == 2 else input
+    axes = (1, 0) if input._data.ndim == 2 else tuple(range(input._data.ndim))
+    return TransposeT.apply(input, axes=axes)
 
 
 def T(input: Tensor) -> Tensor:
@@ -265,19 +290,19 @@ def squeeze(input: Tensor, dim: Any = None) -> Tensor:
     shape = input._data.shape
     if dim is None:
         new = tuple(s for s in shape if s != 1)
+        op = Squeeze
     else:
         axes = normalize_dims(dim, len(shape), "squeeze") if shape else ()
         new = tuple(s for i, s in enumerate(shape) if not (i in axes and s == 1))
-    if new == shape:
-        return input
-    return View.apply(input, shape=new)
+        op = SqueezeDims if isinstance(dim, (tuple, list)) else SqueezeDim
+    return op.apply(input, shape=new)
 
 
 def unsqueeze(input: Tensor, dim: int) -> Tensor:
     """Insert a dimension of size 1 at ``dim``."""
     shape = input._data.shape
     (d,) = normalize_dims(dim, len(shape) + 1, "unsqueeze")
-    return View.apply(input, shape=shape[:d] + (1,) + shape[d:])
+    return Unsqueeze.apply(input, shape=shape[:d] + (1,) + shape[d:])
 
 
 def expand(input: Tensor, *sizes: Any) -> Tensor:

@@ -1,19 +1,31 @@
 """``Optimizer``: parameter groups, per-parameter state, and state dicts.
 
-Subclasses implement ``step``; they update ``param._data`` in place with NumPy
-``out=`` arithmetic, so a step allocates little and never records a graph.
-A step validates everything before it changes anything, so a failed step leaves
-the parameters as they were.
+Subclasses implement ``_update(group, params)``, which changes ``param._data``
+in place with NumPy ``out=`` arithmetic, so a step allocates little and never
+records a graph. ``step`` checks every gradient before any update, so a failed
+step leaves every parameter and every state buffer as it was. Hyperparameters
+are checked when a group is added, with the bad value in the message.
 """
 
 from __future__ import annotations
 
 import copy
-from typing import Any, Callable, Iterable
+import warnings
+from typing import Any, Callable
 
 import numpy as np
 
 from ..tensor import Tensor, _wrap
+from ..warnings import PlaingradWarning
+
+# How a hyperparameter is named in PyTorch's "Invalid ..." messages.
+_LABELS = {
+    "lr": "learning rate",
+    "momentum": "momentum value",
+    "dampening": "dampening value",
+    "weight_decay": "weight_decay value",
+    "eps": "epsilon value",
+}
 
 
 class Optimizer:
@@ -21,8 +33,9 @@ class Optimizer:
     ``state`` (per-parameter buffers such as momentum).
 
     Args:
-        params: an iterable of tensors, or of dicts with a ``params`` entry and
-            per-group options.
+        params: an iterable of tensors, of ``(name, tensor)`` pairs (as
+            ``named_parameters()`` gives), or of dicts with a ``params`` entry
+            and per-group options.
         defaults: the default value of every option.
     """
 
@@ -30,43 +43,69 @@ class Optimizer:
         self.defaults = defaults
         self.state: dict = {}
         self.param_groups: list = []
+        name = type(self).__name__
         if isinstance(params, Tensor):
             raise TypeError(
-                f"{type(self).__name__}: params argument given to the optimizer "
-                "should be an iterable of Tensors or dicts, but got a Tensor"
+                f"{name}: params argument given to the optimizer should be an "
+                "iterable of Tensors or dicts, but got a Tensor"
             )
         groups = list(params)
         if not groups:
-            raise ValueError(f"{type(self).__name__}: got an empty parameter list")
+            raise ValueError(f"{name}: optimizer got an empty parameter list")
         if not isinstance(groups[0], dict):
             groups = [{"params": groups}]
         for group in groups:
             self.add_param_group(group)
 
     def add_param_group(self, param_group: dict) -> None:
-        """Add a group of parameters with its own options."""
+        """Add a group of parameters with its own options.
+
+        Options the group leaves out take the optimizer's defaults. Nothing
+        is added when a parameter or an option is invalid.
+        """
+        name = type(self).__name__
         if not isinstance(param_group, dict):
             raise TypeError(
-                f"add_param_group: expected a dict, got {type(param_group).__name__}"
+                f"{name}.add_param_group: expected a dict, got "
+                f"{type(param_group).__name__}"
             )
         params = param_group["params"]
+        if isinstance(params, (set, frozenset)):
+            raise TypeError(
+                f"{name}: optimizer parameters need to be organized in ordered "
+                "collections, but the ordering of tensors in sets will change "
+                "between runs; use a list instead"
+            )
         params = [params] if isinstance(params, Tensor) else list(params)
+        names = None
+        if params and all(_is_named(p) for p in params):
+            names = [p[0] for p in params]
+            params = [p[1] for p in params]
         for p in params:
             if not isinstance(p, Tensor):
                 raise TypeError(
-                    f"{type(self).__name__} can only optimize Tensors, but one of "
-                    f"the params is {type(p).__name__}"
+                    f"{name} can only optimize Tensors, but one of the params "
+                    f"is {type(p).__name__}"
                 )
             if not p.is_leaf:
-                raise ValueError(f"{type(self).__name__}: can't optimize a non-leaf Tensor")
+                raise ValueError(f"{name}: can't optimize a non-leaf Tensor")
+        if len({id(p) for p in params}) != len(params):
+            warnings.warn(
+                f"{name}: a parameter group holds duplicate parameters; each "
+                "will be updated once per time it appears",
+                PlaingradWarning,
+                stacklevel=3,
+            )
         existing = {id(p) for g in self.param_groups for p in g["params"]}
         if any(id(p) in existing for p in params):
             raise ValueError(
-                "some parameters appear in more than one parameter group"
+                f"{name}: some parameters appear in more than one parameter group"
             )
         group = dict(self.defaults)
         group.update(param_group)
         group["params"] = params
+        if names is not None:
+            group["param_names"] = names
         self._validate(group)
         self.param_groups.append(group)
 
@@ -85,59 +124,88 @@ class Optimizer:
                     p.grad._data.fill(0)
 
     def step(self, closure: Callable | None = None) -> Any:
-        raise NotImplementedError
+        """Update every parameter that has a gradient; returns the closure's loss.
 
-    def _closure_loss(self, closure: Callable | None) -> Any:
-        if closure is None:
-            return None
-        from ..autograd.grad_mode import enable_grad
+        Every gradient is checked first: on a mismatch nothing is updated.
+        """
+        loss = None
+        if closure is not None:
+            from ..autograd.grad_mode import enable_grad
 
-        with enable_grad():
-            return closure()
+            with enable_grad():
+                loss = closure()
+        work = [(group, self._with_grad(group)) for group in self.param_groups]
+        for group, params in work:
+            if params:
+                self._update(group, params)
+        return loss
+
+    def _with_grad(self, group: dict) -> list:
+        """The group's parameters that have a gradient of their own shape."""
+        params = []
+        for p in group["params"]:
+            grad = p.grad
+            if grad is None:
+                continue
+            if grad._data.shape != p._data.shape:
+                raise RuntimeError(
+                    f"{type(self).__name__}.step: the gradient of a parameter "
+                    f"has shape {tuple(grad._data.shape)} but the parameter "
+                    f"has shape {tuple(p._data.shape)}; nothing was updated"
+                )
+            params.append(p)
+        return params
+
+    def _update(self, group: dict, params: list) -> None:
+        raise NotImplementedError(
+            f"{type(self).__name__}: an optimizer must implement _update"
+        )
 
     # ----------------------------------------------------------- state dicts
 
     def state_dict(self) -> dict:
-        """Options and state, with parameters replaced by their indices."""
+        """Options and state, with parameters replaced by their indices.
+
+        The state tensors are copies: changing them changes nothing here.
+        """
         index: dict = {}
         groups = []
         for group in self.param_groups:
             packed = {k: v for k, v in group.items() if k != "params"}
-            ids = []
             for p in group["params"]:
                 index.setdefault(id(p), len(index))
-                ids.append(index[id(p)])
-            packed["params"] = ids
+            packed["params"] = [index[id(p)] for p in group["params"]]
             groups.append(packed)
-        state = {
-            index[id(p)]: {k: _copy_value(v) for k, v in s.items()}
-            for p, s in ((p, self.state[p]) for g in self.param_groups for p in g["params"] if p in self.state)
-        }
+        state = {}
+        for group in self.param_groups:
+            for p in group["params"]:
+                if p in self.state:
+                    saved = self.state[p]
+                    state[index[id(p)]] = {k: _copy(v) for k, v in saved.items()}
         return {"state": state, "param_groups": groups}
 
     def load_state_dict(self, state_dict: dict) -> None:
-        """Load options and state (deep-copied: nothing is shared with the source)."""
+        """Load options and state, deep-copied so nothing is shared with the
+        source; a state dict that does not fit changes nothing."""
         groups = state_dict["param_groups"]
         if len(groups) != len(self.param_groups):
             raise ValueError(
-                "loaded state dict has a different number of parameter groups "
-                f"({len(groups)} vs {len(self.param_groups)})"
+                "load_state_dict: loaded state dict has a different number of "
+                f"parameter groups ({len(groups)} vs {len(self.param_groups)})"
             )
+        by_index = {}
         for saved, own in zip(groups, self.param_groups):
             if len(saved["params"]) != len(own["params"]):
                 raise ValueError(
-                    "loaded state dict contains a parameter group that doesn't "
-                    "match the size of optimizer's group "
+                    "load_state_dict: loaded state dict contains a parameter "
+                    "group that doesn't match the size of optimizer's group "
                     f"({len(saved['params'])} vs {len(own['params'])})"
                 )
-        by_index = {}
-        for saved, own in zip(groups, self.param_groups):
-            for i, p in zip(saved["params"], own["params"]):
-                by_index[i] = p
+            by_index.update(zip(saved["params"], own["params"]))
         new_state = {}
-        for i, s in state_dict["state"].items():
+        for i, saved_state in state_dict["state"].items():
             p = by_index[int(i)]
-            new_state[p] = {k: _copy_value(v, p) for k, v in s.items()}
+            new_state[p] = {k: _copy(v, p, k) for k, v in saved_state.items()}
         for saved, own in zip(groups, self.param_groups):
             for key, value in saved.items():
                 if key != "params":
@@ -148,36 +216,51 @@ class Optimizer:
         lines = [f"{type(self).__name__} ("]
         for i, group in enumerate(self.param_groups):
             lines.append(f"Parameter Group {i}")
-            for key in sorted(k for k in group if k != "params"):
+            for key in sorted(k for k in group if k not in ("params", "param_names")):
                 lines.append(f"    {key}: {group[key]}")
         lines.append(")")
         return "\n".join(lines)
 
 
-def _copy_value(value: Any, like: Tensor | None = None) -> Any:
-    if isinstance(value, Tensor):
-        data = value._data.copy()
-        if like is not None and data.dtype.kind == "f" and data.ndim > 0:
-            data = data.astype(like._data.dtype)
-        return _wrap(data, None)
-    if isinstance(value, np.ndarray):
-        return value.copy()
-    return copy.deepcopy(value)
+def _is_named(item: Any) -> bool:
+    return (
+        isinstance(item, tuple)
+        and len(item) == 2
+        and isinstance(item[0], str)
+        and isinstance(item[1], Tensor)
+    )
 
 
-def _check_nonnegative(group: dict, name: str, optimizer: str) -> None:
+def _copy(value: Any, like: Tensor | None = None, key: str = "") -> Any:
+    """A deep copy of a state value; with ``like``, one that fits that parameter.
+
+    Buffers shaped like the parameter take its dtype (as PyTorch casts them
+    on load); a buffer of another shape is refused.
+    """
+    if not isinstance(value, (Tensor, np.ndarray)):
+        return copy.deepcopy(value)
+    data = value._data if isinstance(value, Tensor) else value
+    data = data.copy()
+    if like is not None and data.ndim > 0:
+        if data.shape != like._data.shape:
+            raise ValueError(
+                f"load_state_dict: the state `{key}` has shape {tuple(data.shape)} "
+                f"but its parameter has shape {tuple(like._data.shape)}"
+            )
+        data = data.astype(like._data.dtype, copy=False)
+    return _wrap(data, None)
+
+
+def check_hyperparameter(group: dict, name: str, optimizer: str) -> float:
+    """Return ``group[name]`` after checking it is a number >= 0 (not NaN)."""
     value = group[name]
-    if not isinstance(value, (int, float)) and not isinstance(value, Tensor):
+    if isinstance(value, Tensor):
+        value = value.item()
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise TypeError(
             f"{optimizer}: `{name}` must be a number, got {type(value).__name__}"
         )
-    if value < 0:
-        raise ValueError(f"Invalid {_LABELS.get(name, name)}: {value}")
-
-
-_LABELS = {
-    "lr": "learning rate",
-    "momentum": "momentum value",
-    "weight_decay": "weight_decay value",
-    "eps": "epsilon value",
-}
+    if not value >= 0:
+        label = _LABELS.get(name, f"{name} value")
+        raise ValueError(f"{optimizer}: Invalid {label}: {value}")
+    return value
