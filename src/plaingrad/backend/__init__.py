@@ -1,13 +1,17 @@
 """The array namespace every op computes with.
 
-plaingrad's ops never import NumPy directly: they import ``xp`` from here. Today
-``xp`` *is* the ``numpy`` module, bound once at import time, so an op pays no
-indirection at all (``xp.exp`` is ``numpy.exp``). A CuPy backend can later be a
-second namespace with the same names; choosing between them happens here, not in
-the ops.
+plaingrad's ops do their array arithmetic through ``xp``, imported from here,
+never through ``numpy`` itself. Today ``xp`` *is* the ``numpy`` module, bound
+once at import time, so an op pays no indirection at all: ``xp.exp`` is
+``numpy.exp``, the same attribute lookup an op written against NumPy would make.
+A CuPy backend can later be a second namespace with the same names; choosing
+between them happens here, not in the ops.
 
-``asarray_on`` and ``to_numpy`` are the two doors between the namespace and
-plain NumPy (host memory), used by ``Tensor.numpy()`` and by creation functions.
+What stays with NumPy in the ops is host-side bookkeeping that never touches
+array data: dtype objects, scalar types in ``isinstance`` checks, and shape
+arithmetic on Python tuples. ``errstate`` (silencing floating-point warnings
+inside a rule whose inf or NaN is the intended answer) is a host setting, so it
+lives here too, beside the namespace it belongs to.
 """
 
 from __future__ import annotations
@@ -16,8 +20,4 @@ import numpy
 
 xp = numpy
 name = "numpy"
-
-
-def to_numpy(array):
-    """Return ``array`` as a host NumPy array (no copy for the NumPy backend)."""
-    return array
+errstate = numpy.errstate

@@ -52,9 +52,7 @@ def _non_negative_int(text: str) -> int:
             f"expected a non-negative integer, got {text!r}"
         ) from None
     if value < 0:
-        raise argparse.ArgumentTypeError(
-            f"must be a non-negative integer, got {value}"
-        )
+        raise argparse.ArgumentTypeError(f"must be a non-negative integer, got {value}")
     return value
 
 

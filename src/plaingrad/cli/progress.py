@@ -43,9 +43,7 @@ class EpochProgress:
             except ImportError:
                 tqdm = None
             if tqdm is not None:
-                self._bar = tqdm(
-                    total=total, desc=desc, unit="epoch", file=self.stream
-                )
+                self._bar = tqdm(total=total, desc=desc, unit="epoch", file=self.stream)
 
     def update(self, epoch: int, metrics: dict[str, float]) -> None:
         """Record that ``epoch`` (1-based) ended with these ``metrics``."""

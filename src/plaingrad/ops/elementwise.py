@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from ..autograd.node import Op
-from ..backend import xp
+from ..backend import errstate, xp
 from ..tensor import Tensor, _wrap
 from ._util import binary_operands, cast, to_float, unbroadcast
 
@@ -113,7 +113,7 @@ class Pow(Op):
             grad_a = unbroadcast(grad_output * local, a.shape)
         if ctx._next[1] is not None:
             # PyTorch's convention: the derivative is 0 where a == 0 and b >= 0.
-            with np.errstate(divide="ignore", invalid="ignore"):
+            with errstate(divide="ignore", invalid="ignore"):
                 log_a = xp.where((a == 0) & (b >= 0), 0, xp.log(a))
             grad_b = unbroadcast(grad_output * out * log_a, b.shape)
         return grad_a, grad_b
@@ -223,14 +223,14 @@ class Log(Op):
     @staticmethod
     def forward(ctx, a):
         ctx.save_for_backward(a)
-        with np.errstate(divide="ignore", invalid="ignore"):
+        with errstate(divide="ignore", invalid="ignore"):
             return xp.log(a)
 
     @staticmethod
     def backward(ctx, grad_output):
         # d(ln a)/da = 1/a
         (a,) = ctx.saved_tensors
-        with np.errstate(divide="ignore"):
+        with errstate(divide="ignore"):
             return grad_output / a
 
 
@@ -239,7 +239,7 @@ class Sqrt(Op):
 
     @staticmethod
     def forward(ctx, a):
-        with np.errstate(invalid="ignore"):
+        with errstate(invalid="ignore"):
             out = xp.sqrt(a)
         ctx.save_for_backward(out)
         return out
@@ -248,7 +248,7 @@ class Sqrt(Op):
     def backward(ctx, grad_output):
         # d(sqrt a)/da = 1 / (2 sqrt a); inf at 0, as PyTorch
         (out,) = ctx.saved_tensors
-        with np.errstate(divide="ignore"):
+        with errstate(divide="ignore"):
             return grad_output / (2 * out)
 
 
@@ -386,10 +386,10 @@ def div(input: Any, other: Any, *, rounding_mode: str | None = None) -> Tensor:
                 f"{rounding_mode!r}"
             )
         fn = xp.floor_divide if rounding_mode == "floor" else _trunc_divide
-        with np.errstate(divide="ignore", invalid="ignore"):
+        with errstate(divide="ignore", invalid="ignore"):
             return _wrap(fn(a._data, b._data), None)
     a, b = to_float(a), to_float(b)
-    with np.errstate(divide="ignore", invalid="ignore"):
+    with errstate(divide="ignore", invalid="ignore"):
         return Div.apply(a, b)
 
 

@@ -15,7 +15,7 @@ import numpy as np
 
 from .. import _dtype
 from ..autograd.node import Op
-from ..backend import xp
+from ..backend import errstate, xp
 from ..tensor import Tensor, _wrap
 from ._util import normalize_dims, to_float
 
@@ -131,7 +131,7 @@ class LogSumExp(Op):
     def forward(ctx, a, axes, keepdim):
         peak = xp.max(a, axis=axes, keepdims=True)
         peak = xp.where(xp.isfinite(peak), peak, 0)
-        with np.errstate(divide="ignore"):
+        with errstate(divide="ignore"):
             out = xp.log(xp.sum(xp.exp(a - peak), axis=axes, keepdims=True)) + peak
         ctx.save_for_backward(a, out)
         ctx.axes = axes

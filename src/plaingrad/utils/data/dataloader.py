@@ -41,6 +41,13 @@ def default_collate(batch: list) -> Any:
     )
 
 
+def _convert(sample: Any) -> Any:
+    """A sample as PyTorch gives it without batching: tuples become lists."""
+    if isinstance(sample, tuple) and not hasattr(sample, "_fields"):
+        return [_convert(item) for item in sample]
+    return sample
+
+
 class DataLoader:
     """Iterate over a dataset in batches.
 
@@ -60,18 +67,51 @@ class DataLoader:
         [[0, 1], [2, 3], [4]]
     """
 
-    def __init__(self, dataset: Dataset, batch_size: int | None = 1,
-                 shuffle: bool = False, sampler: Any = None, batch_sampler: Any = None,
-                 num_workers: int = 0, collate_fn: Callable | None = None,
-                 pin_memory: bool = False, drop_last: bool = False,
-                 timeout: float = 0, worker_init_fn: Any = None,
-                 generator: Generator | None = None, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        dataset: Dataset,
+        batch_size: int | None = 1,
+        shuffle: bool | None = None,
+        sampler: Any = None,
+        batch_sampler: Any = None,
+        num_workers: int = 0,
+        collate_fn: Callable | None = None,
+        pin_memory: bool = False,
+        drop_last: bool = False,
+        timeout: float = 0,
+        worker_init_fn: Any = None,
+        multiprocessing_context: Any = None,
+        generator: Generator | None = None,
+        *,
+        prefetch_factor: int | None = None,
+        persistent_workers: bool = False,
+        pin_memory_device: str = "",
+        in_order: bool = True,
+    ) -> None:
+        # The multiprocessing options are accepted, as PyTorch's, so that
+        # programs written for it run; loading always happens in this process.
+        # Anything else is a TypeError, so a misspelt option is never ignored.
+        shuffle = bool(shuffle)
+        if batch_sampler is not None and (
+            batch_size != 1 or shuffle or sampler is not None or drop_last
+        ):
+            raise ValueError(
+                "DataLoader: batch_sampler option is mutually exclusive with "
+                "batch_size, shuffle, sampler, and drop_last"
+            )
         if batch_size is not None and (
-            not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size <= 0
+            not isinstance(batch_size, int)
+            or isinstance(batch_size, bool)
+            or batch_size <= 0
         ):
             raise ValueError(
                 "DataLoader: batch_size should be a positive integer value, but "
-                f"got batch_size={batch_size}"
+                f"got batch_size={batch_size!r}"
+            )
+        if batch_size is None and drop_last:
+            raise ValueError(
+                "DataLoader: batch_size=None option disables auto-batching and is "
+                "mutually exclusive with drop_last"
             )
         if num_workers < 0:
             raise ValueError(
@@ -79,12 +119,16 @@ class DataLoader:
                 "num_workers=0 to disable multiprocessing."
             )
         if sampler is not None and shuffle:
-            raise ValueError("DataLoader: sampler option is mutually exclusive with shuffle")
+            raise ValueError(
+                "DataLoader: sampler option is mutually exclusive with shuffle"
+            )
         if generator is not None and not isinstance(generator, Generator):
             raise TypeError(
                 f"DataLoader: `generator` must be a plaingrad.Generator, got "
                 f"{type(generator).__name__}"
             )
+        if batch_sampler is not None:
+            batch_size = None  # batches come whole from the batch sampler
         self.dataset = dataset
         self.batch_size = batch_size
         self.shuffle = shuffle
@@ -126,7 +170,7 @@ class DataLoader:
         for indices in self._batches():
             if self.batch_size is None and self.batch_sampler is None:
                 sample = dataset[indices]
-                yield collate(sample) if collate else sample
+                yield collate(sample) if collate else _convert(sample)
                 continue
             if fetch_many is not None and collate is None:
                 yield list(fetch_many(indices))

@@ -12,9 +12,7 @@ class Dataset:
     """A map-style dataset: subclasses define ``__getitem__`` and ``__len__``."""
 
     def __getitem__(self, index: int) -> Any:
-        raise NotImplementedError(
-            f"{type(self).__name__} must define __getitem__"
-        )
+        raise NotImplementedError(f"{type(self).__name__} must define __getitem__")
 
     def __add__(self, other: Dataset) -> ConcatDataset:
         return ConcatDataset([self, other])
@@ -93,7 +91,9 @@ class ConcatDataset(Dataset):
         raise IndexError("ConcatDataset: index out of range")
 
 
-def random_split(dataset: Dataset, lengths: Sequence[Any], generator: Any = None) -> list:
+def random_split(
+    dataset: Dataset, lengths: Sequence[Any], generator: Any = None
+) -> list:
     """Split ``dataset`` into non-overlapping random subsets of the given sizes
     (counts, or fractions summing to 1)."""
     n = len(dataset)
