@@ -17,7 +17,7 @@ from __future__ import annotations
 import json
 import os
 from collections import OrderedDict
-from typing import Mapping
+from collections.abc import Mapping
 
 import numpy as np
 from safetensors import SafetensorError, safe_open
@@ -46,10 +46,15 @@ def save_safetensors(
             (read them back with ``load_safetensors_metadata``).
 
     Raises:
-        TypeError: when a name is not a string, a value is not a tensor, or the
-            metadata is not made of strings.
+        TypeError: when ``state_dict`` is not a mapping, a name is not a
+            string, a value is not a tensor, or the metadata is not made of
+            strings.
         ValueError: when ``metadata`` uses the reserved key
             ``plaingrad.key_order``.
+        FileNotFoundError: when the folder of ``path`` does not exist.
+        NotADirectoryError: when the "folder" of ``path`` is a file.
+        IsADirectoryError: when ``path`` is a folder.
+        OSError: when the file cannot be written for another reason.
 
     Example:
         >>> import os, tempfile
@@ -60,6 +65,16 @@ def save_safetensors(
         >>> list(load_safetensors(path))
         ['weight', 'bias']
     """
+    if not isinstance(state_dict, Mapping):
+        raise TypeError(
+            "save_safetensors: `state_dict` must be a mapping of names to tensors, "
+            f"got {type(state_dict).__name__}"
+        )
+    if metadata is not None and not isinstance(metadata, Mapping):
+        raise TypeError(
+            "save_safetensors: `metadata` must be a mapping of str to str, got "
+            f"{type(metadata).__name__}"
+        )
     arrays: dict[str, np.ndarray] = {}
     for name, value in state_dict.items():
         if not isinstance(name, str):
@@ -76,24 +91,42 @@ def save_safetensors(
                 f"save_safetensors: `state_dict[{name!r}]` must be a Tensor, got "
                 f"{type(value).__name__}"
             )
-        arrays[name] = np.ascontiguousarray(array)
+        # Not np.ascontiguousarray: it turns a 0-d array into shape (1,).
+        arrays[name] = np.require(array, requirements="C")
 
     header: dict[str, str] = {}
-    for key, value in (metadata or {}).items():
-        if not isinstance(key, str) or not isinstance(value, str):
+    for key, text in (metadata or {}).items():
+        if not isinstance(key, str) or not isinstance(text, str):
             raise TypeError(
                 f"save_safetensors: metadata must map str to str, got "
-                f"{type(key).__name__} {key!r} -> {type(value).__name__}"
+                f"{type(key).__name__} {key!r} -> {type(text).__name__}"
             )
         if key == _ORDER_KEY:
             raise ValueError(
                 f"save_safetensors: metadata key {_ORDER_KEY!r} is reserved for "
                 "plaingrad's own use"
             )
-        header[key] = value
+        header[key] = text
     header[_ORDER_KEY] = json.dumps(list(arrays))
 
-    save_file(arrays, os.fspath(path), metadata=header)
+    path = os.fspath(path)
+    if os.path.isdir(path):
+        raise IsADirectoryError(f"save_safetensors: {path!r} is a folder, not a file")
+    folder = os.path.dirname(path) or "."
+    if os.path.exists(folder) and not os.path.isdir(folder):
+        raise NotADirectoryError(
+            f"save_safetensors: cannot write {path!r}: {folder!r} is a file, not a "
+            "folder"
+        )
+    if not os.path.isdir(folder):
+        raise FileNotFoundError(
+            f"save_safetensors: cannot write {path!r}: the folder {folder!r} does "
+            "not exist"
+        )
+    try:
+        save_file(arrays, path, metadata=header)
+    except SafetensorError as error:
+        raise OSError(f"save_safetensors: cannot write {path!r} ({error})") from None
 
 
 def _open(path: str | os.PathLike, op: str) -> safe_open:
@@ -107,6 +140,26 @@ def _open(path: str | os.PathLike, op: str) -> safe_open:
         raise ValueError(
             f"{op}: {path!r} is not a readable safetensors file ({error})"
         ) from None
+
+
+def _saved_order(metadata: Mapping[str, str], names: list[str]) -> list[str]:
+    """The names in the order ``save_safetensors`` recorded, else as given.
+
+    A record that is not a JSON list naming exactly the file's tensors (another
+    tool's key of the same name, a hand-edited header) is ignored.
+    """
+    saved = metadata.get(_ORDER_KEY)
+    if saved is None:
+        return names
+    try:
+        order = json.loads(saved)
+    except ValueError:
+        return names
+    if not isinstance(order, list) or not all(isinstance(n, str) for n in order):
+        return names
+    if len(order) != len(names) or set(order) != set(names):
+        return names
+    return order
 
 
 def load_safetensors(path: str | os.PathLike) -> OrderedDict[str, Tensor]:
@@ -127,11 +180,7 @@ def load_safetensors(path: str | os.PathLike) -> OrderedDict[str, Tensor]:
     out: OrderedDict[str, Tensor] = OrderedDict()
     with _open(path, "load_safetensors") as handle:
         names = list(handle.keys())
-        saved = (handle.metadata() or {}).get(_ORDER_KEY)
-        if saved is not None:
-            order = json.loads(saved)
-            if sorted(order) == sorted(names):
-                names = order
+        names = _saved_order(handle.metadata() or {}, names)
         for name in names:
             # np.array copies: the tensor must not keep the file mapped.
             array = np.array(handle.get_tensor(name))

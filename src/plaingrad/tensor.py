@@ -335,7 +335,7 @@ class Tensor:
 
         suffixes = []
         if self.grad_fn is not None:
-            suffixes.append(f"grad_fn=<{self.grad_fn.name}>")
+            suffixes.append(f"grad_fn=<{self.grad_fn._name}>")
         elif self._requires_grad:
             suffixes.append("requires_grad=True")
         return format_tensor(

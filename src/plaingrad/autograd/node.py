@@ -34,7 +34,7 @@ _SECOND_BACKWARD = (
 class Node:
     """A node of the backward graph (PyTorch's ``grad_fn`` objects)."""
 
-    name = "Node"
+    _name = "Node"
     _next: tuple = ()
     _saved: Any = ()
     _pre_hooks: list | None = None
@@ -63,8 +63,9 @@ class Node:
     def needs_input_grad(self) -> tuple:
         return tuple(n is not None for n in self._next)
 
-    def name_(self) -> str:
-        return self.name
+    def name(self) -> str:
+        """The op's name as PyTorch prints it, e.g. ``MulBackward0``."""
+        return self._name
 
     def register_prehook(self, hook: Any) -> None:
         """Call ``hook(grad)`` on the total gradient arriving at this node."""
@@ -73,13 +74,13 @@ class Node:
         self._pre_hooks.append(hook)
 
     def __repr__(self) -> str:
-        return f"<{self.name} object at {id(self):#x}>"
+        return f"<{self._name} object at {id(self):#x}>"
 
 
 class AccumulateGrad(Node):
     """The node of a leaf tensor: adds the arriving gradient into ``leaf.grad``."""
 
-    name = "AccumulateGrad"
+    _name = "AccumulateGrad"
 
     def __init__(self, variable: Any) -> None:
         self.variable = variable
@@ -111,8 +112,8 @@ class AccumulateGrad(Node):
 class Op(Node):
     """Base of every built-in op; see the module docstring."""
 
-    # Name shown as grad_fn, e.g. "MulBackward0".
-    name = "Op"
+    # Name shown as grad_fn, e.g. "MulBackward0"; ``name()`` returns it.
+    _name = "Op"
     # Results after the first (e.g. the indices of max(dim)) never need grad.
 
     @staticmethod

@@ -230,25 +230,54 @@ def _describe(config: Any) -> str:
     if config.momentum is not None:
         optimizer += f" momentum={config.momentum:g}"
     batch = f", batch {config.batch_size}" if config.dataset == "digits" else ""
-    unit = "epochs" if config.dataset == "digits" else "steps"
+    unit = "epoch" if config.dataset == "digits" else "step"
+    if config.epochs != 1:
+        unit += "s"
     return (
         f"{config.dataset}: MLP {sizes} ({config.activation}), {optimizer}, "
         f"{config.epochs} {unit}{batch}, seed {config.seed}"
     )
 
 
+def _quiet_numpy() -> Any:
+    """Silence NumPy's overflow and invalid-value warnings while training.
+
+    A diverging run overflows long before its loss turns NaN; the training
+    loop checks the loss itself and reports divergence as one line, so the
+    warnings NumPy would print on the way are noise.
+    """
+    import numpy as np
+
+    return np.errstate(over="ignore", invalid="ignore", divide="ignore")
+
+
 def _run_train(args: argparse.Namespace) -> int:
     from .progress import EpochProgress
-    from .train import prepare_output, save_run, train_digits, train_xor
+    from .train import (
+        check_output,
+        load_config_digits,
+        prepare_output,
+        save_run,
+        train_digits,
+        train_xor,
+    )
 
     config, output = _resolve(args)
+    # Whatever can fail for want of a folder or an extra fails here, before a
+    # folder is made or a progress bar drawn; the quick check comes first.
+    if output is not None:
+        check_output(output)
+    data = load_config_digits(config) if config.dataset == "digits" else None
     if output is not None:
         prepare_output(output)
     print(f"plaingrad train {_describe(config)}", flush=True)
 
     if config.dataset == "digits":
-        with EpochProgress(config.epochs, "digits", enabled=not args.quiet) as bar:
-            result = train_digits(config, bar)
+        with (
+            _quiet_numpy(),
+            EpochProgress(config.epochs, "digits", enabled=not args.quiet) as bar,
+        ):
+            result = train_digits(config, bar, data)
         metrics = result["metrics"]
         print(
             f"Trained on {metrics['n_train']} images in "
@@ -257,7 +286,8 @@ def _run_train(args: argparse.Namespace) -> int:
         )
         print(f"Test accuracy: {metrics['test_accuracy']:.4f}")
     else:
-        result = train_xor(config)
+        with _quiet_numpy():
+            result = train_xor(config)
         print("Final loss:", result["metrics"]["final_loss"])
         print("Predictions:")
         for point, target, value in zip(

@@ -25,6 +25,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from .. import __version__, manual_seed, nn, no_grad, optim
+from ..datasets import DigitsSplit
 from ..io import load_safetensors, save_safetensors
 from ..random import Generator
 from ..tensor import Tensor
@@ -155,20 +156,26 @@ def accuracy(model: nn.Module, inputs: Tensor, labels: Tensor) -> float:
     return float((predicted == labels).sum().item()) / len(labels)
 
 
-def _check_finite(loss: float, epoch: int, config: RunConfig) -> None:
+def _check_finite(loss: float, when: str, config: RunConfig) -> None:
+    """Stop a run whose loss is NaN or infinite; ``when`` says where it was."""
     if not math.isfinite(loss):
         raise TrainingError(
-            f"training diverged: the loss became {loss} in epoch {epoch} with "
-            f"--lr {config.lr}; try a smaller learning rate"
+            f"training diverged: the loss became {loss} in {when} with "
+            f"--lr {config.lr:g}; try a smaller learning rate"
         )
 
 
-def train_digits(config: RunConfig, progress: EpochProgress) -> dict[str, Any]:
+def train_digits(
+    config: RunConfig, progress: EpochProgress, data: DigitsSplit | None = None
+) -> dict[str, Any]:
     """Train an MLP classifier on the 8x8 digits.
 
     Args:
         config: the run's settings (``dataset == "digits"``).
         progress: receives loss and accuracies at the end of every epoch.
+        data: the split to train and test on (default: ``load_digits`` with the
+            config's ``test_size`` and ``split_seed``). ``main`` loads it first,
+            so that a missing scikit-learn is reported before anything starts.
 
     Returns:
         ``{"model": the trained network, "metrics": the metrics.json dict}``.
@@ -177,9 +184,8 @@ def train_digits(config: RunConfig, progress: EpochProgress) -> dict[str, Any]:
         MissingExtraError: when scikit-learn is not installed.
         TrainingError: when the loss stops being finite.
     """
-    from ..datasets import load_digits
-
-    data = load_digits(test_size=config.test_size, seed=config.split_seed)
+    if data is None:
+        data = load_config_digits(config)
     manual_seed(config.seed)
     model = build_mlp(config.layer_sizes, config.activation)
     optimizer = make_optimizer(model, config)
@@ -209,7 +215,7 @@ def train_digits(config: RunConfig, progress: EpochProgress) -> dict[str, Any]:
             correct += int((logits.argmax(dim=1) == labels).sum().item())
             seen += count
         train_loss = loss_sum / seen
-        _check_finite(train_loss, epoch, config)
+        _check_finite(train_loss, f"epoch {epoch}", config)
         record = {
             "epoch": epoch,
             "train_loss": train_loss,
@@ -238,6 +244,19 @@ def train_digits(config: RunConfig, progress: EpochProgress) -> dict[str, Any]:
     return {"model": model, "metrics": metrics}
 
 
+def load_config_digits(config: RunConfig) -> DigitsSplit:
+    """The digits split that ``config`` names (its test fraction and seed).
+
+    Raises:
+        MissingExtraError: when scikit-learn is not installed.
+    """
+    from ..datasets import load_digits
+
+    test_size = 0.2 if config.test_size is None else config.test_size
+    split_seed = 0 if config.split_seed is None else config.split_seed
+    return load_digits(test_size=test_size, seed=split_seed)
+
+
 def train_xor(config: RunConfig) -> dict[str, Any]:
     """Run the backpropagation seed program: fit XOR with full-batch steps.
 
@@ -261,14 +280,14 @@ def train_xor(config: RunConfig) -> dict[str, Any]:
     criterion = nn.MSELoss()
 
     losses = []
-    for _ in range(config.epochs):
+    for step in range(1, config.epochs + 1):
         outputs = model(inputs)  # (4, 1)
         loss = criterion(outputs, targets)
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
         losses.append(loss.item())
-    _check_finite(losses[-1], config.epochs, config)
+        _check_finite(losses[-1], f"step {step}", config)
 
     model.eval()
     with no_grad():
@@ -283,6 +302,27 @@ def train_xor(config: RunConfig) -> dict[str, Any]:
     }
 
 
+def check_output(path: str) -> str:
+    """Fail early when ``path`` cannot become a folder; create nothing.
+
+    Returns:
+        ``path`` unchanged.
+
+    Raises:
+        NotADirectoryError: when ``path``, or a folder above it, is a file.
+    """
+    if os.path.exists(path) and not os.path.isdir(path):
+        raise NotADirectoryError(f"--output {path!r} is a file, not a folder")
+    parent = os.path.dirname(os.path.abspath(path))
+    while not os.path.exists(parent):
+        parent = os.path.dirname(parent)
+    if not os.path.isdir(parent):
+        raise NotADirectoryError(
+            f"--output {path!r} cannot be a folder: a path above it is a file"
+        )
+    return path
+
+
 def prepare_output(path: str) -> str:
     """Create the run folder ``path`` (and its parents) if needed.
 
@@ -293,8 +333,7 @@ def prepare_output(path: str) -> str:
         NotADirectoryError: when ``path``, or a folder above it, is a file.
         OSError: when the folder cannot be created for another reason.
     """
-    if os.path.exists(path) and not os.path.isdir(path):
-        raise NotADirectoryError(f"--output {path!r} is a file, not a folder")
+    check_output(path)
     try:
         os.makedirs(path, exist_ok=True)
     except (FileExistsError, NotADirectoryError):

@@ -21,7 +21,7 @@ from ._util import binary_operands, cast, to_float, unbroadcast
 
 
 class Add(Op):
-    name = "AddBackward0"
+    _name = "AddBackward0"
 
     @staticmethod
     def forward(ctx, a, b):
@@ -36,7 +36,7 @@ class Add(Op):
 
 
 class Sub(Op):
-    name = "SubBackward0"
+    _name = "SubBackward0"
 
     @staticmethod
     def forward(ctx, a, b):
@@ -54,7 +54,7 @@ class Sub(Op):
 
 
 class Mul(Op):
-    name = "MulBackward0"
+    _name = "MulBackward0"
 
     @staticmethod
     def forward(ctx, a, b):
@@ -74,7 +74,7 @@ class Mul(Op):
 
 
 class Div(Op):
-    name = "DivBackward0"
+    _name = "DivBackward0"
 
     @staticmethod
     def forward(ctx, a, b):
@@ -94,7 +94,7 @@ class Div(Op):
 
 
 class Pow(Op):
-    name = "PowBackward1"
+    _name = "PowBackward1"
 
     @staticmethod
     def forward(ctx, a, b):
@@ -120,7 +120,7 @@ class Pow(Op):
 
 
 class PowScalar(Op):
-    name = "PowBackward0"
+    _name = "PowBackward0"
 
     @staticmethod
     def forward(ctx, a, exponent):
@@ -139,7 +139,7 @@ class PowScalar(Op):
 
 
 class Neg(Op):
-    name = "NegBackward0"
+    _name = "NegBackward0"
 
     @staticmethod
     def forward(ctx, a):
@@ -152,7 +152,7 @@ class Neg(Op):
 
 
 class Remainder(Op):
-    name = "RemainderBackward0"
+    _name = "RemainderBackward0"
 
     @staticmethod
     def forward(ctx, a, b):
@@ -170,7 +170,7 @@ class Remainder(Op):
 
 
 class ToCopy(Op):
-    name = "ToCopyBackward0"
+    _name = "ToCopyBackward0"
 
     @staticmethod
     def forward(ctx, a, dtype):
@@ -186,7 +186,7 @@ class ToCopy(Op):
 
 
 class Clone(Op):
-    name = "CloneBackward0"
+    _name = "CloneBackward0"
 
     @staticmethod
     def forward(ctx, a):
@@ -202,7 +202,7 @@ class Clone(Op):
 
 
 class Exp(Op):
-    name = "ExpBackward0"
+    _name = "ExpBackward0"
 
     @staticmethod
     def forward(ctx, a):
@@ -218,7 +218,7 @@ class Exp(Op):
 
 
 class Log(Op):
-    name = "LogBackward0"
+    _name = "LogBackward0"
 
     @staticmethod
     def forward(ctx, a):
@@ -235,7 +235,7 @@ class Log(Op):
 
 
 class Sqrt(Op):
-    name = "SqrtBackward0"
+    _name = "SqrtBackward0"
 
     @staticmethod
     def forward(ctx, a):
@@ -253,7 +253,7 @@ class Sqrt(Op):
 
 
 class Abs(Op):
-    name = "AbsBackward0"
+    _name = "AbsBackward0"
 
     @staticmethod
     def forward(ctx, a):
@@ -268,7 +268,7 @@ class Abs(Op):
 
 
 class Tanh(Op):
-    name = "TanhBackward0"
+    _name = "TanhBackward0"
 
     @staticmethod
     def forward(ctx, a):
@@ -284,7 +284,7 @@ class Tanh(Op):
 
 
 class Sigmoid(Op):
-    name = "SigmoidBackward0"
+    _name = "SigmoidBackward0"
 
     @staticmethod
     def forward(ctx, a):
@@ -302,7 +302,7 @@ class Sigmoid(Op):
 
 
 class Relu(Op):
-    name = "ReluBackward0"
+    _name = "ReluBackward0"
 
     @staticmethod
     def forward(ctx, a):
@@ -318,7 +318,7 @@ class Relu(Op):
 
 
 class Clamp(Op):
-    name = "ClampBackward1"
+    _name = "ClampBackward1"
 
     @staticmethod
     def forward(ctx, a, min, max):
@@ -497,7 +497,7 @@ def to_dtype(input: Tensor, dtype: Any) -> Tensor:
 
 
 class Where(Op):
-    name = "WhereBackward0"
+    _name = "WhereBackward0"
 
     @staticmethod
     def forward(ctx, condition, a, b):

@@ -18,7 +18,7 @@ from ._util import binary_operands, unbroadcast
 
 
 class Matmul(Op):
-    name = "MmBackward0"
+    _name = "MmBackward0"
 
     @staticmethod
     def forward(ctx, a, b):
@@ -48,7 +48,7 @@ class Matmul(Op):
 
 
 class Linear(Op):
-    name = "AddmmBackward0"
+    _name = "AddmmBackward0"
 
     @staticmethod
     def forward(ctx, x, weight, bias=None):
@@ -79,7 +79,7 @@ class Linear(Op):
 
 
 class LinearNoBias(Linear):
-    name = "MmBackward0"
+    _name = "MmBackward0"
 
 
 def matmul(input: Any, other: Any) -> Tensor:

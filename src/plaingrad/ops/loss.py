@@ -28,7 +28,7 @@ def _check_reduction(reduction: str, op: str) -> None:
 
 
 class MseLoss(Op):
-    name = "MseLossBackward0"
+    _name = "MseLossBackward0"
 
     @staticmethod
     def forward(ctx, input, target, reduction):
@@ -60,7 +60,7 @@ class MseLoss(Op):
 
 
 class NllLoss(Op):
-    name = "NllLossBackward0"
+    _name = "NllLossBackward0"
 
     @staticmethod
     def forward(ctx, log_probs, target, weight, ignore_index, reduction):

@@ -31,7 +31,7 @@ def _expand_back(grad: Any, axes: tuple | None, keepdim: bool) -> Any:
 
 
 class Sum(Op):
-    name = "SumBackward0"
+    _name = "SumBackward0"
 
     @staticmethod
     def forward(ctx, a, axes, keepdim, dtype):
@@ -49,7 +49,7 @@ class Sum(Op):
 
 
 class Mean(Op):
-    name = "MeanBackward0"
+    _name = "MeanBackward0"
 
     @staticmethod
     def forward(ctx, a, axes, keepdim):
@@ -70,7 +70,7 @@ class Mean(Op):
 
 
 class MaxAll(Op):
-    name = "MaxBackward1"
+    _name = "MaxBackward1"
     _reduce = staticmethod(xp.max)
 
     @classmethod
@@ -88,12 +88,12 @@ class MaxAll(Op):
 
 
 class MinAll(MaxAll):
-    name = "MinBackward1"
+    _name = "MinBackward1"
     _reduce = staticmethod(xp.min)
 
 
 class MaxDim(Op):
-    name = "MaxBackward0"
+    _name = "MaxBackward0"
     _arg = staticmethod(xp.argmax)
 
     @classmethod
@@ -120,12 +120,12 @@ class MaxDim(Op):
 
 
 class MinDim(MaxDim):
-    name = "MinBackward0"
+    _name = "MinBackward0"
     _arg = staticmethod(xp.argmin)
 
 
 class LogSumExp(Op):
-    name = "LogsumexpBackward0"
+    _name = "LogsumexpBackward0"
 
     @staticmethod
     def forward(ctx, a, axes, keepdim):
@@ -147,7 +147,7 @@ class LogSumExp(Op):
 
 
 class Softmax(Op):
-    name = "SoftmaxBackward0"
+    _name = "SoftmaxBackward0"
 
     @staticmethod
     def forward(ctx, a, axis):
@@ -166,7 +166,7 @@ class Softmax(Op):
 
 
 class LogSoftmax(Op):
-    name = "LogSoftmaxBackward0"
+    _name = "LogSoftmaxBackward0"
 
     @staticmethod
     def forward(ctx, a, axis):

@@ -20,7 +20,7 @@ from ._util import normalize_dims
 
 class Reshape(Op):
     # PyTorch's name when a reshape has to copy
-    name = "UnsafeViewBackward0"
+    _name = "UnsafeViewBackward0"
 
     @staticmethod
     def forward(ctx, a, shape):
@@ -34,7 +34,7 @@ class Reshape(Op):
 
 
 class View(Reshape):
-    name = "ViewBackward0"
+    _name = "ViewBackward0"
 
     @staticmethod
     def forward(ctx, a, shape):
@@ -53,23 +53,23 @@ class View(Reshape):
 
 # Views that PyTorch names after the function that made them.
 class Squeeze(View):
-    name = "SqueezeBackward0"
+    _name = "SqueezeBackward0"
 
 
 class SqueezeDim(View):
-    name = "SqueezeBackward1"
+    _name = "SqueezeBackward1"
 
 
 class SqueezeDims(View):
-    name = "SqueezeBackward2"
+    _name = "SqueezeBackward2"
 
 
 class Unsqueeze(View):
-    name = "UnsqueezeBackward0"
+    _name = "UnsqueezeBackward0"
 
 
 class Permute(Op):
-    name = "PermuteBackward0"
+    _name = "PermuteBackward0"
 
     @staticmethod
     def forward(ctx, a, axes):
@@ -83,15 +83,15 @@ class Permute(Op):
 
 
 class Transpose(Permute):
-    name = "TransposeBackward0"
+    _name = "TransposeBackward0"
 
 
 class TransposeT(Permute):
-    name = "TBackward0"
+    _name = "TBackward0"
 
 
 class Expand(Op):
-    name = "ExpandBackward0"
+    _name = "ExpandBackward0"
 
     @staticmethod
     def forward(ctx, a, shape):
@@ -107,7 +107,7 @@ class Expand(Op):
 
 
 class Cat(Op):
-    name = "CatBackward0"
+    _name = "CatBackward0"
 
     @staticmethod
     def forward(ctx, *arrays, axis):
@@ -122,7 +122,7 @@ class Cat(Op):
 
 
 class Stack(Op):
-    name = "StackBackward0"
+    _name = "StackBackward0"
 
     @staticmethod
     def forward(ctx, *arrays, axis):
@@ -137,7 +137,7 @@ class Stack(Op):
 
 
 class Index(Op):
-    name = "IndexBackward0"
+    _name = "IndexBackward0"
 
     @staticmethod
     def forward(ctx, a, index, basic, pre=None):

@@ -1,8 +1,8 @@
 """``DataLoader``: batches from a dataset, optionally shuffled.
 
-When the dataset can fetch a whole batch at once (``__getitems__``, as
-``TensorDataset`` does) one fancy-index per tensor replaces per-sample fetching
-and stacking; otherwise samples are fetched one by one and collated.
+For a ``TensorDataset`` one fancy-index per tensor fetches a whole batch,
+replacing per-sample fetching and stacking; other datasets give their samples
+one by one (or as a list, through PyTorch's ``__getitems__``) and are collated.
 """
 
 from __future__ import annotations
@@ -53,12 +53,26 @@ class DataLoader:
 
     Args:
         dataset: a map-style dataset (``__getitem__`` and ``__len__``).
-        batch_size: samples per batch (default 1).
-        shuffle: reshuffle the order at every epoch (default False).
-        drop_last: drop the last batch if it is smaller than ``batch_size``.
+        batch_size: samples per batch (default 1); None yields samples one by
+            one, unbatched.
+        shuffle: draw a new random order at every epoch (default False).
+        sampler: an iterable of indices giving the order (not with
+            ``shuffle``).
+        batch_sampler: an iterable of index lists, one per batch (not with
+            ``batch_size``, ``shuffle``, ``sampler`` or ``drop_last``).
         collate_fn: how to merge a list of samples into a batch.
-        generator: the random stream for shuffling (default: the global one).
-        num_workers: accepted for compatibility; loading runs in this process.
+        drop_last: drop the last batch if it is smaller than ``batch_size``.
+        generator: the random stream for shuffling (default: the global one,
+            which ``manual_seed`` seeds).
+        num_workers, pin_memory, timeout, worker_init_fn,
+            multiprocessing_context, prefetch_factor, persistent_workers,
+            pin_memory_device, in_order: accepted so that PyTorch programs
+            run; loading always happens in this process, in order.
+
+    Raises:
+        ValueError: for a ``batch_size`` that is not a positive integer, a
+            negative ``num_workers``, or options that exclude each other.
+        TypeError: when ``generator`` is not a ``plaingrad.Generator``.
 
     Example:
         >>> import plaingrad as torch
@@ -154,8 +168,7 @@ class DataLoader:
         order = self._order()
         size = self.batch_size
         if size is None:
-            for i in order:
-                yield i
+            yield from order
             return
         for start in range(0, len(order), size):
             batch = order[start : start + size]
@@ -165,6 +178,9 @@ class DataLoader:
 
     def __iter__(self) -> Iterator[Any]:
         dataset = self.dataset
+        # TensorDataset's whole-batch fetch gives what default_collate would.
+        fast_batch = getattr(dataset, "_get_batch", None)
+        # PyTorch's protocol: __getitems__ returns the list of samples.
         fetch_many = getattr(dataset, "__getitems__", None)
         collate = self.collate_fn
         for indices in self._batches():
@@ -172,10 +188,13 @@ class DataLoader:
                 sample = dataset[indices]
                 yield collate(sample) if collate else _convert(sample)
                 continue
-            if fetch_many is not None and collate is None:
-                yield list(fetch_many(indices))
+            if fast_batch is not None and collate is None:
+                yield fast_batch(indices)
                 continue
-            samples = [dataset[i] for i in indices]
+            if fetch_many is not None:
+                samples = fetch_many(indices)
+            else:
+                samples = [dataset[i] for i in indices]
             yield (collate or default_collate)(samples)
 
     def __len__(self) -> int:

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
 from ...random import _rng
 from ...tensor import Tensor
@@ -11,8 +12,13 @@ from ...tensor import Tensor
 class Dataset:
     """A map-style dataset: subclasses define ``__getitem__`` and ``__len__``."""
 
-    def __getitem__(self, index: int) -> Any:
+    def __getitem__(self, index: Any) -> Any:
         raise NotImplementedError(f"{type(self).__name__} must define __getitem__")
+
+    if TYPE_CHECKING:
+        # Declared for type checkers only: as in PyTorch, the base class has no
+        # length, so len() of a dataset that defines none is a TypeError.
+        def __len__(self) -> int: ...
 
     def __add__(self, other: Dataset) -> ConcatDataset:
         return ConcatDataset([self, other])
@@ -20,6 +26,14 @@ class Dataset:
 
 class TensorDataset(Dataset):
     """Samples are rows of the given tensors (all with the same first size).
+
+    Args:
+        *tensors: one or more tensors of at least one dimension, all with the
+            same size in dimension 0 (the number of samples).
+
+    Raises:
+        ValueError: when no tensor is given, or the first sizes differ.
+        TypeError: when an argument is not a Tensor.
 
     Example:
         >>> import plaingrad as torch
@@ -30,28 +44,43 @@ class TensorDataset(Dataset):
 
     def __init__(self, *tensors: Tensor) -> None:
         if not tensors:
-            raise ValueError("TensorDataset: expected at least one tensor")
-        n = tensors[0].shape[0] if tensors[0].dim() else None
+            raise ValueError("TensorDataset: expected at least one tensor, got none")
         for i, t in enumerate(tensors):
             if not isinstance(t, Tensor):
                 raise TypeError(
                     f"TensorDataset: argument {i} is {type(t).__name__}, not a Tensor"
                 )
-            if t.dim() == 0 or t.shape[0] != n:
+            if t.dim() == 0:
+                raise ValueError(
+                    f"TensorDataset: tensor {i} is 0-d; every tensor needs a first "
+                    "dimension that counts the samples"
+                )
+        n = tensors[0].shape[0]
+        for i, t in enumerate(tensors[1:], start=1):
+            if t.shape[0] != n:
                 raise ValueError(
                     "TensorDataset: Size mismatch between tensors: tensor 0 has "
-                    f"{n} rows but tensor {i} has shape {tuple(t.shape)}"
+                    f"{n} samples (shape {tuple(tensors[0].shape)}) but tensor {i} "
+                    f"has {t.shape[0]} (shape {tuple(t.shape)})"
                 )
         self.tensors = tensors
 
     def __getitem__(self, index: Any) -> tuple:
         return tuple(t[index] for t in self.tensors)
 
-    def __getitems__(self, indices: Sequence[int]) -> tuple:
-        """A whole batch at once: one fancy-index per tensor, no per-row stack."""
+    def _get_batch(self, indices: Sequence[int]) -> list:
+        """A whole batch at once: one fancy-index per tensor, no per-row stack.
+
+        ``DataLoader`` uses this in place of fetching rows one by one and
+        collating them; the result is the same. Tensors that require grad are
+        indexed through autograd, so the batch stays in their graph.
+        """
         from ...tensor import _wrap
 
-        return tuple(_wrap(t._data[indices], None) for t in self.tensors)
+        return [
+            t[list(indices)] if t.requires_grad else _wrap(t._data[indices], None)
+            for t in self.tensors
+        ]
 
     def __len__(self) -> int:
         return self.tensors[0].shape[0]
