@@ -262,6 +262,21 @@ def test_ignore_index(reduction: str, weighted: bool, name: str) -> None:
         check_gradients(f, logits, t, weight, requires_grad=flags)
 
 
+@pytest.mark.parametrize("reduction", REDUCTIONS)
+def test_ignore_index_with_extra_dimensions(reduction: str) -> None:
+    # (N, C, d1) logits: the per-position path, with ignored positions
+    logits = np.random.default_rng(10).standard_normal((2, 3, 4))
+    target = np.array([[0, -100, 2, 1], [2, 2, -100, 0]])
+    weight = np.array([0.5, 2.0, 1.5])
+
+    def fn(m, x, t, w):
+        return m.nn.functional.cross_entropy(x, t, weight=w, reduction=reduction)
+
+    flags = (True, False, False)
+    check_against_torch(torch, fn, logits, target, weight, requires_grad=flags)
+    check_gradients(fn, logits, target, weight, requires_grad=flags)
+
+
 def test_ignored_targets_leave_the_mean() -> None:
     # the mean is over the targets that count: here one, with loss ln 2
     x = pg.zeros(3, 2, requires_grad=True)

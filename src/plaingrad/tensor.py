@@ -19,6 +19,7 @@ import numpy as np
 
 from . import _dtype
 from ._dtype import dtype as _dtype_cls
+from . import autograd as _autograd
 from .autograd import engine
 from .autograd.grad_mode import _mode
 from .autograd.node import Node, _edge, bind_tensor_factory
@@ -278,9 +279,7 @@ class Tensor:
             create_graph: not supported yet (higher-order gradients).
             inputs: accumulate only into these leaves.
         """
-        from .autograd import backward
-
-        backward(self, gradient, retain_graph, create_graph, inputs)
+        _autograd.backward(self, gradient, retain_graph, create_graph, inputs)
 
     def retain_grad(self) -> None:
         """Keep ``.grad`` for this non-leaf tensor after backward."""

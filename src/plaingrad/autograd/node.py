@@ -128,7 +128,8 @@ class Op(Node):
     def apply(cls, *inputs: Any, **options: Any) -> Any:
         """Run the forward rule on tensors and record the node if needed."""
         ctx = cls.__new__(cls)
-        # One- and two-input ops are unrolled: this is the hottest path.
+        # Ops of up to three inputs (Linear with a bias has three) are
+        # unrolled: this is the hottest path of the library.
         n = len(inputs)
         if n == 2:
             a, b = inputs
@@ -142,6 +143,14 @@ class Op(Node):
             record = _mode.enabled and a._requires_grad
             if record:
                 ctx._next = (_edge(a),)
+        elif n == 3:
+            a, b, c = inputs
+            out = cls.forward(ctx, a._data, b._data, c._data, **options)
+            record = _mode.enabled and (
+                a._requires_grad or b._requires_grad or c._requires_grad
+            )
+            if record:
+                ctx._next = (_edge(a), _edge(b), _edge(c))
         else:
             out = cls.forward(ctx, *[t._data for t in inputs], **options)
             record = _mode.enabled and any([t._requires_grad for t in inputs])

@@ -65,13 +65,16 @@ class NllLoss(Op):
     @staticmethod
     def forward(ctx, log_probs, target, weight, ignore_index, reduction):
         # log_probs: (N, C, *), target: (N, *) class indices
-        picked_idx = xp.expand_dims(target, 1)
         valid = target != ignore_index
-        safe = xp.where(xp.expand_dims(valid, 1), picked_idx, 0)
-        picked = xp.take_along_axis(log_probs, safe, axis=1).squeeze(1)
+        safe = xp.where(valid, target, 0)
+        if log_probs.ndim == 2:
+            # (N, C): plain fancy indexing, far cheaper than take_along_axis
+            picked = log_probs[xp.arange(len(safe)), safe]
+        else:
+            picked = xp.take_along_axis(log_probs, safe[:, None], axis=1)[:, 0]
         w = valid.astype(log_probs.dtype)
         if weight is not None:
-            w = w * weight[xp.where(valid, target, 0)]
+            w = w * weight[safe]
         losses = -picked * w
         ctx.save_for_backward(safe, w)
         ctx.shape = log_probs.shape
@@ -96,7 +99,10 @@ class NllLoss(Op):
         else:
             scale = (grad_output / ctx.denominator) * w
         grad = xp.zeros(ctx.shape, dtype=w.dtype)
-        xp.put_along_axis(grad, safe, -xp.expand_dims(scale, 1), axis=1)
+        if grad.ndim == 2:
+            grad[xp.arange(len(safe)), safe] = -scale
+        else:
+            xp.put_along_axis(grad, safe[:, None], -scale[:, None], axis=1)
         return grad, None
 
 
