@@ -436,7 +436,7 @@ def test_saved_buffers_are_freed_after_backward() -> None:
     gc.collect()
     assert saved() is None
     with pytest.raises(RuntimeError, match=SECOND_BACKWARD):
-        mul.saved_tensors
+        _ = mul.saved_tensors
 
 
 def test_retain_graph_keeps_saved_buffers() -> None:

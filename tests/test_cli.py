@@ -20,11 +20,11 @@ import re
 import shutil
 import subprocess
 import sys
-import tomllib
 from pathlib import Path
 
 import numpy as np
 import pytest
+import tomllib
 
 import plaingrad as pg
 from plaingrad.cli import main

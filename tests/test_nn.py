@@ -348,7 +348,9 @@ def test_repr_matches_torch(torch: ModuleType) -> None:
         assert repr(build(pg)) == repr(build(torch))
     for name in ("MSELoss", "CrossEntropyLoss", "NLLLoss", "ReLU"):
         assert repr(getattr(pg.nn, name)()) == repr(getattr(torch.nn, name)())
-    assert repr(pg.nn.Linear(2, 3)) == "Linear(in_features=2, out_features=3, bias=True)"
+    assert (
+        repr(pg.nn.Linear(2, 3)) == "Linear(in_features=2, out_features=3, bias=True)"
+    )
 
 
 def test_repr_of_multiline_extra_repr_without_children(torch: ModuleType) -> None:
@@ -399,7 +401,9 @@ def test_deepcopy_of_module_is_an_independent_snapshot() -> None:
         opt.step()
     _assert_same_state(snapshot, frozen)
     assert all(p.grad is None for p in snapshot.parameters())
-    assert not np.array_equal(model.layer1.weight.detach().numpy(), frozen["layer1.weight"])
+    assert not np.array_equal(
+        model.layer1.weight.detach().numpy(), frozen["layer1.weight"]
+    )
 
 
 def test_deepcopy_keeps_tied_parameters_tied() -> None:
@@ -781,7 +785,9 @@ def test_nll_loss_module_matches_torch(torch: ModuleType) -> None:
     target = np.array([0, 2, 1, 2])
     _check(
         pg.nn.NLLLoss()(F.log_softmax(a, dim=1), pg.tensor(target)),
-        torch.nn.NLLLoss()(torch.nn.functional.log_softmax(b, dim=1), torch.tensor(target)),
+        torch.nn.NLLLoss()(
+            torch.nn.functional.log_softmax(b, dim=1), torch.tensor(target)
+        ),
         torch,
         [(a, b)],
     )
@@ -791,11 +797,15 @@ def test_loss_bad_input_is_explained() -> None:
     logits = pg.zeros(2, 3)
     with pytest.raises(IndexError, match=r"Target 3 is out of bounds.*\[0, 3\)"):
         F.cross_entropy(logits, pg.tensor([0, 3]))
-    with pytest.raises(RuntimeError, match="cross_entropy: expected `input` to be a floating"):
+    with pytest.raises(
+        RuntimeError, match="cross_entropy: expected `input` to be a floating"
+    ):
         F.cross_entropy(pg.tensor([[1000, 0, -1000]]), pg.tensor([0]))
     with pytest.raises(ValueError, match=r"expected `target` of shape \(2,\).*\(3,\)"):
         F.cross_entropy(logits, pg.tensor([0, 1, 2]))
-    with pytest.raises(ValueError, match="`reduction` must be 'mean', 'sum' or 'none', got 'avg'"):
+    with pytest.raises(
+        ValueError, match="`reduction` must be 'mean', 'sum' or 'none', got 'avg'"
+    ):
         F.mse_loss(pg.zeros(2), pg.zeros(2), reduction="avg")
     with pytest.raises(ValueError, match="MSELoss: `reduction`"):
         pg.nn.MSELoss(reduction="avg")

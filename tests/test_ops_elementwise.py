@@ -135,7 +135,9 @@ def test_named_arithmetic_with_alpha() -> None:
     def fn(m, x, y):
         return m.add(x, y, alpha=2.0) + m.sub(x, y, alpha=0.5) + m.mul(x, y)
 
-    np.testing.assert_allclose(forward_value(fn, a, b), (a + 2 * b) + (a - b / 2) + a * b)
+    np.testing.assert_allclose(
+        forward_value(fn, a, b), (a + 2 * b) + (a - b / 2) + a * b
+    )
     check_against_torch(torch, fn, a, b)
     check_gradients(fn, a, b)
 
@@ -230,7 +232,9 @@ def test_derivatives_at_kinks() -> None:
     # bounds; sqrt' is inf at 0.
     x = pg.tensor([0.0, 0.0, 0.0, -1.0, 1.0, 0.0], requires_grad=True)
     a, r, c, s = x[0:1], x[1:2], x[3:5], x[5:6]
-    (a.abs().sum() + r.relu().sum() + c.clamp(-1.0, 1.0).sum() + s.sqrt().sum()).backward()
+    (
+        a.abs().sum() + r.relu().sum() + c.clamp(-1.0, 1.0).sum() + s.sqrt().sum()
+    ).backward()
     assert x.grad.tolist() == [0.0, 0.0, 0.0, 1.0, 1.0, math.inf]
 
 
@@ -310,7 +314,9 @@ def test_comparisons(name: str) -> None:
         (op(x, 2.0), numpy_fn(a, 2.0)),
         (op(2, x), numpy_fn(2, a)),
         (getattr(x, name)(y), numpy_fn(a, b)),
-        (getattr(pg, name)(x, y), numpy_fn(a, b)) if hasattr(pg, name) else (None, None),
+        (getattr(pg, name)(x, y), numpy_fn(a, b))
+        if hasattr(pg, name)
+        else (None, None),
     ]:
         if got is None:
             continue

@@ -87,7 +87,9 @@ def test_matmul_errors() -> None:
 def test_matmul_promotes_dtypes() -> None:
     out = pg.ones(2, 3) @ pg.ones(3, dtype=pg.float64)
     assert out.dtype == pg.float64
-    assert (pg.ones(2, 3, dtype=pg.int64) @ pg.ones(3, dtype=pg.int64)).dtype == pg.int64
+    assert (
+        pg.ones(2, 3, dtype=pg.int64) @ pg.ones(3, dtype=pg.int64)
+    ).dtype == pg.int64
 
 
 # ---------------------------------------------------------------------- linear
@@ -337,7 +339,9 @@ def test_loss_argument_errors() -> None:
         F.nll_loss(x, pg.tensor([0.0, 1.0]))
     with pytest.raises(RuntimeError, match="nll_loss.*weight"):
         F.nll_loss(x, pg.tensor([0, 1]), weight=pg.ones(2))
-    with pytest.raises(ValueError, match="cross_entropy.*reduction|nll_loss.*reduction"):
+    with pytest.raises(
+        ValueError, match="cross_entropy.*reduction|nll_loss.*reduction"
+    ):
         F.cross_entropy(x, pg.tensor([0, 1]), reduction="avg")
 
 

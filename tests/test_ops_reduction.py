@@ -307,19 +307,21 @@ def test_extreme_logits_stay_finite() -> None:
         lse = pg.logsumexp(x, 1)
         (softmax.sum() + log_softmax.sum() + lse.sum()).backward()
 
-    np.testing.assert_allclose(softmax.detach().numpy(), [[1, 0, 0], [1 / 3, 1 / 3, 1 / 3]])
+    np.testing.assert_allclose(
+        softmax.detach().numpy(), [[1, 0, 0], [1 / 3, 1 / 3, 1 / 3]]
+    )
     np.testing.assert_allclose(
         log_softmax.detach().numpy(),
         [[0.0, -1000.0, -2000.0], [-np.log(3)] * 3],
         rtol=1e-6,
     )
-    np.testing.assert_allclose(lse.detach().numpy(), [1000.0, -1000.0 + np.log(3)], rtol=1e-7)
+    np.testing.assert_allclose(
+        lse.detach().numpy(), [1000.0, -1000.0 + np.log(3)], rtol=1e-7
+    )
     assert np.isfinite(x.grad.numpy()).all()
 
 
-@pytest.mark.parametrize(
-    "name", ["softmax", "log_softmax", "logsumexp"]
-)
+@pytest.mark.parametrize("name", ["softmax", "log_softmax", "logsumexp"])
 def test_extreme_logits_match_torch(name: str) -> None:
     def fn(m, t):
         if name == "logsumexp":

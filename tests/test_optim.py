@@ -16,7 +16,6 @@ import pytest
 from conftest import import_torch
 
 import plaingrad as pg
-import plaingrad.nn.functional as F
 
 
 @pytest.fixture(scope="module")
@@ -426,7 +425,9 @@ def test_clip_grad_norm_matches_torch(
     if math.isinf(norm_type):
         expected = max(np.abs(g).max() for g in before)
     else:
-        expected = sum((np.abs(g) ** norm_type).sum() for g in before) ** (1 / norm_type)
+        expected = sum((np.abs(g) ** norm_type).sum() for g in before) ** (
+            1 / norm_type
+        )
     assert total.item() == pytest.approx(expected, rel=1e-12)
     assert total.item() == pytest.approx(total_ref.item(), rel=1e-12)
     for a, b in zip(ours.parameters(), theirs.parameters()):

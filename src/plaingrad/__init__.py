@@ -13,9 +13,12 @@ layer depends only on those above it:
 
 from __future__ import annotations
 
-from . import _dtype
+from . import _dtype, autograd, cuda, nn, optim, utils
+from . import ops as _ops
 from ._dtype import (
     bool_ as bool,  # noqa: A001  (PyTorch's name)
+)
+from ._dtype import (
     dtype,
     float16,
     float32,
@@ -28,8 +31,6 @@ from ._dtype import (
     set_default_dtype,
     uint8,
 )
-from .device import NoGPUBackendError, device
-from .tensor import Size, Tensor
 from .autograd.grad_mode import (
     enable_grad,
     inference_mode,
@@ -37,14 +38,38 @@ from .autograd.grad_mode import (
     no_grad,
     set_grad_enabled,
 )
-from . import ops as _ops
+from .creation import (
+    arange,
+    as_tensor,
+    empty,
+    empty_like,
+    eye,
+    from_numpy,
+    full,
+    full_like,
+    linspace,
+    normal,
+    ones,
+    ones_like,
+    rand,
+    rand_like,
+    randint,
+    randint_like,
+    randn,
+    randn_like,
+    randperm,
+    tensor,
+    zeros,
+    zeros_like,
+)
+from .device import NoGPUBackendError, device
 from .ops import (
     abs,
     add,
     all,
-    any,
     amax,
     amin,
+    any,
     argmax,
     argmin,
     bmm,
@@ -91,30 +116,6 @@ from .ops import (
     unsqueeze,
     where,
 )
-from .creation import (
-    arange,
-    as_tensor,
-    empty,
-    empty_like,
-    eye,
-    from_numpy,
-    full,
-    full_like,
-    linspace,
-    normal,
-    ones,
-    ones_like,
-    rand,
-    rand_like,
-    randint,
-    randint_like,
-    randn,
-    randn_like,
-    randperm,
-    tensor,
-    zeros,
-    zeros_like,
-)
 from .random import (
     Generator,
     default_generator,
@@ -124,9 +125,8 @@ from .random import (
     seed,
     set_rng_state,
 )
+from .tensor import Size, Tensor
 from .threads import get_num_threads, set_num_threads
-from . import autograd, cuda
-from . import nn, optim, utils
 from .warnings import PlaingradWarning
 
 clip = clamp

@@ -80,7 +80,9 @@ def tensor(
     try:
         array = xp.array(data, dtype=npd)
     except (ValueError, TypeError) as error:
-        raise ValueError(f"tensor: could not make a tensor from `data`: {error}") from None
+        raise ValueError(
+            f"tensor: could not make a tensor from `data`: {error}"
+        ) from None
     if array.dtype.kind == "O":
         raise TypeError("tensor: `data` must hold numbers")
     return _finish(array, requires_grad, "tensor")
@@ -91,7 +93,9 @@ def as_tensor(data: Any, dtype: Any = None, device: Any = None) -> Tensor:
     check_device(device, "as_tensor")
     if isinstance(data, Tensor):
         return data if dtype is None else data.to(dtype)
-    if isinstance(data, np.ndarray) and (dtype is None or _dtype.to_np(dtype) == data.dtype):
+    if isinstance(data, np.ndarray) and (
+        dtype is None or _dtype.to_np(dtype) == data.dtype
+    ):
         _dtype.from_np(data.dtype)
         return _wrap(data, None)
     return tensor(data, dtype=dtype)
@@ -100,18 +104,24 @@ def as_tensor(data: Any, dtype: Any = None, device: Any = None) -> Tensor:
 def from_numpy(array: np.ndarray) -> Tensor:
     """A tensor sharing memory with the NumPy ``array``."""
     if not isinstance(array, np.ndarray):
-        raise TypeError(
-            f"from_numpy: expected np.ndarray (got {type(array).__name__})"
-        )
+        raise TypeError(f"from_numpy: expected np.ndarray (got {type(array).__name__})")
     _dtype.from_np(array.dtype)
     return _wrap(array, None)
 
 
 def _filled(fn: Any, op: str) -> Any:
-    def make(*size: Any, dtype: Any = None, device: Any = None,
-             requires_grad: bool = False, out: Any = None, **ignored: Any) -> Tensor:
+    def make(
+        *size: Any,
+        dtype: Any = None,
+        device: Any = None,
+        requires_grad: bool = False,
+        out: Any = None,
+        **ignored: Any,
+    ) -> Tensor:
         check_device(device, op)
-        npd = _dtype.to_np(dtype) if dtype is not None else _dtype.get_default_dtype().np
+        npd = (
+            _dtype.to_np(dtype) if dtype is not None else _dtype.get_default_dtype().np
+        )
         return _finish(fn(_sizes(size, op), dtype=npd), requires_grad, op)
 
     make.__name__ = op
@@ -124,17 +134,31 @@ ones = _filled(xp.ones, "ones")
 empty = _filled(xp.empty, "empty")
 
 
-def full(size: Any, fill_value: Any, *, dtype: Any = None, device: Any = None,
-         requires_grad: bool = False) -> Tensor:
+def full(
+    size: Any,
+    fill_value: Any,
+    *,
+    dtype: Any = None,
+    device: Any = None,
+    requires_grad: bool = False,
+) -> Tensor:
     """A tensor of ``size`` filled with ``fill_value`` (dtype from the value)."""
     check_device(device, "full")
     npd = _dtype.to_np(dtype) if dtype is not None else _infer_np(fill_value)
-    return _finish(xp.full(_sizes((size,), "full"), fill_value, dtype=npd), requires_grad, "full")
+    return _finish(
+        xp.full(_sizes((size,), "full"), fill_value, dtype=npd), requires_grad, "full"
+    )
 
 
 def _like(fn: Any, op: str) -> Any:
-    def make(input: Tensor, *, dtype: Any = None, device: Any = None,
-             requires_grad: bool = False, **ignored: Any) -> Tensor:
+    def make(
+        input: Tensor,
+        *,
+        dtype: Any = None,
+        device: Any = None,
+        requires_grad: bool = False,
+        **ignored: Any,
+    ) -> Tensor:
         check_device(device, op)
         npd = _dtype.to_np(dtype) if dtype is not None else input._data.dtype
         return _finish(fn(input._data.shape, dtype=npd), requires_grad, op)
@@ -148,15 +172,30 @@ ones_like = _like(xp.ones, "ones_like")
 empty_like = _like(xp.empty, "empty_like")
 
 
-def full_like(input: Tensor, fill_value: Any, *, dtype: Any = None, device: Any = None,
-              requires_grad: bool = False) -> Tensor:
+def full_like(
+    input: Tensor,
+    fill_value: Any,
+    *,
+    dtype: Any = None,
+    device: Any = None,
+    requires_grad: bool = False,
+) -> Tensor:
     check_device(device, "full_like")
     npd = _dtype.to_np(dtype) if dtype is not None else input._data.dtype
-    return _finish(xp.full(input._data.shape, fill_value, dtype=npd), requires_grad, "full_like")
+    return _finish(
+        xp.full(input._data.shape, fill_value, dtype=npd), requires_grad, "full_like"
+    )
 
 
-def arange(start: Any, end: Any = None, step: Any = 1, *, dtype: Any = None,
-           device: Any = None, requires_grad: bool = False) -> Tensor:
+def arange(
+    start: Any,
+    end: Any = None,
+    step: Any = 1,
+    *,
+    dtype: Any = None,
+    device: Any = None,
+    requires_grad: bool = False,
+) -> Tensor:
     """Values from ``start`` (default 0) up to but excluding ``end``."""
     check_device(device, "arange")
     if end is None:
@@ -170,25 +209,45 @@ def arange(start: Any, end: Any = None, step: Any = 1, *, dtype: Any = None,
         )
     if dtype is None:
         numbers = (start, end, step)
-        is_float = any(isinstance(v, float) or (isinstance(v, Tensor) and v.is_floating_point()) for v in numbers)
+        is_float = any(
+            isinstance(v, float) or (isinstance(v, Tensor) and v.is_floating_point())
+            for v in numbers
+        )
         npd = _dtype.get_default_dtype().np if is_float else np.dtype(np.int64)
     else:
         npd = _dtype.to_np(dtype)
     return _finish(xp.arange(start, end, step).astype(npd), requires_grad, "arange")
 
 
-def linspace(start: Any, end: Any, steps: int, *, dtype: Any = None,
-             device: Any = None, requires_grad: bool = False) -> Tensor:
+def linspace(
+    start: Any,
+    end: Any,
+    steps: int,
+    *,
+    dtype: Any = None,
+    device: Any = None,
+    requires_grad: bool = False,
+) -> Tensor:
     """``steps`` evenly spaced values from ``start`` to ``end`` inclusive."""
     check_device(device, "linspace")
     if steps < 0:
-        raise RuntimeError(f"linspace: number of steps must be non-negative, got {steps}")
+        raise RuntimeError(
+            f"linspace: number of steps must be non-negative, got {steps}"
+        )
     npd = _dtype.to_np(dtype) if dtype is not None else _dtype.get_default_dtype().np
-    return _finish(xp.linspace(start, end, steps).astype(npd), requires_grad, "linspace")
+    return _finish(
+        xp.linspace(start, end, steps).astype(npd), requires_grad, "linspace"
+    )
 
 
-def eye(n: int, m: int | None = None, *, dtype: Any = None, device: Any = None,
-        requires_grad: bool = False) -> Tensor:
+def eye(
+    n: int,
+    m: int | None = None,
+    *,
+    dtype: Any = None,
+    device: Any = None,
+    requires_grad: bool = False,
+) -> Tensor:
     """The ``n`` x ``m`` identity matrix."""
     check_device(device, "eye")
     npd = _dtype.to_np(dtype) if dtype is not None else _dtype.get_default_dtype().np
@@ -205,8 +264,13 @@ def _float_np(dtype: Any, op: str) -> np.dtype:
     return npd
 
 
-def rand(*size: Any, generator: Any = None, dtype: Any = None, device: Any = None,
-         requires_grad: bool = False) -> Tensor:
+def rand(
+    *size: Any,
+    generator: Any = None,
+    dtype: Any = None,
+    device: Any = None,
+    requires_grad: bool = False,
+) -> Tensor:
     """Uniform samples from [0, 1)."""
     check_device(device, "rand")
     npd = _float_np(dtype, "rand")
@@ -214,8 +278,13 @@ def rand(*size: Any, generator: Any = None, dtype: Any = None, device: Any = Non
     return _finish(values.astype(npd), requires_grad, "rand")
 
 
-def randn(*size: Any, generator: Any = None, dtype: Any = None, device: Any = None,
-          requires_grad: bool = False) -> Tensor:
+def randn(
+    *size: Any,
+    generator: Any = None,
+    dtype: Any = None,
+    device: Any = None,
+    requires_grad: bool = False,
+) -> Tensor:
     """Samples from the standard normal distribution."""
     check_device(device, "randn")
     npd = _float_np(dtype, "randn")
@@ -223,8 +292,16 @@ def randn(*size: Any, generator: Any = None, dtype: Any = None, device: Any = No
     return _finish(values.astype(npd), requires_grad, "randn")
 
 
-def randint(low: int, high: Any = None, size: Any = None, *, generator: Any = None,
-            dtype: Any = None, device: Any = None, requires_grad: bool = False) -> Tensor:
+def randint(
+    low: int,
+    high: Any = None,
+    size: Any = None,
+    *,
+    generator: Any = None,
+    dtype: Any = None,
+    device: Any = None,
+    requires_grad: bool = False,
+) -> Tensor:
     """Random integers from [low, high); ``randint(high, size)`` uses low = 0."""
     check_device(device, "randint")
     if size is None:
@@ -242,38 +319,83 @@ def randint(low: int, high: Any = None, size: Any = None, *, generator: Any = No
     return _finish(values.astype(npd), requires_grad, "randint")
 
 
-def randperm(n: int, *, generator: Any = None, dtype: Any = None,
-             device: Any = None, requires_grad: bool = False) -> Tensor:
+def randperm(
+    n: int,
+    *,
+    generator: Any = None,
+    dtype: Any = None,
+    device: Any = None,
+    requires_grad: bool = False,
+) -> Tensor:
     """A random permutation of ``0 .. n-1``."""
     check_device(device, "randperm")
     if n < 0:
         raise RuntimeError(f"randperm: n must be non-negative, got {n}")
     npd = _dtype.to_np(dtype) if dtype is not None else np.dtype(np.int64)
-    return _finish(_rng(generator).permutation(n).astype(npd), requires_grad, "randperm")
+    return _finish(
+        _rng(generator).permutation(n).astype(npd), requires_grad, "randperm"
+    )
 
 
-def rand_like(input: Tensor, *, dtype: Any = None, generator: Any = None, **kw: Any) -> Tensor:
-    return rand(*input._data.shape, dtype=dtype or input.dtype, generator=generator, **kw)
+def rand_like(
+    input: Tensor, *, dtype: Any = None, generator: Any = None, **kw: Any
+) -> Tensor:
+    return rand(
+        *input._data.shape, dtype=dtype or input.dtype, generator=generator, **kw
+    )
 
 
-def randn_like(input: Tensor, *, dtype: Any = None, generator: Any = None, **kw: Any) -> Tensor:
-    return randn(*input._data.shape, dtype=dtype or input.dtype, generator=generator, **kw)
+def randn_like(
+    input: Tensor, *, dtype: Any = None, generator: Any = None, **kw: Any
+) -> Tensor:
+    return randn(
+        *input._data.shape, dtype=dtype or input.dtype, generator=generator, **kw
+    )
 
 
-def randint_like(input: Tensor, low: int, high: Any = None, *, dtype: Any = None,
-                 generator: Any = None, **kw: Any) -> Tensor:
+def randint_like(
+    input: Tensor,
+    low: int,
+    high: Any = None,
+    *,
+    dtype: Any = None,
+    generator: Any = None,
+    **kw: Any,
+) -> Tensor:
     if high is None:
         low, high = 0, low
-    return randint(low, high, input._data.shape, dtype=dtype or input.dtype,
-                   generator=generator, **kw)
+    return randint(
+        low,
+        high,
+        input._data.shape,
+        dtype=dtype or input.dtype,
+        generator=generator,
+        **kw,
+    )
 
 
-def normal(mean: Any, std: Any = 1.0, size: Any = None, *, generator: Any = None,
-           dtype: Any = None, requires_grad: bool = False) -> Tensor:
+def normal(
+    mean: Any,
+    std: Any = 1.0,
+    size: Any = None,
+    *,
+    generator: Any = None,
+    dtype: Any = None,
+    requires_grad: bool = False,
+) -> Tensor:
     """Samples from N(mean, std^2); ``mean``/``std`` may be tensors."""
     m = mean._data if isinstance(mean, Tensor) else mean
     s = std._data if isinstance(std, Tensor) else std
-    shape = _sizes((size,), "normal") if size is not None else np.broadcast_shapes(np.shape(m), np.shape(s))
-    npd = _float_np(dtype if dtype is not None else (mean.dtype if isinstance(mean, Tensor) else None), "normal")
+    shape = (
+        _sizes((size,), "normal")
+        if size is not None
+        else np.broadcast_shapes(np.shape(m), np.shape(s))
+    )
+    npd = _float_np(
+        dtype
+        if dtype is not None
+        else (mean.dtype if isinstance(mean, Tensor) else None),
+        "normal",
+    )
     values = _rng(generator).normal(m, s, shape)
     return _finish(xp.asarray(values).astype(npd), requires_grad, "normal")

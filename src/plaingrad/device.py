@@ -28,9 +28,7 @@ class device:
         if isinstance(type, device):
             type, index = type.type, type.index
         if not isinstance(type, str):
-            raise TypeError(
-                f"device: expected a string like 'cpu', got {type!r}"
-            )
+            raise TypeError(f"device: expected a string like 'cpu', got {type!r}")
         name, _, idx = type.partition(":")
         if idx:
             if not idx.isdigit():

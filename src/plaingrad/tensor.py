@@ -13,19 +13,18 @@ builds one without running ``__init__``'s argument checks.
 from __future__ import annotations
 
 import weakref
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
 from . import _dtype
-from ._dtype import dtype as _dtype_cls
 from . import autograd as _autograd
-from .autograd import engine
-from .autograd.grad_mode import _mode
+from ._dtype import dtype as _dtype_cls
 from .autograd.node import Node, _edge, bind_tensor_factory
 from .backend import xp
-from .device import device as _device_cls
 from .device import check_device
+from .device import device as _device_cls
 
 _FROM_NP = _dtype.FROM_NP
 
@@ -63,7 +62,9 @@ class Tensor:
 
     def __init__(self, *args: Any, dtype: Any = None, device: Any = None) -> None:
         check_device(device, "Tensor")
-        npd = _dtype.to_np(dtype) if dtype is not None else _dtype.get_default_dtype().np
+        npd = (
+            _dtype.to_np(dtype) if dtype is not None else _dtype.get_default_dtype().np
+        )
         if len(args) == 1 and not isinstance(args[0], (int, np.integer)):
             data = args[0]
             if isinstance(data, Tensor):
@@ -218,16 +219,14 @@ class Tensor:
     def __index__(self) -> int:
         if self._data.dtype.kind not in "iub" or self._data.size != 1:
             raise TypeError(
-                "only integer tensors of a single element can be converted "
-                "to an index"
+                "only integer tensors of a single element can be converted to an index"
             )
         return int(self._data.item())
 
     def __bool__(self) -> bool:
         if self._data.size != 1:
             raise RuntimeError(
-                f"Boolean value of Tensor with {self._data.size} values is "
-                "ambiguous"
+                f"Boolean value of Tensor with {self._data.size} values is ambiguous"
             )
         return bool(self._data.item())
 

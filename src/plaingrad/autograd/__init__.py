@@ -9,10 +9,10 @@ differences.
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 from .engine import run_backward
-from .gradcheck import gradcheck
 from .grad_mode import (
     enable_grad,
     inference_mode,
@@ -20,6 +20,7 @@ from .grad_mode import (
     no_grad,
     set_grad_enabled,
 )
+from .gradcheck import gradcheck
 from .node import Node
 
 __all__ = [

@@ -9,7 +9,8 @@ as in PyTorch.
 from __future__ import annotations
 
 import functools
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 
 class _Mode:

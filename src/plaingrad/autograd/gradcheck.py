@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any, Callable, Sequence
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
@@ -44,13 +45,11 @@ def gradcheck(
         True
     """
     from ..tensor import Tensor
-    from .grad_mode import no_grad
     from . import grad as autograd_grad
+    from .grad_mode import no_grad
 
     args = tuple(inputs) if isinstance(inputs, (tuple, list)) else (inputs,)
-    diff = [
-        i for i, a in enumerate(args) if isinstance(a, Tensor) and a.requires_grad
-    ]
+    diff = [i for i, a in enumerate(args) if isinstance(a, Tensor) and a.requires_grad]
     if not diff:
         raise ValueError("gradcheck: no input requires grad")
     for i in diff:

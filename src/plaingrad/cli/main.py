@@ -12,7 +12,8 @@ from __future__ import annotations
 import argparse
 import math
 import sys
-from typing import Any, NoReturn, Sequence
+from collections.abc import Sequence
+from typing import Any, NoReturn
 
 from .. import __version__
 

@@ -7,14 +7,13 @@ Layers are Modules that hold Parameters and call ops from ``plaingrad.ops`` in
 
 from __future__ import annotations
 
-from . import functional, init
+from . import functional, init, utils
 from .activation import Flatten, LogSoftmax, ReLU, Sigmoid, Softmax, Tanh, Unflatten
 from .containers import ModuleDict, ModuleList, Sequential
 from .linear import Identity, Linear
 from .loss import CrossEntropyLoss, MSELoss, NLLLoss
 from .module import Module
 from .parameter import Parameter
-from . import utils
 
 __all__ = [
     "CrossEntropyLoss",

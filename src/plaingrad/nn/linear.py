@@ -34,10 +34,19 @@ class Linear(Module):
         Linear(in_features=2, out_features=3, bias=True)
     """
 
-    def __init__(self, in_features: int, out_features: int, bias: bool = True,
-                 device: Any = None, dtype: Any = None) -> None:
+    def __init__(
+        self,
+        in_features: int,
+        out_features: int,
+        bias: bool = True,
+        device: Any = None,
+        dtype: Any = None,
+    ) -> None:
         super().__init__()
-        for name, value in (("in_features", in_features), ("out_features", out_features)):
+        for name, value in (
+            ("in_features", in_features),
+            ("out_features", out_features),
+        ):
             if not isinstance(value, int) or isinstance(value, bool) or value < 0:
                 raise ValueError(
                     f"Linear: `{name}` must be a non-negative int, got {value!r}"
@@ -45,7 +54,9 @@ class Linear(Module):
         self.in_features = in_features
         self.out_features = out_features
         dtype = dtype or _dtype.get_default_dtype()
-        self.weight = Parameter(empty(out_features, in_features, dtype=dtype, device=device))
+        self.weight = Parameter(
+            empty(out_features, in_features, dtype=dtype, device=device)
+        )
         if bias:
             self.bias = Parameter(empty(out_features, dtype=dtype, device=device))
         else:

@@ -11,7 +11,8 @@ call: per-op overhead matters in small models.
 from __future__ import annotations
 
 from collections import OrderedDict
-from typing import Any, Callable, Iterator
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import numpy as np
 
@@ -33,9 +34,7 @@ class _IncompatibleKeys(tuple):
     def __repr__(self) -> str:
         if not self[0] and not self[1]:
             return "<All keys matched successfully>"
-        return (
-            f"_IncompatibleKeys(missing_keys={self[0]}, unexpected_keys={self[1]})"
-        )
+        return f"_IncompatibleKeys(missing_keys={self[0]}, unexpected_keys={self[1]})"
 
 
 class Module:
@@ -71,8 +70,7 @@ class Module:
 
     def forward(self, *args: Any, **kwargs: Any) -> Any:
         raise NotImplementedError(
-            f'Module [{type(self).__name__}] is missing the required "forward" '
-            "function"
+            f'Module [{type(self).__name__}] is missing the required "forward" function'
         )
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
@@ -353,9 +351,7 @@ class Module:
         out = OrderedDict() if destination is None else destination
         # Every attribute path, as PyTorch: a submodule used under two names
         # gives two sets of keys.
-        modules = self.named_modules(
-            prefix=prefix.rstrip("."), remove_duplicate=False
-        )
+        modules = self.named_modules(prefix=prefix.rstrip("."), remove_duplicate=False)
         for module_prefix, module in modules:
             dot = f"{module_prefix}." if module_prefix else ""
             for name, param in module._parameters.items():
@@ -366,8 +362,9 @@ class Module:
                     out[dot + name] = buf if keep_vars else buf.detach()
         return out
 
-    def load_state_dict(self, state_dict: Any, strict: bool = True,
-                        assign: bool = False) -> _IncompatibleKeys:
+    def load_state_dict(
+        self, state_dict: Any, strict: bool = True, assign: bool = False
+    ) -> _IncompatibleKeys:
         """Copy values from ``state_dict`` into this module's tensors.
 
         Every key and shape is checked before anything is copied, so a failed

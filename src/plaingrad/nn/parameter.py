@@ -24,8 +24,7 @@ class Parameter(Tensor):
             data = empty(0)
         if not isinstance(data, Tensor):
             raise TypeError(
-                f"Parameter: expected `data` to be a Tensor, got "
-                f"{type(data).__name__}"
+                f"Parameter: expected `data` to be a Tensor, got {type(data).__name__}"
             )
         _make(self, data._data, None)
         if requires_grad:

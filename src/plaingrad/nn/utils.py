@@ -3,15 +3,20 @@
 from __future__ import annotations
 
 import math
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 import numpy as np
 
 from ..tensor import Tensor, _wrap
 
 
-def clip_grad_norm_(parameters: Any, max_norm: float, norm_type: float = 2.0,
-                    error_if_nonfinite: bool = False) -> Tensor:
+def clip_grad_norm_(
+    parameters: Any,
+    max_norm: float,
+    norm_type: float = 2.0,
+    error_if_nonfinite: bool = False,
+) -> Tensor:
     """Scale gradients so their joint norm is at most ``max_norm``.
 
     Returns the total norm before clipping. Gradients are scaled by
@@ -25,7 +30,9 @@ def clip_grad_norm_(parameters: Any, max_norm: float, norm_type: float = 2.0,
     if math.isinf(norm_type):
         total = max(float(np.abs(g).max()) for g in grads)
     else:
-        total = sum(float((np.abs(g) ** norm_type).sum()) for g in grads) ** (1 / norm_type)
+        total = sum(float((np.abs(g) ** norm_type).sum()) for g in grads) ** (
+            1 / norm_type
+        )
     if error_if_nonfinite and not math.isfinite(total):
         raise RuntimeError(
             f"clip_grad_norm_: the total norm of order {norm_type} for gradients "

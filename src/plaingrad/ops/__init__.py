@@ -194,8 +194,7 @@ def _fill_(self: Tensor, value: Any) -> Tensor:
 
     if _mode.enabled and self._requires_grad:
         raise RuntimeError(
-            "a leaf Variable that requires grad is being used in an in-place "
-            "operation."
+            "a leaf Variable that requires grad is being used in an in-place operation."
         )
     self._data[...] = value._data if isinstance(value, Tensor) else value
     self._version += 1

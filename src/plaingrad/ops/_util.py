@@ -40,9 +40,7 @@ def as_tensor_operand(x: Any, like: Tensor, op: str) -> Tensor:
         return _wrap(xp.asarray(x, dtype=npd), None)
     if isinstance(x, np.ndarray):
         return _wrap(x, None)
-    raise TypeError(
-        f"{op}: expected a Tensor or a number, got {type(x).__name__}"
-    )
+    raise TypeError(f"{op}: expected a Tensor or a number, got {type(x).__name__}")
 
 
 def _scalar_np(x: Any, like: Tensor) -> np.dtype:

@@ -523,8 +523,7 @@ def where(condition: Tensor, input: Any, other: Any) -> Tensor:
     """Elements of ``input`` where ``condition`` holds, else of ``other``."""
     if condition._data.dtype != np.bool_:
         raise RuntimeError(
-            f"where: expected `condition` to be a bool tensor, got "
-            f"{condition.dtype}"
+            f"where: expected `condition` to be a bool tensor, got {condition.dtype}"
         )
     if not isinstance(input, Tensor) and not isinstance(other, Tensor):
         input = _wrap(xp.asarray(input), None)

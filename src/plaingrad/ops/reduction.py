@@ -207,7 +207,9 @@ def sum(input: Tensor, dim: Any = None, keepdim: bool = False, *, dtype=None) ->
     return Sum.apply(input, axes=axes, keepdim=keepdim, dtype=npd)
 
 
-def mean(input: Tensor, dim: Any = None, keepdim: bool = False, *, dtype=None) -> Tensor:
+def mean(
+    input: Tensor, dim: Any = None, keepdim: bool = False, *, dtype=None
+) -> Tensor:
     """Mean of all elements, or over ``dim``."""
     if dtype is not None:
         input = input.to(dtype)
@@ -223,7 +225,7 @@ def _max_min(input: Tensor, dim: Any, keepdim: bool, other: Any, kind: str) -> A
     if isinstance(dim, Tensor):
         other, dim = dim, None
     if other is not None:
-        from .elementwise import where, gt, lt
+        from .elementwise import gt, lt, where
 
         pick = gt if kind == "max" else lt
         return where(pick(input, other), input, other)

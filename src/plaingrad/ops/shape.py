@@ -14,7 +14,7 @@ import numpy as np
 
 from ..autograd.node import Op
 from ..backend import xp
-from ..tensor import Tensor, _sizes, _wrap
+from ..tensor import Tensor
 from ._util import normalize_dims
 
 
@@ -226,7 +226,9 @@ def flatten(input: Tensor, start_dim: int = 0, end_dim: int = -1) -> Tensor:
         return reshape(input, 1)
     start, end = normalize_dims((start_dim, end_dim), len(shape), "flatten")
     if start > end:
-        raise RuntimeError("flatten() has invalid args: start_dim cannot come after end_dim")
+        raise RuntimeError(
+            "flatten() has invalid args: start_dim cannot come after end_dim"
+        )
     merged = int(np.prod(shape[start : end + 1]))
     return reshape(input, shape[:start] + (merged,) + shape[end + 1 :])
 
@@ -349,8 +351,8 @@ def _same_rank(tensors: Any, op: str) -> list:
             )
     dts = {t._data.dtype for t in tensors}
     if len(dts) > 1:
-        from ._util import cast
         from .. import _dtype
+        from ._util import cast
 
         target = _dtype.result_np([t._data.dtype for t in tensors], [], [])
         tensors = [cast(t, target) for t in tensors]
@@ -367,7 +369,10 @@ def cat(tensors: Any, dim: int = 0) -> Tensor:
     first = tensors[0]._data.shape
     for i, t in enumerate(tensors):
         s = t._data.shape
-        if len(s) != ndim or s[:axis] + s[axis + 1 :] != first[:axis] + first[axis + 1 :]:
+        if (
+            len(s) != ndim
+            or s[:axis] + s[axis + 1 :] != first[:axis] + first[axis + 1 :]
+        ):
             raise RuntimeError(
                 f"cat(): Sizes of tensors must match except in dimension {axis}. "
                 f"Expected {list(first)} (tensor 0) but got {list(s)} for "
@@ -417,7 +422,11 @@ def _convert_index(index: Any, op: str) -> tuple[Any, bool]:
                 )
             basic = False
             out.append(array)
-        elif isinstance(item, (int, np.integer, slice)) or item is None or item is Ellipsis:
+        elif (
+            isinstance(item, (int, np.integer, slice))
+            or item is None
+            or item is Ellipsis
+        ):
             if isinstance(item, slice) and item.step is not None and item.step < 0:
                 raise ValueError(f"{op}: step must be greater than zero")
             out.append(item)

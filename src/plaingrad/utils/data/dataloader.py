@@ -7,7 +7,8 @@ one by one (or as a list, through PyTorch's ``__getitems__``) and are collated.
 
 from __future__ import annotations
 
-from typing import Any, Callable, Iterator
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import numpy as np
 
