@@ -532,3 +532,23 @@ def test_deepcopy_of_a_non_leaf_raises() -> None:
     y = pg.ones(2, requires_grad=True) * 2
     with pytest.raises(RuntimeError, match="graph leaves"):
         copy.deepcopy(y)
+
+
+# ------------------------------------------------------------- threads
+
+
+def test_set_num_threads_sizes_the_blas_pool() -> None:
+    threadpoolctl = pytest.importorskip("threadpoolctl")
+    before = pg.get_num_threads()
+    try:
+        for n in (1, 2):
+            pg.set_num_threads(n)
+            assert pg.get_num_threads() == n
+            # What the BLAS library itself reports, read by another tool.
+            pools = threadpoolctl.threadpool_info()
+            blas = [p for p in pools if p["user_api"] == "blas"]
+            assert blas and all(p["num_threads"] == n for p in blas)
+    finally:
+        pg.set_num_threads(before)
+    with pytest.raises(ValueError, match="set_num_threads: expected a positive int"):
+        pg.set_num_threads(0)
