@@ -12,7 +12,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from . import function
 from .engine import run_backward
+from .function import Function, FunctionCtx
 from .grad_mode import (
     enable_grad,
     inference_mode,
@@ -24,6 +26,8 @@ from .gradcheck import gradcheck
 from .node import Node
 
 __all__ = [
+    "Function",
+    "FunctionCtx",
     "backward",
     "grad",
     "gradcheck",

@@ -1,0 +1,229 @@
+"""``autograd.Function``: user-defined ops with their own backward rule.
+
+A subclass writes ``forward(ctx, *args)`` and ``backward(ctx, *grad_outputs)``
+as static methods over Tensors, exactly as in PyTorch, and is called through
+``apply``. ``apply`` runs ``forward`` with recording off, so the ops inside it
+leave no graph; then, when an input requires grad, it makes ``ctx`` the
+outputs' ``grad_fn``. ``ctx`` is a graph node like the built-in ones: the
+engine calls its ``backward`` with the gradient as an array, and the node hands
+it to the user's ``backward`` as a Tensor (with recording off), checks what
+comes back, and returns one array per tensor input.
+
+Each subclass gets its own node class, named ``<Name>Backward`` as PyTorch
+names it, so that ``grad_fn`` prints and ``grad_fn.name()`` read the same.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .grad_mode import _mode, no_grad
+from .node import _FREED, _SECOND_BACKWARD, Node, _edge
+
+
+class FunctionCtx(Node):
+    """The ``ctx`` of a custom Function: saves tensors, records which inputs
+    need a gradient, and is the outputs' ``grad_fn``."""
+
+    _name = "FunctionBackward"
+    _function: Any = None
+    _needs: tuple = ()
+    _tensor_positions: tuple = ()
+    _non_differentiable: frozenset = frozenset()
+
+    def save_for_backward(self, *tensors: Any) -> None:
+        """Keep ``tensors`` (or None) for ``backward``; freed after use."""
+        from ..tensor import Tensor
+
+        for i, t in enumerate(tensors):
+            if t is not None and not isinstance(t, Tensor):
+                raise TypeError(
+                    f"{self._name}: save_for_backward can only save Tensors or "
+                    f"None, but argument {i} is {type(t).__name__}"
+                )
+        self._saved = tensors
+
+    @property
+    def saved_tensors(self) -> tuple:
+        if self._saved is _FREED:
+            raise RuntimeError(_SECOND_BACKWARD)
+        return self._saved
+
+    @property
+    def needs_input_grad(self) -> tuple:
+        """One bool per argument of ``forward``: does it need a gradient?"""
+        return self._needs
+
+    def mark_non_differentiable(self, *tensors: Any) -> None:
+        """These outputs get no ``grad_fn`` (indices, masks, counts)."""
+        self._non_differentiable = frozenset(id(t) for t in tensors)
+
+    def set_materialize_grads(self, value: bool) -> None:
+        # Gradients always arrive materialised (zeros, never None) here.
+        if not value:
+            raise NotImplementedError(
+                f"{self._name}: set_materialize_grads(False) is not supported yet"
+            )
+
+    @staticmethod
+    def backward(ctx: Any, grad_output: Any) -> Any:
+        """Engine entry: array in, one array per tensor input out."""
+        from ..tensor import _wrap
+
+        with no_grad():
+            grads = ctx._function.backward(ctx, _wrap(grad_output, None))
+        if not isinstance(grads, tuple):
+            grads = (grads,)
+        if len(grads) != len(ctx._needs):
+            raise RuntimeError(
+                f"function {ctx._name} returned an incorrect number of gradients "
+                f"(expected {len(ctx._needs)}, got {len(grads)})"
+            )
+        out = []
+        for i in ctx._tensor_positions:
+            grad = grads[i]
+            if grad is None:
+                out.append(None)
+                continue
+            array = getattr(grad, "_data", None)
+            if array is None:
+                raise TypeError(
+                    f"function {ctx._name} returned a {type(grad).__name__} as "
+                    f"the gradient of input {i}; expected a Tensor or None"
+                )
+            shape = ctx._shapes[i]
+            if array.shape != shape:
+                array = _sum_to(array, shape, ctx._name, i)
+            out.append(array)
+        return tuple(out)
+
+
+def _sum_to(array: Any, shape: tuple, name: str, index: int) -> Any:
+    """Sum a gradient that broadcasts the input's shape back down to it, as
+    PyTorch does; any other shape is an error."""
+    extra = array.ndim - len(shape)
+    fits = extra >= 0 and all(
+        s == g or s == 1 for s, g in zip(shape, array.shape[extra:])
+    )
+    if not fits:
+        raise RuntimeError(
+            f"function {name} returned an invalid gradient at index {index} - "
+            f"got {list(array.shape)} but expected shape compatible with "
+            f"{list(shape)}"
+        )
+    if extra:
+        array = array.sum(axis=tuple(range(extra)))
+    axes = tuple(i for i, s in enumerate(shape) if s == 1 and array.shape[i] != 1)
+    if axes:
+        array = array.sum(axis=axes, keepdims=True)
+    return array
+
+
+class Function:
+    """Base class of user-defined differentiable ops.
+
+    Example:
+        >>> import plaingrad as torch
+        >>> class Cube(torch.autograd.Function):
+        ...     @staticmethod
+        ...     def forward(ctx, x):
+        ...         ctx.save_for_backward(x)
+        ...         return x**3
+        ...
+        ...     @staticmethod
+        ...     def backward(ctx, grad_output):
+        ...         (x,) = ctx.saved_tensors
+        ...         return grad_output * 3 * x**2  # d(x^3)/dx = 3x^2
+        >>> x = torch.tensor([2.0], requires_grad=True)
+        >>> y = Cube.apply(x)
+        >>> y.backward()
+        >>> x.grad
+        tensor([12.])
+        >>> y.grad_fn.name()
+        'CubeBackward'
+    """
+
+    _node_class: type | None = None
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        cls._node_class = type(
+            f"{cls.__name__}Backward",
+            (FunctionCtx,),
+            {"_name": f"{cls.__name__}Backward", "_function": cls},
+        )
+
+    @staticmethod
+    def forward(ctx: Any, *args: Any, **kwargs: Any) -> Any:
+        raise NotImplementedError(
+            "autograd.Function: a subclass must define forward(ctx, ...)"
+        )
+
+    @staticmethod
+    def backward(ctx: Any, *grad_outputs: Any) -> Any:
+        raise NotImplementedError(
+            "autograd.Function: a subclass must define backward(ctx, grad_output) "
+            "to be differentiated"
+        )
+
+    @staticmethod
+    def setup_context(ctx: Any, inputs: tuple, output: Any) -> Any:
+        """Optional: fill ``ctx`` from inputs and output, when ``forward``
+        takes no ``ctx`` (PyTorch's newer style)."""
+        return _NO_SETUP
+
+    @classmethod
+    def apply(cls, *args: Any, **kwargs: Any) -> Any:
+        """Run ``forward`` and, when an input requires grad, record the node."""
+        from ..tensor import Tensor, _wrap
+
+        if cls._node_class is None:
+            raise RuntimeError(
+                "autograd.Function: call apply on a subclass, not on Function"
+            )
+        ctx = cls._node_class()
+        positions = tuple(i for i, a in enumerate(args) if isinstance(a, Tensor))
+        ctx._tensor_positions = positions
+        ctx._needs = tuple(
+            isinstance(a, Tensor) and a._requires_grad and _mode.enabled for a in args
+        )
+        ctx._shapes = {i: args[i]._data.shape for i in positions}
+        separate = cls.setup_context is not Function.setup_context
+        with no_grad():
+            if separate:
+                output = cls.forward(*args, **kwargs)
+                cls.setup_context(ctx, args, output)
+            else:
+                output = cls.forward(ctx, *args, **kwargs)
+        if not any(ctx._needs):
+            return output
+        outputs = output if isinstance(output, tuple) else (output,)
+        differentiable = [
+            o
+            for o in outputs
+            if isinstance(o, Tensor) and id(o) not in ctx._non_differentiable
+        ]
+        if len(differentiable) > 1:
+            raise NotImplementedError(
+                f"{cls.__name__}.apply: a Function with more than one "
+                "differentiable output is not supported yet; mark the others "
+                "with ctx.mark_non_differentiable"
+            )
+        ctx._next = tuple(_edge(args[i]) for i in positions)
+        results = []
+        for o in outputs:
+            if any(o is d for d in differentiable):
+                if o._data.dtype.kind != "f":
+                    raise RuntimeError(
+                        f"{cls.__name__}.apply: an output of dtype {o.dtype.name} "
+                        "can't require grad; mark it with "
+                        "ctx.mark_non_differentiable"
+                    )
+                # A fresh tensor over the same memory: forward may have
+                # returned an input, whose own history must stay as it was.
+                o = _wrap(o._data, ctx)
+            results.append(o)
+        return tuple(results) if isinstance(output, tuple) else results[0]
+
+
+_NO_SETUP = object()
