@@ -67,6 +67,7 @@ class Module:
         d["_modules"] = OrderedDict()
         d["_forward_hooks"] = OrderedDict()
         d["_forward_pre_hooks"] = OrderedDict()
+        d["_backward_hooks"] = OrderedDict()
 
     def forward(self, *args: Any, **kwargs: Any) -> Any:
         raise NotImplementedError(
@@ -74,7 +75,7 @@ class Module:
         )
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        if self._forward_pre_hooks or self._forward_hooks:
+        if self._forward_pre_hooks or self._forward_hooks or self._backward_hooks:
             return self._call_with_hooks(args, kwargs)
         return self.forward(*args, **kwargs)
 
@@ -83,7 +84,14 @@ class Module:
             result = hook(self, args)
             if result is not None:
                 args = result if isinstance(result, tuple) else (result,)
-        out = self.forward(*args, **kwargs)
+        if self._backward_hooks:
+            from .backward_hooks import call_with_backward_hooks
+
+            out = call_with_backward_hooks(
+                self, args, lambda a: self.forward(*a, **kwargs)
+            )
+        else:
+            out = self.forward(*args, **kwargs)
         for hook in list(self._forward_hooks.values()):
             result = hook(self, args, out)
             if result is not None:
@@ -176,6 +184,13 @@ class Module:
     def register_forward_pre_hook(self, hook: Callable) -> _RemovableHandle:
         """Call ``hook(module, inputs)`` before every forward."""
         return _RemovableHandle(self._forward_pre_hooks, hook)
+
+    def register_full_backward_hook(self, hook: Callable) -> _RemovableHandle:
+        """Call ``hook(module, grad_input, grad_output)`` in backward, once the
+        gradient with respect to the module's input is known; a returned
+        tuple replaces ``grad_input``. ``grad_input`` holds None for an input
+        that needs no gradient."""
+        return _RemovableHandle(self._backward_hooks, hook)
 
     # ------------------------------------------------------------ traversal
 
