@@ -96,9 +96,12 @@ def test_forward_hooks_see_and_replace(torch: ModuleType) -> None:
         layer = lib.nn.Linear(2, 2)
         seen = []
         pre = layer.register_forward_pre_hook(lambda m, args: (args[0] * 0,))
-        post = layer.register_forward_hook(
-            lambda m, args, out: seen.append(args[0].sum().item()) or out + 1
-        )
+
+        def after(module, args, out, seen=seen):
+            seen.append(args[0].sum().item())
+            return out + 1
+
+        post = layer.register_forward_hook(after)
         out = layer(lib.ones(1, 2))
         assert seen == [0.0]
         np.testing.assert_allclose(
