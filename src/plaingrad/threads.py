@@ -1,9 +1,12 @@
 """``set_num_threads`` / ``get_num_threads``: the BLAS thread pool's size.
 
 NumPy's matrix products run on an OpenBLAS (or other BLAS) thread pool. We find
-the loaded BLAS library through ctypes and call its own set/get functions, so
-no extra dependency is needed. Where no known BLAS is found the value is only
-remembered.
+the loaded BLAS libraries through ctypes and call their own set/get functions,
+so no extra dependency is needed. Every BLAS loaded in the process is set (SciPy,
+which scikit-learn brings in, ships an OpenBLAS of its own); the one NumPy uses
+answers ``get_num_threads``. The search runs on each call, since a library
+imported later may load another BLAS, and these calls are rare. Where no known
+BLAS is found the value is only remembered.
 """
 
 from __future__ import annotations
@@ -11,40 +14,47 @@ from __future__ import annotations
 import ctypes
 import os
 
-_state = {"threads": None, "lib": None, "searched": False}
+_state: dict = {"threads": None, "libs": {}}
 
 
-def _blas() -> tuple | None:
-    """(set_fn, get_fn) of the loaded BLAS, or None."""
-    if _state["searched"]:
-        return _state["lib"]
-    _state["searched"] = True
-    import numpy  # noqa: F401  (loads the BLAS library)
+def _blas_libraries() -> list:
+    """(path, set_fn, get_fn) for each loaded BLAS, NumPy's first."""
+    import numpy  # noqa: F401  (loads NumPy's BLAS library)
 
-    paths = set()
     try:
         with open("/proc/self/maps") as maps:
-            for line in maps:
-                path = line.split()[-1]
-                if "blas" in os.path.basename(path).lower() and path.startswith("/"):
-                    paths.add(path)
+            paths = {
+                line.split()[-1]
+                for line in maps
+                if "blas" in os.path.basename(line.split()[-1]).lower()
+                and line.split()[-1].startswith("/")
+            }
     except OSError:
-        return None
-    for path in sorted(paths):
-        try:
-            lib = ctypes.CDLL(path)
-        except OSError:
-            continue
-        for prefix in ("scipy_openblas", "openblas"):
-            for suffix in ("64_", ""):
-                setter = getattr(lib, f"{prefix}_set_num_threads{suffix}", None)
-                getter = getattr(lib, f"{prefix}_get_num_threads{suffix}", None)
-                if setter is not None and getter is not None:
-                    setter.argtypes = [ctypes.c_int]
-                    getter.restype = ctypes.c_int
-                    _state["lib"] = (setter, getter)
-                    return _state["lib"]
-    return None
+        return []
+    found = []
+    for path in sorted(paths, key=lambda p: ("numpy" not in p, p)):
+        functions = _state["libs"].get(path)
+        if functions is None:
+            functions = _state["libs"][path] = _functions(path)
+        if functions:
+            found.append((path, *functions))
+    return found
+
+
+def _functions(path: str) -> tuple:
+    try:
+        lib = ctypes.CDLL(path)
+    except OSError:
+        return ()
+    for prefix in ("scipy_openblas", "openblas"):
+        for suffix in ("64_", ""):
+            setter = getattr(lib, f"{prefix}_set_num_threads{suffix}", None)
+            getter = getattr(lib, f"{prefix}_get_num_threads{suffix}", None)
+            if setter is not None and getter is not None:
+                setter.argtypes = [ctypes.c_int]
+                getter.restype = ctypes.c_int
+                return setter, getter
+    return ()
 
 
 def set_num_threads(n: int) -> None:
@@ -52,16 +62,15 @@ def set_num_threads(n: int) -> None:
     if not isinstance(n, int) or isinstance(n, bool) or n < 1:
         raise ValueError(f"set_num_threads: expected a positive int, got {n!r}")
     _state["threads"] = n
-    blas = _blas()
-    if blas is not None:
-        blas[0](n)
+    for _, setter, _ in _blas_libraries():
+        setter(n)
 
 
 def get_num_threads() -> int:
-    """The number of threads BLAS work uses."""
-    blas = _blas()
-    if blas is not None:
-        return int(blas[1]())
+    """The number of threads NumPy's BLAS work uses."""
+    libraries = _blas_libraries()
+    if libraries:
+        return int(libraries[0][2]())
     if _state["threads"] is not None:
         return _state["threads"]
     return os.cpu_count() or 1
