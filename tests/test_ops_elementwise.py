@@ -16,7 +16,7 @@ import pytest
 from conftest import import_torch
 from hypothesis import given
 from hypothesis import strategies as st
-from opcheck import check_against_torch, check_gradients, forward_value
+from opcheck import check_against_torch, check_gradients, dtype_name, forward_value
 
 import plaingrad as pg
 
@@ -377,3 +377,12 @@ def test_where_with_scalars_and_method() -> None:
 def test_where_needs_bool_condition() -> None:
     with pytest.raises(RuntimeError, match="where.*bool"):
         pg.where(pg.tensor([1, 0]), pg.tensor([1.0, 2.0]), pg.tensor([3.0, 4.0]))
+
+
+def test_where_of_two_python_numbers_takes_torch_dtypes() -> None:
+    condition = np.array([True, False])
+    for values in ((1.0, 2.0), (1, 2), (1, 2.5), (True, False)):
+        ours = pg.where(pg.tensor(condition), *values)
+        theirs = torch.where(torch.tensor(condition), *values)
+        assert dtype_name(ours.dtype) == dtype_name(theirs.dtype), values
+        assert ours.tolist() == theirs.tolist(), values

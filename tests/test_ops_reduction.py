@@ -335,3 +335,27 @@ def test_extreme_logits_match_torch(name: str) -> None:
 def test_logsumexp_of_minus_infinity_is_minus_infinity() -> None:
     x = pg.tensor([[-np.inf, -np.inf], [0.0, -np.inf]])
     np.testing.assert_array_equal(pg.logsumexp(x, 1).numpy(), [-np.inf, 0.0])
+
+
+@pytest.mark.parametrize("name", ["amax", "amin"])
+@pytest.mark.parametrize(
+    "dim, keepdim",
+    [((), False), (1, False), (-1, True), ((0, 1), True), ((0, 2), False)],
+)
+def test_amax_amin_split_ties_as_torch(name: str, dim, keepdim: bool) -> None:
+    # ties in every row and column, so the even split is exercised
+    x = np.array([[[1.0, 3.0], [3.0, 0.0]], [[2.0, 2.0], [0.0, 2.0]]])
+
+    def fn(m, t):
+        return getattr(m, name)(t, dim=dim, keepdim=keepdim)
+
+    check_against_torch(torch, fn, x)
+    ours = fn(pg, pg.tensor(x, requires_grad=True))
+    theirs = fn(torch, torch.tensor(x, requires_grad=True))
+    assert ours.grad_fn.name() == theirs.grad_fn.name()
+
+
+def test_amax_of_an_empty_dimension_raises() -> None:
+    with pytest.raises(IndexError, match="amax: Expected reduction dim"):
+        pg.amax(pg.zeros(0, 3), dim=0)
+    assert pg.amax(pg.zeros(0, 3), dim=1).shape == (0,)

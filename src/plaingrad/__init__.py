@@ -13,7 +13,7 @@ layer depends only on those above it:
 
 from __future__ import annotations
 
-from . import _dtype, autograd, cuda, nn, optim, utils
+from . import _dtype, autograd, cuda, linalg, nn, optim, utils
 from . import ops as _ops
 from ._dtype import (
     bool_ as bool,  # noqa: A001  (PyTorch's name)
@@ -66,17 +66,24 @@ from .device import NoGPUBackendError, device
 from .ops import (
     abs,
     add,
+    addmm,
     all,
     amax,
     amin,
     any,
     argmax,
     argmin,
+    baddbmm,
     bmm,
     cat,
     clamp,
     clone,
+    count_nonzero,
+    cumprod,
+    cumsum,
+    det,
     div,
+    dot,
     eq,
     exp,
     expand,
@@ -84,37 +91,115 @@ from .ops import (
     floor_divide,
     ge,
     gt,
+    inner,
+    kthvalue,
     le,
     log,
     log_softmax,
+    logcumsumexp,
     logsumexp,
     lt,
     matmul,
     max,
     mean,
+    median,
     min,
     mm,
+    mode,
     mul,
+    mv,
     ne,
     neg,
+    norm,
+    outer,
     permute,
     pow,
+    prod,
     relu,
     remainder,
     reshape,
     sigmoid,
     softmax,
+    sort,
     sqrt,
     squeeze,
     stack,
+    std,
     sub,
     sum,
     t,
     tanh,
+    topk,
     transpose,
     unflatten,
     unsqueeze,
+    var,
     where,
+)
+from .ops.activation import celu, selu
+from .ops.binary import (
+    arctan2,
+    atan2,
+    fmod,
+    hypot,
+    lerp,
+    masked_fill,
+    maximum,
+    minimum,
+)
+from .ops.einsum import einsum, masked_select, nonzero
+from .ops.indexing import (
+    gather,
+    index_add,
+    index_put,
+    index_select,
+    scatter,
+    scatter_add,
+    take_along_dim,
+)
+from .ops.math import (
+    acos,
+    arccos,
+    arcsin,
+    arctan,
+    asin,
+    atan,
+    ceil,
+    cos,
+    cosh,
+    erf,
+    erfinv,
+    exp2,
+    expm1,
+    fix,
+    floor,
+    frac,
+    log1p,
+    log2,
+    log10,
+    reciprocal,
+    round,  # noqa: A004  (PyTorch's name)
+    rsqrt,
+    sign,
+    sin,
+    sinh,
+    tan,
+    trunc,
+)
+from .ops.reshaping import (
+    chunk,
+    diagonal,
+    flip,
+    movedim,
+    narrow,
+    repeat,
+    roll,
+    split,
+    swapaxes,
+    tile,
+    tril,
+    triu,
+    unbind,
 )
 from .random import (
     Generator,
@@ -130,6 +215,9 @@ from .threads import get_num_threads, set_num_threads
 from .warnings import PlaingradWarning
 
 clip = clamp
+moveaxis = movedim
+swapdims = swapaxes
+inverse = linalg.inv
 long = int64
 int = int32  # noqa: A001
 float = float32  # noqa: A001

@@ -2,17 +2,82 @@
 
 from __future__ import annotations
 
+from ..ops.activation import (
+    celu,
+    celu_,
+    elu,
+    elu_,
+    gelu,
+    hardsigmoid,
+    hardswish,
+    hardtanh,
+    hardtanh_,
+    leaky_relu,
+    leaky_relu_,
+    logsigmoid,
+    mish,
+    relu6,
+    selu,
+    selu_,
+    silu,
+    softplus,
+    softsign,
+    tanhshrink,
+)
+from ..ops.conv import conv1d, conv2d, conv_transpose2d
 from ..ops.elementwise import relu, sigmoid, tanh
+from ..ops.fold import fold, unfold
 from ..ops.linalg import linear
 from ..ops.loss import cross_entropy, mse_loss, nll_loss
+from ..ops.padding import pad
+from ..ops.pooling import (
+    adaptive_avg_pool2d,
+    adaptive_max_pool2d,
+    avg_pool1d,
+    avg_pool2d,
+    max_pool1d,
+    max_pool2d,
+)
 from ..ops.reduction import log_softmax, softmax
 
 __all__ = [
+    "adaptive_avg_pool2d",
+    "adaptive_max_pool2d",
+    "avg_pool1d",
+    "avg_pool2d",
+    "conv1d",
+    "conv2d",
+    "conv_transpose2d",
+    "fold",
+    "max_pool1d",
+    "max_pool2d",
+    "unfold",
+    "celu",
+    "celu_",
     "cross_entropy",
+    "elu",
+    "elu_",
+    "gelu",
+    "hardsigmoid",
+    "hardswish",
+    "hardtanh",
+    "hardtanh_",
+    "leaky_relu",
+    "leaky_relu_",
+    "logsigmoid",
+    "mish",
+    "relu6",
+    "selu",
+    "selu_",
+    "silu",
+    "softplus",
+    "softsign",
+    "tanhshrink",
     "linear",
     "log_softmax",
     "mse_loss",
     "nll_loss",
+    "pad",
     "relu",
     "sigmoid",
     "softmax",

@@ -17,8 +17,21 @@ from typing import Any
 from .. import _dtype
 from ..device import check_device
 from ..tensor import Tensor
-from . import elementwise, linalg, loss, reduction, shape
+from . import activation, binary, elementwise, linalg, loss, math, reduction, shape
 from ._util import cast
+from .activation import celu, selu
+from .binary import (
+    arctan2,
+    atan2,
+    fmod,
+    hypot,
+    lerp,
+    masked_fill,
+    maximum,
+    minimum,
+    remainder,
+)
+from .einsum import einsum, masked_select, nonzero, where
 from .elementwise import (
     abs,
     add,
@@ -38,14 +51,51 @@ from .elementwise import (
     neg,
     pow,
     relu,
-    remainder,
     sigmoid,
     sqrt,
     sub,
     tanh,
-    where,
 )
-from .linalg import bmm, linear, matmul, mm
+from .indexing import (
+    gather,
+    index_add,
+    index_put,
+    index_select,
+    scatter,
+    scatter_add,
+    take_along_dim,
+)
+from .linalg import addmm, baddbmm, bmm, dot, inner, linear, matmul, mm, mv, outer
+from .linalg_solve import det, inv
+from .math import (
+    acos,
+    arccos,
+    arcsin,
+    arctan,
+    asin,
+    atan,
+    ceil,
+    cos,
+    cosh,
+    erf,
+    erfinv,
+    exp2,
+    expm1,
+    fix,
+    floor,
+    frac,
+    log1p,
+    log2,
+    log10,
+    reciprocal,
+    round,
+    rsqrt,
+    sign,
+    sin,
+    sinh,
+    tan,
+    trunc,
+)
 from .reduction import (
     all,
     amax,
@@ -61,6 +111,21 @@ from .reduction import (
     softmax,
     sum,
 )
+from .reshaping import (
+    chunk,
+    diagonal,
+    flip,
+    movedim,
+    narrow,
+    repeat,
+    roll,
+    split,
+    swapaxes,
+    tile,
+    tril,
+    triu,
+    unbind,
+)
 from .shape import (
     cat,
     expand,
@@ -74,6 +139,17 @@ from .shape import (
     unflatten,
     unsqueeze,
 )
+from .sorting import kthvalue, median, mode, sort, topk
+from .statistics import (
+    count_nonzero,
+    cumprod,
+    cumsum,
+    logcumsumexp,
+    norm,
+    prod,
+    std,
+    var,
+)
 
 __all__ = [
     "elementwise",
@@ -81,6 +157,8 @@ __all__ = [
     "loss",
     "reduction",
     "shape",
+    "sorting",
+    "statistics",
 ]
 
 
@@ -209,6 +287,24 @@ def _clamp_(self: Tensor, min: Any = None, max: Any = None) -> Tensor:
     return _inplace(lambda a, _: clamp(a, min, max))(self, None)
 
 
+def _unary_inplace(fn: Any) -> Any:
+    """``x.sin_()``: ``fn(x)`` written back into ``x`` (see ``_inplace``)."""
+
+    def method(self: Tensor, **kwargs: Any) -> Tensor:
+        return _inplace(lambda a, _: fn(a, **kwargs))(self, None)
+
+    method.__name__ = fn.__name__ + "_"
+    return method
+
+
+def _masked_fill_(self: Tensor, mask: Tensor, value: Any) -> Tensor:
+    return _inplace(lambda a, _: masked_fill(a, mask, value))(self, None)
+
+
+def _lerp_(self: Tensor, end: Tensor, weight: Any) -> Tensor:
+    return _inplace(lambda a, _: lerp(a, end, weight))(self, None)
+
+
 def _max_method(self: Tensor, dim: Any = None, keepdim: bool = False) -> Any:
     return max(self, dim, keepdim)
 
@@ -266,6 +362,14 @@ _METHODS = {
     "matmul": matmul,
     "mm": mm,
     "bmm": bmm,
+    "dot": dot,
+    "mv": mv,
+    "outer": outer,
+    "inner": inner,
+    "addmm": addmm,
+    "baddbmm": baddbmm,
+    "det": det,
+    "inverse": inv,
     "abs": abs,
     "exp": exp,
     "log": log,
@@ -275,6 +379,23 @@ _METHODS = {
     "relu": relu,
     "clamp": clamp,
     "clip": clamp,
+    "clamp_min": lambda self, min: clamp(self, min=min),
+    "clamp_max": lambda self, max: clamp(self, max=max),
+    "atan2": atan2,
+    "arctan2": atan2,
+    "hypot": hypot,
+    "lerp": lerp,
+    "maximum": maximum,
+    "minimum": minimum,
+    "fmod": fmod,
+    "remainder": remainder,
+    "masked_fill": masked_fill,
+    "masked_fill_": _masked_fill_,
+    "lerp_": _lerp_,
+    "atan2_": _inplace(atan2),
+    "hypot_": _inplace(hypot),
+    "fmod_": _inplace(fmod),
+    "remainder_": _inplace(remainder),
     "where": lambda self, condition, other: where(condition, self, other),
     "eq": eq,
     "ne": ne,
@@ -295,6 +416,19 @@ _METHODS = {
     "logsumexp": logsumexp,
     "softmax": softmax,
     "log_softmax": log_softmax,
+    "prod": prod,
+    "var": var,
+    "std": std,
+    "norm": norm,
+    "cumsum": cumsum,
+    "cumprod": cumprod,
+    "logcumsumexp": logcumsumexp,
+    "count_nonzero": count_nonzero,
+    "topk": topk,
+    "sort": sort,
+    "kthvalue": kthvalue,
+    "median": median,
+    "mode": mode,
     "reshape": reshape,
     "view": _view_method,
     "view_as": lambda self, other: shape.view(self, other._data.shape),
@@ -308,6 +442,30 @@ _METHODS = {
     "unsqueeze": unsqueeze,
     "expand": expand,
     "expand_as": shape.expand_as,
+    "repeat": repeat,
+    "tile": tile,
+    "flip": flip,
+    "roll": roll,
+    "narrow": narrow,
+    "chunk": chunk,
+    "split": split,
+    "unbind": unbind,
+    "movedim": movedim,
+    "moveaxis": movedim,
+    "swapaxes": swapaxes,
+    "swapdims": swapaxes,
+    "diagonal": diagonal,
+    "tril": tril,
+    "triu": triu,
+    "gather": gather,
+    "scatter": scatter,
+    "scatter_add": scatter_add,
+    "index_select": index_select,
+    "index_add": index_add,
+    "index_put": index_put,
+    "take_along_dim": take_along_dim,
+    "masked_select": masked_select,
+    "nonzero": nonzero,
     "clone": clone,
     "contiguous": _contiguous,
     "to": _to,
@@ -331,6 +489,18 @@ for _name in ("float", "double", "half", "long", "int", "bool"):
         "bool": "bool",
     }[_name]
     _METHODS[_name] = _cast_method(_target)
+
+# unary math functions and their in-place forms (``x.sin_()``)
+for _fn in (
+    sin, cos, tan, asin, acos, atan, sinh, cosh, log1p, expm1, log2, log10, exp2,
+    rsqrt, reciprocal, sign, floor, ceil, round, trunc, frac, erf, erfinv,
+):  # fmt: skip
+    _METHODS[_fn.__name__] = _fn
+    _METHODS[_fn.__name__ + "_"] = _unary_inplace(_fn)
+_ALIASES = (("arcsin", asin), ("arccos", acos), ("arctan", atan), ("fix", trunc))
+for _name, _fn in _ALIASES:
+    _METHODS[_name] = _fn
+    _METHODS[_name + "_"] = _METHODS[_fn.__name__ + "_"]
 
 for _name, _fn in _METHODS.items():
     setattr(Tensor, _name, _fn)

@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 
+from .. import _dtype
 from ..autograd.node import Op
 from ..backend import errstate, xp
 from ..tensor import Tensor, _wrap
@@ -149,24 +150,6 @@ class Neg(Op):
     def backward(ctx, grad_output):
         # d(-a)/da = -1
         return -grad_output
-
-
-class Remainder(Op):
-    _name = "RemainderBackward0"
-
-    @staticmethod
-    def forward(ctx, a, b):
-        ctx.save_for_backward(a, b)
-        return xp.remainder(a, b)
-
-    @staticmethod
-    def backward(ctx, grad_output):
-        # a mod b = a - b floor(a/b): d/da = 1, d/db = -floor(a/b)
-        a, b = ctx.saved_tensors
-        grad_b = None
-        if ctx._next[1] is not None:
-            grad_b = unbroadcast(-grad_output * xp.floor(a / b), b.shape)
-        return unbroadcast(grad_output, a.shape), grad_b
 
 
 class ToCopy(Op):
@@ -403,12 +386,6 @@ def floor_divide(input: Any, other: Any) -> Tensor:
     return div(input, other, rounding_mode="floor")
 
 
-def remainder(input: Any, other: Any) -> Tensor:
-    """Python's ``%``: the result has the sign of the divisor."""
-    a, b = binary_operands(input, other, "remainder")
-    return Remainder.apply(a, b)
-
-
 def pow(input: Any, exponent: Any) -> Tensor:
     """``input ** exponent`` (tensor or scalar on either side)."""
     if isinstance(input, Tensor) and isinstance(exponent, (int, float)):
@@ -470,12 +447,9 @@ def clamp(input: Tensor, min: Any = None, max: Any = None) -> Tensor:
     if min is None and max is None:
         raise RuntimeError("clamp: At least one of 'min' or 'max' must not be None")
     if isinstance(min, Tensor) or isinstance(max, Tensor):
-        out = input
-        if min is not None:
-            out = where(lt(out, min), min, out)
-        if max is not None:
-            out = where(gt(out, max), max, out)
-        return out
+        from .binary import clamp_tensor
+
+        return clamp_tensor(input, min, max)
     if input._data.dtype.kind != "f" and (
         isinstance(min, float) or isinstance(max, float)
     ):
@@ -526,7 +500,9 @@ def where(condition: Tensor, input: Any, other: Any) -> Tensor:
             f"where: expected `condition` to be a bool tensor, got {condition.dtype}"
         )
     if not isinstance(input, Tensor) and not isinstance(other, Tensor):
-        input = _wrap(xp.asarray(input), None)
+        # two Python numbers: PyTorch's scalar types (float32 for floats)
+        npd = _dtype.result_np((), (), (input, other))
+        input = _wrap(xp.asarray(input, dtype=npd), None)
     a, b = binary_operands(input, other, "where")
     return Where.apply(condition, a, b)
 

@@ -1,4 +1,5 @@
-"""Matrix products: matmul (1-D, 2-D, batched) and linear (``x @ W.T + b``).
+"""Matrix products: matmul (1-D, 2-D, batched), its named forms (mm, bmm, dot,
+mv, outer, inner), addmm / baddbmm, and linear (``x @ W.T + b``).
 
 ``matmul`` follows NumPy's (and PyTorch's) rules: a 1-D operand is treated as a
 row or column vector and that dimension is removed from the result; batch
@@ -45,6 +46,51 @@ class Matmul(Op):
             grad_b = xp.swapaxes(a2, -1, -2) @ g
             grad_b = unbroadcast(grad_b, b2.shape).reshape(b.shape)
         return grad_a, grad_b
+
+
+class Dot(Matmul):
+    _name = "DotBackward0"
+
+
+class Mv(Matmul):
+    _name = "MvBackward0"
+
+
+class Bmm(Matmul):
+    _name = "BmmBackward0"
+
+
+class Addmm(Op):
+    _name = "AddmmBackward0"
+
+    @staticmethod
+    def forward(ctx, input, m1, m2, beta, alpha):
+        # beta * input + alpha * (m1 @ m2); input broadcasts to the product
+        ctx.save_for_backward(m1, m2)
+        ctx.input_shape = input.shape
+        ctx.beta = beta
+        ctx.alpha = alpha
+        out = m1 @ m2
+        if alpha != 1:
+            out *= alpha
+        return out + (input if beta == 1 else beta * input)
+
+    @staticmethod
+    def backward(ctx, grad_output):
+        # d/d input = beta G; d/d m1 = alpha G m2^T; d/d m2 = alpha m1^T G
+        m1, m2 = ctx.saved_tensors
+        grad_input = grad_m1 = grad_m2 = None
+        if ctx._next[0] is not None:
+            grad_input = unbroadcast(ctx.beta * grad_output, ctx.input_shape)
+        if ctx._next[1] is not None:
+            grad_m1 = ctx.alpha * (grad_output @ xp.swapaxes(m2, -1, -2))
+        if ctx._next[2] is not None:
+            grad_m2 = ctx.alpha * (xp.swapaxes(m1, -1, -2) @ grad_output)
+        return grad_input, grad_m1, grad_m2
+
+
+class Baddbmm(Addmm):
+    _name = "BaddbmmBackward0"
 
 
 class Linear(Op):
@@ -112,13 +158,110 @@ def mm(input: Tensor, mat2: Tensor) -> Tensor:
 
 
 def bmm(input: Tensor, mat2: Tensor) -> Tensor:
-    """Batched product of two 3-D tensors."""
-    if input._data.ndim != 3 or mat2._data.ndim != 3:
+    """Batched product of two 3-D tensors: (b, n, m) @ (b, m, p) -> (b, n, p)."""
+    _check_product("bmm", input, mat2, 3, 3)
+    if input._data.shape[0] != mat2._data.shape[0]:
         raise RuntimeError(
-            f"bmm: expected 3-D tensors, got {input._data.ndim}-D and "
-            f"{mat2._data.ndim}-D"
+            f"bmm: batch sizes differ: `input` has {input._data.shape[0]} "
+            f"matrices and `mat2` has {mat2._data.shape[0]}"
         )
-    return matmul(input, mat2)
+    return Bmm.apply(*binary_operands(input, mat2, "bmm"))
+
+
+def dot(input: Tensor, tensor: Tensor) -> Tensor:
+    """The dot product of two 1-D tensors of the same length."""
+    _check_product("dot", input, tensor, 1, 1)
+    return Dot.apply(input, tensor)
+
+
+def mv(input: Tensor, vec: Tensor) -> Tensor:
+    """Matrix times vector: (n, m) @ (m,) -> (n,)."""
+    _check_product("mv", input, vec, 2, 1)
+    return Mv.apply(input, vec)
+
+
+def outer(input: Tensor, vec2: Tensor) -> Tensor:
+    """The outer product of two 1-D tensors: (n,), (m,) -> (n, m)."""
+    for name, t in (("input", input), ("vec2", vec2)):
+        if t._data.ndim != 1:
+            raise RuntimeError(
+                f"outer: `{name}` must be 1-D, got shape {tuple(t._data.shape)}"
+            )
+    return input.unsqueeze(1) * vec2.unsqueeze(0)
+
+
+def inner(input: Tensor, other: Tensor) -> Tensor:
+    """Sum over the last dimension of both: shape input[:-1] + other[:-1]."""
+    a, b = input._data, other._data
+    if a.ndim == 0 or b.ndim == 0:
+        return input * other
+    if a.shape[-1] != b.shape[-1]:
+        raise RuntimeError(
+            f"inner: the last dimensions differ: `input` has shape "
+            f"{tuple(a.shape)} and `other` has shape {tuple(b.shape)}"
+        )
+    k = a.shape[-1]
+    flat = input.reshape(-1, k) @ other.reshape(-1, k).t()
+    return flat.reshape(*a.shape[:-1], *b.shape[:-1])
+
+
+def addmm(
+    input: Tensor, mat1: Tensor, mat2: Tensor, *, beta: float = 1, alpha: float = 1
+) -> Tensor:
+    """``beta * input + alpha * (mat1 @ mat2)`` with 2-D ``mat1``, ``mat2``."""
+    _check_product("addmm", mat1, mat2, 2, 2)
+    return _add_product(Addmm, "addmm", input, mat1, mat2, beta, alpha)
+
+
+def baddbmm(
+    input: Tensor, batch1: Tensor, batch2: Tensor, *, beta: float = 1, alpha: float = 1
+) -> Tensor:
+    """``beta * input + alpha * bmm(batch1, batch2)`` with 3-D batches."""
+    _check_product("baddbmm", batch1, batch2, 3, 3)
+    return _add_product(Baddbmm, "baddbmm", input, batch1, batch2, beta, alpha)
+
+
+def _add_product(
+    op: Any, name: str, input: Tensor, m1: Tensor, m2: Tensor, beta: Any, alpha: Any
+) -> Tensor:
+    shape = m1._data.shape[:-1] + m2._data.shape[-1:]
+    try:
+        xp.broadcast_shapes(input._data.shape, shape)
+    except ValueError:
+        raise RuntimeError(
+            f"{name}: `input` of shape {tuple(input._data.shape)} does not "
+            f"broadcast to the product's shape {shape}"
+        ) from None
+    dtypes = {input._data.dtype, m1._data.dtype, m2._data.dtype}
+    if len(dtypes) != 1:
+        raise RuntimeError(
+            f"{name}: expected one dtype, got {input.dtype.name}, "
+            f"{m1.dtype.name} and {m2.dtype.name}"
+        )
+    return op.apply(input, m1, m2, beta=beta, alpha=alpha)
+
+
+def _check_product(name: str, a: Tensor, b: Tensor, ndim_a: int, ndim_b: int) -> None:
+    """Raise PyTorch-like errors for operands of the wrong rank or size."""
+    x, y = a._data, b._data
+    if x.ndim != ndim_a or y.ndim != ndim_b:
+        raise RuntimeError(
+            f"{name}: expected {ndim_a}-D and {ndim_b}-D tensors, got "
+            f"{x.ndim}-D and {y.ndim}-D (shapes {tuple(x.shape)} and "
+            f"{tuple(y.shape)})"
+        )
+    inner_a = x.shape[-1]
+    inner_b = y.shape[-2] if y.ndim > 1 else y.shape[0]
+    if inner_a != inner_b:
+        raise RuntimeError(
+            f"{name}: shapes {tuple(x.shape)} and {tuple(y.shape)} cannot be "
+            f"multiplied ({inner_a} != {inner_b})"
+        )
+    if x.dtype != y.dtype:
+        raise RuntimeError(
+            f"{name}: expected both operands to have the same dtype, got "
+            f"{a.dtype.name} and {b.dtype.name}"
+        )
 
 
 def linear(input: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:

@@ -124,6 +124,37 @@ class MinDim(MaxDim):
     _arg = staticmethod(xp.argmin)
 
 
+class Amax(Op):
+    _name = "AmaxBackward0"
+    _reduce = staticmethod(xp.maximum.reduce)
+
+    @classmethod
+    def forward(cls, ctx, a, axes, keepdim):
+        out = cls._reduce(a, axis=axes, keepdims=True)
+        ctx.save_for_backward(a, out)
+        ctx.axes = axes
+        ctx.keepdim = keepdim
+        return out if keepdim else _squeeze(out, axes)
+
+    @staticmethod
+    def backward(ctx, grad_output):
+        # the gradient is shared evenly by the elements that tie for the max
+        a, out = ctx.saved_tensors
+        winners = a == out
+        count = xp.add.reduce(winners, axis=ctx.axes, keepdims=True)
+        grad = _expand_back(grad_output, ctx.axes, ctx.keepdim)
+        return winners * (grad / count)
+
+
+class Amin(Amax):
+    _name = "AminBackward0"
+    _reduce = staticmethod(xp.minimum.reduce)
+
+
+def _squeeze(a: Any, axes: tuple | None) -> Any:
+    return a.reshape(()) if axes is None else xp.squeeze(a, axis=axes)
+
+
 class LogSumExp(Op):
     _name = "LogsumexpBackward0"
 
@@ -254,15 +285,30 @@ def min(input: Tensor, dim: Any = None, keepdim: bool = False, *, other=None) ->
 
 
 def amax(input: Tensor, dim: Any = (), keepdim: bool = False) -> Tensor:
-    if dim == () or dim is None:
-        return max(input)
-    return max(input, dim, keepdim).values
+    """The largest value over ``dim`` (an int or a tuple; all by default).
+
+    Unlike ``max(dim)`` it returns no indices, and ties share the gradient
+    evenly, as in PyTorch.
+    """
+    return _extreme(Amax, input, dim, keepdim, "amax")
 
 
 def amin(input: Tensor, dim: Any = (), keepdim: bool = False) -> Tensor:
-    if dim == () or dim is None:
-        return min(input)
-    return min(input, dim, keepdim).values
+    """The smallest value over ``dim``; ties share the gradient evenly."""
+    return _extreme(Amin, input, dim, keepdim, "amin")
+
+
+def _extreme(op: Any, input: Tensor, dim: Any, keepdim: bool, name: str) -> Tensor:
+    axes = _axes(input, dim, name)
+    data = input._data
+    shape = data.shape
+    empty = [i for i in (range(data.ndim) if axes is None else axes) if not shape[i]]
+    if data.size == 0 and (axes is None or empty):
+        raise IndexError(
+            f"{name}: Expected reduction dim to have non-zero size (input shape "
+            f"{tuple(shape)})"
+        )
+    return op.apply(input, axes=axes, keepdim=keepdim)
 
 
 def _arg(fn: Any, input: Tensor, dim: Any, keepdim: bool, op: str) -> Tensor:
