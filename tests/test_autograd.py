@@ -517,3 +517,45 @@ def test_gradcheck_needs_float64() -> None:
         pg.autograd.gradcheck(pg.tanh, (pg.ones(2, requires_grad=True),))
     with pytest.raises(ValueError, match="gradcheck.*requires grad"):
         pg.autograd.gradcheck(pg.tanh, (pg.ones(2, dtype=pg.float64),))
+
+
+@pytest.mark.parametrize(
+    "modify",
+    [
+        lambda b: b[1:].mul_(3),
+        lambda b: b[0].add_(5.0),
+        lambda b: b.view(3).mul_(2),
+        lambda b: b.unsqueeze(0).mul_(0),
+        lambda b: b.t().sub_(1),
+    ],
+)
+def test_in_place_through_a_view_in_the_graph_is_refused(modify) -> None:
+    # PyTorch changes the base and its history (CopySlices); plaingrad does not
+    # yet, so it must refuse instead of leaving b and its gradient stale.
+    a = pg.ones(3, requires_grad=True)
+    b = a * 2
+    with pytest.raises(NotImplementedError, match="in-place operation on a view"):
+        modify(b)
+    b.sum().backward()
+    assert b.tolist() == [2.0, 2.0, 2.0] and a.grad.tolist() == [2.0, 2.0, 2.0]
+
+
+def test_in_place_through_a_view_outside_the_graph_writes_through() -> None:
+    x = pg.zeros(4)
+    view = x[1:]
+    view += 1
+    x.view(2, 2)[0].mul_(5)
+    assert x.tolist() == [0.0, 5.0, 1.0, 1.0]
+    b = pg.ones(3, requires_grad=True) * 2
+    with pg.no_grad():
+        b[1:].mul_(3)
+    assert b.tolist() == [2.0, 6.0, 6.0]
+
+
+def test_basic_indexing_grad_fn_names_match_torch() -> None:
+    torch = import_torch()
+    x = np.arange(6.0).reshape(2, 3)
+    for index in (0, (1, 2), slice(1, None), (0, slice(None, 2)), [0, 1]):
+        ours = pg.tensor(x, requires_grad=True)[index]
+        theirs = torch.tensor(x, requires_grad=True)[index]
+        assert ours.grad_fn.name() == theirs.grad_fn.name(), index

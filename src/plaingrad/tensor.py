@@ -54,6 +54,8 @@ class Tensor:
         "_accumulator",
         "_retains_grad",
         "_version",
+        # the tensor this one is a view of (set by view ops), else None
+        "_base",
         "__weakref__",
     )
 
@@ -403,6 +405,7 @@ def _make(tensor: Tensor, array: Any, grad_fn: Node | None) -> None:
     tensor._accumulator = None
     tensor._retains_grad = False
     tensor._version = 0
+    tensor._base = None
 
 
 def _wrap(array: Any, grad_fn: Node | None) -> Tensor:
@@ -419,6 +422,7 @@ def _wrap(array: Any, grad_fn: Node | None) -> Tensor:
     result._accumulator = None
     result._retains_grad = False
     result._version = 0
+    result._base = None
     return result
 
 

@@ -114,6 +114,8 @@ class Op(Node):
 
     # Name shown as grad_fn, e.g. "MulBackward0"; ``name()`` returns it.
     _name = "Op"
+    # True for ops whose result shares its input's memory (view, permute...).
+    _view = False
     # Results after the first (e.g. the indices of max(dim)) never need grad.
 
     @staticmethod
@@ -159,7 +161,11 @@ class Op(Node):
         grad_fn = ctx if record else None
         if type(out) is tuple:
             return (_wrap(out[0], grad_fn),) + tuple([_wrap(o, None) for o in out[1:]])
-        return _wrap(out, grad_fn)
+        result = _wrap(out, grad_fn)
+        if cls._view:
+            # a view of its (first) input: in-place ops on it need to know
+            result._base = inputs[0]
+        return result
 
 
 def _edge(t: Any) -> Node | None:

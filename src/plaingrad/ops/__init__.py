@@ -239,6 +239,21 @@ def _inplace(fn: Any) -> Any:
                 "a leaf Variable that requires grad is being used in an in-place "
                 "operation."
             )
+        base = self._base
+        if (
+            _mode.enabled
+            and base is not None
+            and (self._requires_grad or base._requires_grad)
+        ):
+            # PyTorch writes through to the base and rewrites its history
+            # (CopySlices); until plaingrad does, refuse rather than give the
+            # base stale values and gradients.
+            raise NotImplementedError(
+                "in-place operation on a view of a tensor that requires grad is "
+                "not supported yet (it would have to change the base tensor and "
+                "its gradient too); write `y = y op x` instead of `y op= x`, or "
+                "clone() the view first"
+            )
         result = fn(self, other, **kwargs)
         if result._data.dtype != self._data.dtype:
             if result.dtype._rank > self.dtype._rank:

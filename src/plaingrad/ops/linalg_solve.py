@@ -1,4 +1,4 @@
-"""Square-matrix ops and vector norms: inverse, determinant, solve, norms.
+"""Square-matrix ops and ``linalg``'s norms: inverse, determinant, solve, norms.
 
 Every op takes a batch of matrices (``(..., n, n)``), as PyTorch's ``linalg``
 does, and its backward rule is written in matrix calculus over that batch. A
@@ -12,9 +12,10 @@ from __future__ import annotations
 from typing import Any
 
 from ..autograd.node import Op
-from ..backend import errstate, xp
+from ..backend import xp
 from ..tensor import Tensor
 from ._util import normalize_dims, to_float
+from .statistics import Norm
 
 
 class LinAlgError(RuntimeError):
@@ -129,68 +130,6 @@ def _sum_to(grad: Any, shape: tuple) -> Any:
     return grad.sum(axis=axes, keepdims=True) if axes else grad
 
 
-class VectorNorm(Op):
-    _name = "LinalgVectorNormBackward0"
-
-    @staticmethod
-    def forward(ctx, x, ord, axes, keepdim):
-        magnitude = xp.abs(x)
-        if ord == 2:
-            out = xp.sqrt(xp.add.reduce(x * x, axis=axes, keepdims=True))
-        elif ord == 1:
-            out = xp.add.reduce(magnitude, axis=axes, keepdims=True)
-        elif ord == xp.inf:
-            out = xp.maximum.reduce(magnitude, axis=axes, keepdims=True)
-        elif ord == -xp.inf:
-            out = xp.minimum.reduce(magnitude, axis=axes, keepdims=True)
-        elif ord == 0:
-            out = xp.add.reduce(x != 0, axis=axes, keepdims=True).astype(x.dtype)
-        else:
-            with errstate(divide="ignore"):
-                total = xp.add.reduce(magnitude**ord, axis=axes, keepdims=True)
-                out = total ** (1.0 / ord)
-        ctx.save_for_backward(x, out)
-        ctx.ord = ord
-        ctx.axes = axes
-        ctx.keepdim = keepdim
-        return out if keepdim else _drop(out, axes)
-
-    @staticmethod
-    def backward(ctx, grad_output):
-        x, norm = ctx.saved_tensors
-        ord, axes = ctx.ord, ctx.axes
-        g = grad_output if ctx.keepdim else _keep(grad_output, axes, x.ndim)
-        if ord == 0:
-            # a count: piecewise constant; PyTorch sends no gradient at all
-            return None
-        if ord == 1:
-            # d sum|x| = sign(x)
-            return g * xp.sign(x)
-        if ord in (xp.inf, -xp.inf):
-            # the extreme |x| takes the gradient, split evenly among ties
-            hit = xp.abs(x) == norm
-            count = xp.add.reduce(hit, axis=axes, keepdims=True)
-            return g * xp.sign(x) * hit / count
-        with errstate(divide="ignore", invalid="ignore"):
-            # d ||x||_p = sign(x) |x|^(p-1) / ||x||^(p-1); 0 at the zero vector
-            scale = xp.where(norm == 0, 0, g / norm ** (ord - 1))
-            if ord == 2:
-                return x * scale
-            return xp.sign(x) * xp.abs(x) ** (ord - 1) * scale
-
-
-def _all_axes(ndim: int, axes: tuple | None) -> tuple:
-    return tuple(range(ndim)) if axes is None else axes
-
-
-def _drop(a: Any, axes: tuple | None) -> Any:
-    return a.reshape(()) if axes is None else xp.squeeze(a, axis=axes)
-
-
-def _keep(g: Any, axes: tuple | None, ndim: int) -> Any:
-    return xp.expand_dims(g, _all_axes(ndim, axes))
-
-
 # ------------------------------------------------------------------ functions
 
 
@@ -258,6 +197,8 @@ def vector_norm(
 
     ``ord`` may be any number, ``inf`` (max |x|), ``-inf`` (min |x|) or 0 (the
     count of non-zeros). At the zero vector the gradient is 0, as in PyTorch.
+    The op is ``torch.norm``'s (``ops.statistics.Norm``); this adds
+    ``linalg``'s argument names and checks.
     """
     if dtype is not None:
         x = x.to(dtype)
@@ -273,7 +214,7 @@ def vector_norm(
     axes = None
     if dim is not None and not (isinstance(dim, (tuple, list)) and not dim):
         axes = normalize_dims(dim, x._data.ndim, "linalg.vector_norm")
-    return VectorNorm.apply(x, ord=float(ord), axes=axes, keepdim=keepdim)
+    return Norm.apply(x, p=float(ord), axes=axes, keepdim=keepdim)
 
 
 def matrix_norm(

@@ -35,6 +35,7 @@ class Reshape(Op):
 
 class View(Reshape):
     _name = "ViewBackward0"
+    _view = True
 
     @staticmethod
     def forward(ctx, a, shape):
@@ -70,6 +71,7 @@ class Unsqueeze(View):
 
 class Permute(Op):
     _name = "PermuteBackward0"
+    _view = True
 
     @staticmethod
     def forward(ctx, a, axes):
@@ -92,6 +94,7 @@ class TransposeT(Permute):
 
 class Expand(Op):
     _name = "ExpandBackward0"
+    _view = True
 
     @staticmethod
     def forward(ctx, a, shape):
@@ -161,6 +164,14 @@ class Index(Op):
         else:
             xp.add.at(target, ctx.index, grad_output)
         return grad_input
+
+
+class Select(Index):
+    _name = "SelectBackward0"
+
+
+class Slice(Index):
+    _name = "SliceBackward0"
 
 
 # ------------------------------------------------------------ public functions
@@ -474,10 +485,18 @@ def getitem(input: Tensor, index: Any) -> Tensor:
     pre = None
     if not basic:
         pre, np_index = _split_index(np_index)
+    op = Index
+    if basic:
+        # PyTorch names a basic index by its last step: select or slice
+        kinds = {type(item) for item in np_index}
+        op = Select if kinds <= {int} else Slice if slice in kinds else Index
     try:
-        return Index.apply(input, index=np_index, basic=basic, pre=pre)
+        out = op.apply(input, index=np_index, basic=basic, pre=pre)
     except IndexError as error:
         raise IndexError(f"index: {error} (tensor shape {list(input.shape)})") from None
+    if basic:
+        out._base = input  # basic indexing gives a view
+    return out
 
 
 def setitem(input: Tensor, index: Any, value: Any) -> None:
