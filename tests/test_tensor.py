@@ -553,3 +553,17 @@ def test_set_num_threads_sizes_the_blas_pool() -> None:
         pg.set_num_threads(before)
     with pytest.raises(ValueError, match="set_num_threads: expected a positive int"):
         pg.set_num_threads(0)
+
+
+def test_creation_takes_size_as_a_keyword_and_refuses_unknown_ones() -> None:
+    for name in ("zeros", "ones", "empty", "rand", "randn"):
+        fn = getattr(pg, name)
+        assert fn(size=(2, 3)).shape == (2, 3), name
+        assert fn(()).shape == (), name
+        with pytest.raises(TypeError, match=f"{name}\\(\\) got an unexpected keyword"):
+            fn(2, dtyp=pg.float64)
+        with pytest.raises(TypeError, match="missing the size"):
+            fn()
+    with pytest.raises(TypeError, match="unexpected keyword argument 'requires_gard'"):
+        pg.ones(2, requires_gard=True)
+    assert pg.arange(end=3).tolist() == torch.arange(end=3).tolist()

@@ -109,6 +109,29 @@ def from_numpy(array: np.ndarray) -> Tensor:
     return _wrap(array, None)
 
 
+def _size_arg(size: tuple, keyword: Any, op: str) -> tuple:
+    """The size given positionally (``f(2, 3)``, ``f((2, 3))``) or as ``size=``."""
+    if keyword is not None:
+        if size:
+            raise TypeError(f"{op}: got the size both positionally and as `size=`")
+        size = (keyword,)
+    if not size:
+        raise TypeError(
+            f"{op}: missing the size (for a 0-d tensor pass an empty tuple: "
+            f"{op}(()))"
+        )
+    return _sizes(size, op)
+
+
+def _only_size(keywords: dict, op: str) -> Any:
+    unknown = set(keywords) - {"size"}
+    if unknown:
+        raise TypeError(
+            f"{op}() got an unexpected keyword argument '{sorted(unknown)[0]}'"
+        )
+    return keywords.get("size")
+
+
 def _filled(fn: Any, op: str) -> Any:
     def make(
         *size: Any,
@@ -116,13 +139,19 @@ def _filled(fn: Any, op: str) -> Any:
         device: Any = None,
         requires_grad: bool = False,
         out: Any = None,
-        **ignored: Any,
+        layout: Any = None,
+        pin_memory: bool = False,
+        memory_format: Any = None,
+        **keywords: Any,
     ) -> Tensor:
+        if out is not None:
+            raise NotImplementedError(f"{op}: `out=` is not supported")
         check_device(device, op)
         npd = (
             _dtype.to_np(dtype) if dtype is not None else _dtype.get_default_dtype().np
         )
-        return _finish(fn(_sizes(size, op), dtype=npd), requires_grad, op)
+        shape = _size_arg(size, _only_size(keywords, op), op)
+        return _finish(fn(shape, dtype=npd), requires_grad, op)
 
     make.__name__ = op
     make.__doc__ = f"A new tensor of the given size, {op.replace('_', ' ')}."
@@ -157,7 +186,8 @@ def _like(fn: Any, op: str) -> Any:
         dtype: Any = None,
         device: Any = None,
         requires_grad: bool = False,
-        **ignored: Any,
+        layout: Any = None,
+        memory_format: Any = None,
     ) -> Tensor:
         check_device(device, op)
         npd = _dtype.to_np(dtype) if dtype is not None else input._data.dtype
@@ -188,7 +218,7 @@ def full_like(
 
 
 def arange(
-    start: Any,
+    start: Any = None,
     end: Any = None,
     step: Any = 1,
     *,
@@ -198,6 +228,10 @@ def arange(
 ) -> Tensor:
     """Values from ``start`` (default 0) up to but excluding ``end``."""
     check_device(device, "arange")
+    if start is None:
+        if end is None:
+            raise TypeError("arange: missing `end`")
+        start = 0
     if end is None:
         start, end = 0, start
     if step == 0:
@@ -270,11 +304,14 @@ def rand(
     dtype: Any = None,
     device: Any = None,
     requires_grad: bool = False,
+    **keywords: Any,
 ) -> Tensor:
     """Uniform samples from [0, 1)."""
     check_device(device, "rand")
     npd = _float_np(dtype, "rand")
-    values = _rng(generator).random(_sizes(size, "rand"))
+    values = _rng(generator).random(
+        _size_arg(size, _only_size(keywords, "rand"), "rand")
+    )
     return _finish(values.astype(npd), requires_grad, "rand")
 
 
@@ -284,11 +321,14 @@ def randn(
     dtype: Any = None,
     device: Any = None,
     requires_grad: bool = False,
+    **keywords: Any,
 ) -> Tensor:
     """Samples from the standard normal distribution."""
     check_device(device, "randn")
     npd = _float_np(dtype, "randn")
-    values = _rng(generator).standard_normal(_sizes(size, "randn"))
+    values = _rng(generator).standard_normal(
+        _size_arg(size, _only_size(keywords, "randn"), "randn")
+    )
     return _finish(values.astype(npd), requires_grad, "randn")
 
 

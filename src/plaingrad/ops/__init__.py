@@ -17,7 +17,17 @@ from typing import Any
 from .. import _dtype
 from ..device import check_device
 from ..tensor import Tensor
-from . import activation, binary, elementwise, linalg, loss, math, reduction, shape
+from . import (
+    activation,
+    binary,
+    elementwise,
+    linalg,
+    logical,
+    loss,
+    math,
+    reduction,
+    shape,
+)
 from ._util import cast
 from .activation import celu, selu
 from .binary import (
@@ -67,6 +77,16 @@ from .indexing import (
 )
 from .linalg import addmm, baddbmm, bmm, dot, inner, linear, matmul, mm, mv, outer
 from .linalg_solve import det, inv
+from .logical import (
+    bitwise_and,
+    bitwise_not,
+    bitwise_or,
+    bitwise_xor,
+    logical_and,
+    logical_not,
+    logical_or,
+    logical_xor,
+)
 from .math import (
     acos,
     arccos,
@@ -353,6 +373,21 @@ _METHODS = {
     "__matmul__": matmul,
     "__rmatmul__": _swap(matmul),
     "__neg__": neg,
+    "__and__": logical.bitwise_and,
+    "__rand__": _swap(logical.bitwise_and),
+    "__or__": logical.bitwise_or,
+    "__ror__": _swap(logical.bitwise_or),
+    "__xor__": logical.bitwise_xor,
+    "__rxor__": _swap(logical.bitwise_xor),
+    "__invert__": logical.bitwise_not,
+    "bitwise_and": logical.bitwise_and,
+    "bitwise_or": logical.bitwise_or,
+    "bitwise_xor": logical.bitwise_xor,
+    "bitwise_not": logical.bitwise_not,
+    "logical_and": logical.logical_and,
+    "logical_or": logical.logical_or,
+    "logical_xor": logical.logical_xor,
+    "logical_not": logical.logical_not,
     "__pos__": lambda self: self,
     "__abs__": abs,
     "__eq__": eq,

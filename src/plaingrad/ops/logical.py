@@ -1,0 +1,66 @@
+"""Logical and bitwise ops: ``& | ^ ~`` and ``logical_and/or/xor/not``.
+
+None is differentiable, as in PyTorch: results never require grad. ``& | ^ ~``
+are bitwise on integer and bool tensors (so on masks they are the logical
+ops) and refuse floats; the ``logical_*`` functions accept any dtype and
+return bool, treating non-zero as True.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..backend import xp
+from ..tensor import Tensor, _wrap
+from ._util import binary_operands
+
+
+def _integral(t: Tensor, op: str) -> None:
+    if t._data.dtype.kind == "f":
+        raise TypeError(
+            f"{op}: bitwise operations need integer or bool tensors, got "
+            f"{t.dtype.name} (for masks compare first, e.g. (x > 0) & (x < 1))"
+        )
+
+
+def _bitwise(fn: Any, op: str) -> Any:
+    def bitwise(input: Any, other: Any) -> Tensor:
+        a, b = binary_operands(input, other, op)
+        _integral(a, op)
+        _integral(b, op)
+        return _wrap(fn(a._data, b._data), None)
+
+    bitwise.__name__ = op
+    bitwise.__doc__ = f"Elementwise ``{op}`` of integer or bool tensors."
+    return bitwise
+
+
+bitwise_and = _bitwise(xp.bitwise_and, "bitwise_and")
+bitwise_or = _bitwise(xp.bitwise_or, "bitwise_or")
+bitwise_xor = _bitwise(xp.bitwise_xor, "bitwise_xor")
+
+
+def bitwise_not(input: Tensor) -> Tensor:
+    """``~input``: logical not of a bool tensor, bitwise not of an integer one."""
+    _integral(input, "bitwise_not")
+    return _wrap(xp.invert(input._data), None)
+
+
+def _logical(fn: Any, op: str) -> Any:
+    def logical(input: Tensor, other: Any) -> Tensor:
+        a, b = binary_operands(input, other, op)
+        return _wrap(fn(a._data, b._data), None)
+
+    logical.__name__ = op
+    logical.__doc__ = f"Elementwise ``{op}`` as bool (non-zero counts as True)."
+    return logical
+
+
+logical_and = _logical(xp.logical_and, "logical_and")
+logical_or = _logical(xp.logical_or, "logical_or")
+logical_xor = _logical(xp.logical_xor, "logical_xor")
+
+
+def logical_not(input: Tensor) -> Tensor:
+    """True where ``input`` is zero (or False)."""
+    return _wrap(xp.logical_not(input._data), None)

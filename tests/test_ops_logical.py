@@ -1,0 +1,56 @@
+"""Masks and bits: ``& | ^ ~`` and ``logical_*``, against real PyTorch."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from conftest import import_torch
+from opcheck import dtype_name
+
+import plaingrad as pg
+
+torch = import_torch()
+
+CASES = {
+    "and": lambda m, a, b: a & b,
+    "or": lambda m, a, b: a | b,
+    "xor": lambda m, a, b: a ^ b,
+    "invert": lambda m, a, b: ~a,
+    "with a bool scalar": lambda m, a, b: True & b,
+    "logical_and": lambda m, a, b: m.logical_and(a, b),
+    "logical_or": lambda m, a, b: a.logical_or(b),
+    "logical_xor": lambda m, a, b: m.logical_xor(a, b),
+    "logical_not": lambda m, a, b: m.logical_not(a),
+    "bitwise_not": lambda m, a, b: a.bitwise_not(),
+}
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+@pytest.mark.parametrize("dtype", ["bool", "int64", "int32"])
+def test_logical_and_bitwise_ops_match_torch(name: str, dtype: str) -> None:
+    rng = np.random.default_rng(0)
+    a = rng.integers(-3, 4, (2, 3)).astype(dtype)
+    b = rng.integers(-3, 4, (3,)).astype(dtype)  # broadcasts
+    ours = CASES[name](pg, pg.tensor(a), pg.tensor(b))
+    theirs = CASES[name](torch, torch.tensor(a), torch.tensor(b))
+    assert dtype_name(ours.dtype) == dtype_name(theirs.dtype)
+    assert ours.tolist() == theirs.tolist()
+    assert not ours.requires_grad
+
+
+def test_masks_from_comparisons() -> None:
+    x = pg.arange(10.0, requires_grad=True)
+    mask = (x > 3) & (x < 8)
+    assert mask.tolist() == [i in range(4, 8) for i in range(10)]
+    assert (~mask).sum().item() == 6
+    assert x[mask | (x == 0)].tolist() == [0.0, 4.0, 5.0, 6.0, 7.0]
+    # logical_* treat non-zero floats as True
+    assert pg.logical_and(x, x > 2).tolist() == [i > 2 for i in range(10)]
+
+
+def test_bitwise_ops_refuse_floats() -> None:
+    x = pg.ones(2)
+    with pytest.raises(TypeError, match="bitwise_and: .* got float32"):
+        x & x
+    with pytest.raises(TypeError, match="bitwise_not: .* got float32"):
+        ~x
