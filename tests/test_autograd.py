@@ -559,3 +559,24 @@ def test_basic_indexing_grad_fn_names_match_torch() -> None:
         ours = pg.tensor(x, requires_grad=True)[index]
         theirs = torch.tensor(x, requires_grad=True)[index]
         assert ours.grad_fn.name() == theirs.grad_fn.name(), index
+
+
+@pytest.mark.parametrize(
+    "op, name",
+    [
+        (lambda a, b: a + b, "add"),
+        (lambda a, b: a * b, "mul"),
+        (lambda a, b: a / b, "div"),
+        (lambda a, b: a == b, "eq"),
+    ],
+)
+def test_shapes_that_do_not_broadcast_raise_torch_error(op, name: str) -> None:
+    torch = import_torch()
+    pattern = (
+        r"The size of tensor a \(3\) must match the size of tensor b \(4\) at "
+        r"non-singleton dimension 1"
+    )
+    with pytest.raises(RuntimeError, match=pattern):
+        op(torch.zeros(2, 3), torch.zeros(4))
+    with pytest.raises(RuntimeError, match=f"{name}: " + pattern):
+        op(pg.zeros(2, 3, requires_grad=True), pg.zeros(4))

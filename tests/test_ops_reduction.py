@@ -359,3 +359,35 @@ def test_amax_of_an_empty_dimension_raises() -> None:
     with pytest.raises(IndexError, match="amax: Expected reduction dim"):
         pg.amax(pg.zeros(0, 3), dim=0)
     assert pg.amax(pg.zeros(0, 3), dim=1).shape == (0,)
+
+
+REDUCTIONS_OF_0D = {
+    "sum": lambda m, t: t.sum(dim=0),
+    "sum keepdim": lambda m, t: t.sum(dim=-1, keepdim=True),
+    "mean": lambda m, t: t.mean(dim=0),
+    "max values": lambda m, t: t.max(dim=0)[0],
+    "min values": lambda m, t: t.min(0, keepdim=True)[0],
+    "logsumexp": lambda m, t: m.logsumexp(t, 0),
+    "amax": lambda m, t: m.amax(t, 0),
+}
+
+
+@pytest.mark.parametrize("name", sorted(REDUCTIONS_OF_0D))
+def test_reducing_a_0d_tensor_over_its_dim(name: str) -> None:
+    fn = REDUCTIONS_OF_0D[name]
+    check_against_torch(torch, fn, np.array(2.0))
+    ours = fn(pg, pg.tensor(2.0, requires_grad=True))
+    assert (
+        ours.grad_fn.name()
+        == fn(torch, torch.tensor(2.0, requires_grad=True)).grad_fn.name()
+    )
+    assert pg.tensor(2.0).max(dim=0)[1].item() == 0
+
+
+def test_cat_of_0d_tensors_raises() -> None:
+    with pytest.raises(
+        RuntimeError, match=r"zero-dimensional tensor \(at position 0\)"
+    ):
+        pg.cat([pg.tensor(1.0), pg.tensor(2.0)])
+    with pytest.raises(TypeError, match="cat\\(\\): expected a sequence of Tensors"):
+        pg.cat(pg.ones(2, 2))

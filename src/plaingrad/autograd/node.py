@@ -135,7 +135,10 @@ class Op(Node):
         n = len(inputs)
         if n == 2:
             a, b = inputs
-            out = cls.forward(ctx, a._data, b._data, **options)
+            try:
+                out = cls.forward(ctx, a._data, b._data, **options)
+            except ValueError as error:
+                raise _broadcast_error(cls, a, b, error) from None
             record = _mode.enabled and (a._requires_grad or b._requires_grad)
             if record:
                 ctx._next = (_edge(a), _edge(b))
@@ -166,6 +169,26 @@ class Op(Node):
             # a view of its (first) input: in-place ops on it need to know
             result._base = inputs[0]
         return result
+
+
+def _broadcast_error(cls: Any, a: Any, b: Any, error: ValueError) -> Exception:
+    """PyTorch's RuntimeError for operands that do not broadcast, naming the
+    op (an Op class or a name); any other ValueError is passed on unchanged."""
+    if "broadcast" not in str(error):
+        return error
+    op = cls if isinstance(cls, str) else cls._name.removesuffix("Backward0").lower()
+    sa, sb = a._data.shape, b._data.shape
+    for i in range(1, max(len(sa), len(sb)) + 1):
+        da = sa[-i] if i <= len(sa) else 1
+        db = sb[-i] if i <= len(sb) else 1
+        if da != db and da != 1 and db != 1:
+            dim = max(len(sa), len(sb)) - i
+            return RuntimeError(
+                f"{op}: The size of tensor a "
+                f"({da}) must match the size of tensor b ({db}) at non-singleton "
+                f"dimension {dim} (shapes {list(sa)} and {list(sb)})"
+            )
+    return error
 
 
 def _edge(t: Any) -> Node | None:

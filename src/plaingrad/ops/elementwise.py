@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from .. import _dtype
-from ..autograd.node import Op
+from ..autograd.node import Op, _broadcast_error
 from ..backend import errstate, xp
 from ..tensor import Tensor, _wrap
 from ._util import binary_operands, cast, to_float, unbroadcast
@@ -510,7 +510,10 @@ def where(condition: Tensor, input: Any, other: Any) -> Tensor:
 def _compare(fn: Any, op: str) -> Any:
     def compare(input: Any, other: Any) -> Tensor:
         a, b = binary_operands(input, other, op)
-        return _wrap(fn(a._data, b._data), None)
+        try:
+            return _wrap(fn(a._data, b._data), None)
+        except ValueError as error:
+            raise _broadcast_error(op, a, b, error) from None
 
     compare.__name__ = op
     compare.__doc__ = f"Elementwise ``{op}``; a bool tensor with no gradient."

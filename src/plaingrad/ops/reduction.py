@@ -69,6 +69,15 @@ class Mean(Op):
         return xp.broadcast_to(grad, ctx.shape)
 
 
+class SumDim(Sum):
+    # PyTorch's name for a sum over given dims
+    _name = "SumBackward1"
+
+
+class MeanDim(Mean):
+    _name = "MeanBackward1"
+
+
 class MaxAll(Op):
     _name = "MaxBackward1"
     _reduce = staticmethod(xp.max)
@@ -223,7 +232,9 @@ def _axes(input: Tensor, dim: Any, op: str) -> tuple | None:
         return None
     if isinstance(dim, (tuple, list)) and len(dim) == 0:
         return None
-    return normalize_dims(dim, input._data.ndim, op)
+    axes = normalize_dims(dim, input._data.ndim, op)
+    # a 0-d tensor's only dimension (0 or -1) is the whole tensor
+    return axes if input._data.ndim else None
 
 
 def sum(input: Tensor, dim: Any = None, keepdim: bool = False, *, dtype=None) -> Tensor:
@@ -235,7 +246,8 @@ def sum(input: Tensor, dim: Any = None, keepdim: bool = False, *, dtype=None) ->
         npd = np.dtype(np.int64)  # PyTorch sums integers and bools as int64
     else:
         npd = None
-    return Sum.apply(input, axes=axes, keepdim=keepdim, dtype=npd)
+    op = Sum if dim is None else SumDim
+    return op.apply(input, axes=axes, keepdim=keepdim, dtype=npd)
 
 
 def mean(
@@ -249,7 +261,8 @@ def mean(
             "mean(): could not infer output dtype. Input dtype must be either a "
             f"floating point or complex dtype. Got: {input.dtype.name.capitalize()}"
         )
-    return Mean.apply(input, axes=_axes(input, dim, "mean"), keepdim=keepdim)
+    op = Mean if dim is None else MeanDim
+    return op.apply(input, axes=_axes(input, dim, "mean"), keepdim=keepdim)
 
 
 def _max_min(input: Tensor, dim: Any, keepdim: bool, other: Any, kind: str) -> Any:
@@ -268,6 +281,13 @@ def _max_min(input: Tensor, dim: Any, keepdim: bool, other: Any, kind: str) -> A
     if dim is None:
         return (MaxAll if kind == "max" else MinAll).apply(input)
     (axis,) = normalize_dims(dim, input._data.ndim, kind)
+    if not input._data.ndim:
+        # a 0-d tensor is its own maximum, at index 0
+        index = _wrap(xp.zeros((), dtype=np.int64), None)
+        values = (MaxDim if kind == "max" else MinDim).apply(
+            input.reshape(1), axis=0, keepdim=False
+        )[0]
+        return ValuesIndices(values, index)
     values, indices = (MaxDim if kind == "max" else MinDim).apply(
         input, axis=axis, keepdim=keepdim
     )

@@ -372,7 +372,18 @@ def _same_rank(tensors: Any, op: str) -> list:
 
 def cat(tensors: Any, dim: int = 0) -> Tensor:
     """Join tensors along an existing dimension."""
+    if isinstance(tensors, Tensor):
+        raise TypeError(
+            "cat(): expected a sequence of Tensors, got a Tensor (wrap it in a "
+            "list: cat([a, b]))"
+        )
     tensors = _same_rank(tensors, "cat")
+    for i, t in enumerate(tensors):
+        if not t._data.ndim:
+            raise RuntimeError(
+                f"cat(): zero-dimensional tensor (at position {i}) cannot be "
+                "concatenated"
+            )
     # PyTorch skips 1-D empty tensors in cat (legacy behaviour).
     tensors = [t for t in tensors if t._data.shape != (0,)] or tensors[:1]
     ndim = tensors[0]._data.ndim
