@@ -813,3 +813,27 @@ def test_loss_bad_input_is_explained() -> None:
         pg.nn.CrossEntropyLoss(reduction="max")
     with pytest.raises(TypeError, match="mse_loss: expected Tensors"):
         F.mse_loss(pg.zeros(2), [0.0, 0.0])
+
+
+def test_linear_sizes_are_checked_as_torch() -> None:
+    empty = pg.nn.Linear(0, 2)  # PyTorch builds it (and warns)
+    assert empty.weight.shape == (2, 0)
+    assert empty(pg.ones(3, 0)).tolist() == [[0.0, 0.0]] * 3
+    with pytest.raises(TypeError, match="Linear: `in_features` must be an int"):
+        pg.nn.Linear(2.5, 2)
+    with pytest.raises(ValueError, match="`out_features` must be a non-negative"):
+        pg.nn.Linear(2, -1)
+
+
+def test_load_state_dict_needs_a_mapping() -> None:
+    with pytest.raises(TypeError, match="Expected state_dict to be dict-like"):
+        pg.nn.Linear(2, 2).load_state_dict([1, 2])
+
+
+def test_integer_division_by_zero_raises_as_torch() -> None:
+    with pytest.raises(RuntimeError, match="ZeroDivisionError"):
+        pg.tensor([1, 2]) // 0
+    assert pg.tensor([1.0, -1.0]).div(0.0, rounding_mode="floor").tolist() == [
+        float("inf"),
+        float("-inf"),
+    ]

@@ -386,3 +386,17 @@ def test_where_of_two_python_numbers_takes_torch_dtypes() -> None:
         theirs = torch.where(torch.tensor(condition), *values)
         assert dtype_name(ours.dtype) == dtype_name(theirs.dtype), values
         assert ours.tolist() == theirs.tolist(), values
+
+
+def test_add_and_sub_with_alpha_and_a_number_match_torch() -> None:
+    cases = [
+        lambda m: m.ones(2).add(2, alpha=3),
+        lambda m: m.add(m.ones(2), 2, alpha=3),
+        lambda m: m.ones(2).sub(1, alpha=2),
+        lambda m: m.ones(2, dtype=m.int64).add(2, alpha=3),
+        lambda m: m.ones(2).add(m.ones(2), alpha=0.5),
+    ]
+    for case in cases:
+        ours, theirs = case(pg), case(torch)
+        assert dtype_name(ours.dtype) == dtype_name(theirs.dtype)
+        assert ours.tolist() == theirs.tolist()

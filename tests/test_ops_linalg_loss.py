@@ -84,9 +84,12 @@ def test_matmul_errors() -> None:
         pg.zeros(2, 3) @ pg.tensor(2.0)
 
 
-def test_matmul_promotes_dtypes() -> None:
-    out = pg.ones(2, 3) @ pg.ones(3, dtype=pg.float64)
-    assert out.dtype == pg.float64
+def test_matmul_needs_one_dtype_as_torch() -> None:
+    for lib in (pg, torch):
+        with pytest.raises(RuntimeError, match="same dtype"):
+            lib.ones(2, 3) @ lib.ones(3, dtype=lib.float64)
+        with pytest.raises(RuntimeError, match="same dtype"):
+            lib.ones(2, 3, dtype=lib.int64) @ lib.ones(3)
     assert (
         pg.ones(2, 3, dtype=pg.int64) @ pg.ones(3, dtype=pg.int64)
     ).dtype == pg.int64

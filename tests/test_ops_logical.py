@@ -53,4 +53,4 @@ def test_bitwise_ops_refuse_floats() -> None:
     with pytest.raises(TypeError, match="bitwise_and: .* got float32"):
         x & x
     with pytest.raises(TypeError, match="bitwise_not: .* got float32"):
-        ~x
+        _ = ~x

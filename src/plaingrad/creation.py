@@ -117,8 +117,7 @@ def _size_arg(size: tuple, keyword: Any, op: str) -> tuple:
         size = (keyword,)
     if not size:
         raise TypeError(
-            f"{op}: missing the size (for a 0-d tensor pass an empty tuple: "
-            f"{op}(()))"
+            f"{op}: missing the size (for a 0-d tensor pass an empty tuple: {op}(()))"
         )
     return _sizes(size, op)
 

@@ -47,7 +47,12 @@ class Linear(Module):
             ("in_features", in_features),
             ("out_features", out_features),
         ):
-            if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+            if not isinstance(value, int) or isinstance(value, bool):
+                raise TypeError(
+                    f"Linear: `{name}` must be an int, got "
+                    f"{type(value).__name__} {value!r}"
+                )
+            if value < 0:
                 raise ValueError(
                     f"Linear: `{name}` must be a non-negative int, got {value!r}"
                 )

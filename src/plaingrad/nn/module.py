@@ -388,7 +388,13 @@ class Module:
         Raises:
             RuntimeError: on missing or unexpected keys (when ``strict``) or on
                 any shape mismatch, listing every problem found.
+            TypeError: when ``state_dict`` is not a mapping.
         """
+        if not hasattr(state_dict, "keys") or not hasattr(state_dict, "__getitem__"):
+            raise TypeError(
+                "load_state_dict: Expected state_dict to be dict-like, got "
+                f"{type(state_dict).__name__}"
+            )
         if assign:
             raise NotImplementedError(
                 "load_state_dict: `assign=True` is not supported yet; values are "

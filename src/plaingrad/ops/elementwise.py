@@ -335,7 +335,8 @@ class Clamp(Op):
 def add(input: Any, other: Any, *, alpha: Any = 1) -> Tensor:
     """``input + alpha * other``, broadcasting."""
     if alpha != 1:
-        other = mul(other, alpha)
+        # a number times a number stays a number (PyTorch's scalar rules)
+        other = other * alpha if not isinstance(other, Tensor) else mul(other, alpha)
     a, b = binary_operands(input, other, "add")
     return Add.apply(a, b)
 
@@ -343,7 +344,8 @@ def add(input: Any, other: Any, *, alpha: Any = 1) -> Tensor:
 def sub(input: Any, other: Any, *, alpha: Any = 1) -> Tensor:
     """``input - alpha * other``, broadcasting."""
     if alpha != 1:
-        other = mul(other, alpha)
+        # a number times a number stays a number (PyTorch's scalar rules)
+        other = other * alpha if not isinstance(other, Tensor) else mul(other, alpha)
     a, b = binary_operands(input, other, "sub")
     if a._data.dtype == np.bool_:
         raise RuntimeError(
@@ -369,6 +371,10 @@ def div(input: Any, other: Any, *, rounding_mode: str | None = None) -> Tensor:
                 f"{rounding_mode!r}"
             )
         fn = xp.floor_divide if rounding_mode == "floor" else _trunc_divide
+        if b._data.dtype.kind in "iub" and a._data.dtype.kind in "iub":
+            if not b._data.all():
+                # NumPy quietly gives 0; PyTorch refuses integer division by 0
+                raise RuntimeError("div: ZeroDivisionError (integer division by 0)")
         with errstate(divide="ignore", invalid="ignore"):
             return _wrap(fn(a._data, b._data), None)
     a, b = to_float(a), to_float(b)

@@ -131,6 +131,14 @@ class LinearNoBias(Linear):
 def matmul(input: Any, other: Any) -> Tensor:
     """Matrix product with NumPy/PyTorch broadcasting rules."""
     a, b = binary_operands(input, other, "matmul")
+    both = isinstance(input, Tensor) and isinstance(other, Tensor)
+    if both and input._data.dtype != other._data.dtype:
+        # PyTorch does not promote inside a matrix product
+        raise RuntimeError(
+            f"matmul: expected both operands to have the same dtype, but got "
+            f"{input.dtype.name} and {other.dtype.name} (convert one, e.g. "
+            "x.double() or model.float())"
+        )
     if a._data.ndim == 0 or b._data.ndim == 0:
         raise RuntimeError(
             "matmul: both arguments to matmul need to be at least 1D, but they "
