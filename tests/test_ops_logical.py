@@ -54,3 +54,27 @@ def test_bitwise_ops_refuse_floats() -> None:
         x & x
     with pytest.raises(TypeError, match="bitwise_not: .* got float32"):
         _ = ~x
+
+
+def test_whole_tensor_comparisons_match_torch() -> None:
+    a = np.array([1.0, 2.0, np.nan])
+    b = a + np.array([1e-9, 1e-3, 0.0])
+    for lib in (pg, torch):
+        x, y = lib.tensor(a), lib.tensor(b)
+        assert lib.equal(x[:2], x[:2]) and not lib.equal(x[:2], y[:2])
+        assert not lib.equal(x[:2], x[:1])
+        assert lib.allclose(x[:2], y[:2], rtol=1e-3) and not lib.allclose(x, y)
+        assert lib.allclose(x, y, rtol=1e-3, equal_nan=True)
+    ours = pg.isclose(pg.tensor(a), pg.tensor(b), equal_nan=True).tolist()
+    theirs = torch.isclose(torch.tensor(a), torch.tensor(b), equal_nan=True).tolist()
+    assert ours == theirs
+
+
+def test_type_names_and_converts_as_torch() -> None:
+    for dtype in ("float32", "float64", "int64", "bool"):
+        ours = pg.ones(2, dtype=getattr(pg, dtype))
+        theirs = torch.ones(2, dtype=getattr(torch, dtype))
+        assert ours.type().removeprefix("plaingrad.") == theirs.type().removeprefix(
+            "torch."
+        )
+    assert pg.ones(2).type(pg.float64).dtype == pg.float64

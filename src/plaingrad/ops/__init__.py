@@ -78,10 +78,13 @@ from .indexing import (
 from .linalg import addmm, baddbmm, bmm, dot, inner, linear, matmul, mm, mv, outer
 from .linalg_solve import det, inv
 from .logical import (
+    allclose,
     bitwise_and,
     bitwise_not,
     bitwise_or,
     bitwise_xor,
+    equal,
+    isclose,
     logical_and,
     logical_not,
     logical_or,
@@ -224,6 +227,25 @@ def _contiguous(self: Tensor) -> Tensor:
     if self._data.flags.c_contiguous:
         return self
     return elementwise.clone(self)
+
+
+def _type(self: Tensor, dtype: Any = None, non_blocking: bool = False) -> Any:
+    """``x.type()`` names the type ('plaingrad.FloatTensor'); ``x.type(dtype)``
+    converts, as ``x.to(dtype)``."""
+    if dtype is None:
+        kind = {
+            "float32": "Float",
+            "float64": "Double",
+            "float16": "Half",
+            "int64": "Long",
+            "int32": "Int",
+            "int16": "Short",
+            "int8": "Char",
+            "uint8": "Byte",
+            "bool": "Bool",
+        }[self.dtype.name]
+        return f"plaingrad.{kind}Tensor"
+    return elementwise.to_dtype(self, dtype)
 
 
 def _type_as(self: Tensor, other: Tensor) -> Tensor:
@@ -520,6 +542,10 @@ _METHODS = {
     "contiguous": _contiguous,
     "to": _to,
     "type_as": _type_as,
+    "type": _type,
+    "equal": equal,
+    "isclose": isclose,
+    "allclose": allclose,
     "add_": _inplace(add),
     "sub_": _inplace(sub),
     "mul_": _inplace(mul),

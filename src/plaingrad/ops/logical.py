@@ -64,3 +64,35 @@ logical_xor = _logical(xp.logical_xor, "logical_xor")
 def logical_not(input: Tensor) -> Tensor:
     """True where ``input`` is zero (or False)."""
     return _wrap(xp.logical_not(input._data), None)
+
+
+# ------------------------------------------------- whole-tensor comparisons
+
+
+def equal(input: Tensor, other: Tensor) -> bool:
+    """True when both have the same shape and the same values."""
+    a, b = input._data, other._data
+    return a.shape == b.shape and bool(xp.array_equal(a, b))
+
+
+def isclose(
+    input: Tensor,
+    other: Any,
+    rtol: float = 1e-05,
+    atol: float = 1e-08,
+    equal_nan: bool = False,
+) -> Tensor:
+    """Elementwise ``|input - other| <= atol + rtol * |other|``, as bool."""
+    a, b = binary_operands(input, other, "isclose")
+    return _wrap(xp.isclose(a._data, b._data, rtol, atol, equal_nan), None)
+
+
+def allclose(
+    input: Tensor,
+    other: Any,
+    rtol: float = 1e-05,
+    atol: float = 1e-08,
+    equal_nan: bool = False,
+) -> bool:
+    """True when every element of ``input`` is close to ``other``'s."""
+    return bool(isclose(input, other, rtol, atol, equal_nan)._data.all())
