@@ -580,3 +580,20 @@ def test_shapes_that_do_not_broadcast_raise_torch_error(op, name: str) -> None:
         op(torch.zeros(2, 3), torch.zeros(4))
     with pytest.raises(RuntimeError, match=f"{name}: " + pattern):
         op(pg.zeros(2, 3, requires_grad=True), pg.zeros(4))
+
+
+def test_backward_from_roots_that_depend_on_each_other() -> None:
+    torch = import_torch()
+    grads = []
+    for lib in (pg, torch):
+        x = lib.tensor([0.5, -1.0], dtype=lib.float64, requires_grad=True)
+        w = lib.tensor([2.0, 3.0], dtype=lib.float64, requires_grad=True)
+        y = (x * w).tanh()
+        z = (y * w).tanh()  # z depends on y: one root leads to the other
+        seeds = [lib.tensor([1.0, 2.0], dtype=lib.float64)] * 2
+        lib.autograd.backward(
+            [y, z, z.sum()], seeds + [lib.tensor(3.0, dtype=lib.float64)]
+        )
+        grads.append((x.grad.numpy(), w.grad.numpy()))
+    for ours, theirs in zip(*grads):
+        np.testing.assert_allclose(ours, theirs, rtol=1e-12)

@@ -33,13 +33,16 @@ def run_backward(
     # Pass 1: how many gradients will each node receive?
     deps: dict[Node, int] = {}
     count = deps.get
-    stack = list(roots)
+    # Each root is walked once, even when it is repeated or another root
+    # leads to it (its consumers are counted like anyone else's).
+    stack = list(dict.fromkeys(roots))
+    walked = set(stack)
     while stack:
         for nxt in stack.pop()._next:
             if nxt is not None:
                 seen = count(nxt, 0)
                 deps[nxt] = seen + 1
-                if not seen and nxt._next:
+                if not seen and nxt._next and nxt not in walked:
                     stack.append(nxt)
 
     grads: dict[Node, Any] = {}
