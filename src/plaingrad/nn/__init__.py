@@ -32,11 +32,20 @@ from .activation import (
     Tanhshrink,
     Unflatten,
 )
-from .containers import ModuleDict, ModuleList, Sequential
+from .attention import MultiheadAttention
+from .containers import (
+    ModuleDict,
+    ModuleList,
+    ParameterDict,
+    ParameterList,
+    Sequential,
+)
 from .conv import Conv1d, Conv2d, ConvTranspose2d, Fold, Unfold
+from .dropout import Dropout, Dropout2d
 from .linear import Identity, Linear
 from .loss import CrossEntropyLoss, MSELoss, NLLLoss
 from .module import Module
+from .normalization import BatchNorm1d, BatchNorm2d, GroupNorm, LayerNorm, RMSNorm
 from .parameter import Parameter
 from .pooling import (
     AdaptiveAvgPool2d,
@@ -46,8 +55,42 @@ from .pooling import (
     MaxPool1d,
     MaxPool2d,
 )
+from .rnn import GRU, LSTM, RNN, RNNBase
+from .rnn_cells import GRUCell, LSTMCell, RNNCell, RNNCellBase
+from .sparse import Embedding
+from .transformer import (
+    Transformer,
+    TransformerDecoder,
+    TransformerDecoderLayer,
+    TransformerEncoder,
+    TransformerEncoderLayer,
+)
 
 __all__ = [
+    "BatchNorm1d",
+    "BatchNorm2d",
+    "Dropout",
+    "Dropout2d",
+    "Embedding",
+    "GroupNorm",
+    "LayerNorm",
+    "RMSNorm",
+    "GRU",
+    "GRUCell",
+    "LSTM",
+    "LSTMCell",
+    "RNN",
+    "RNNBase",
+    "RNNCell",
+    "RNNCellBase",
+    "MultiheadAttention",
+    "Transformer",
+    "TransformerDecoder",
+    "TransformerDecoderLayer",
+    "TransformerEncoder",
+    "TransformerEncoderLayer",
+    "ParameterDict",
+    "ParameterList",
     "AdaptiveAvgPool2d",
     "AdaptiveMaxPool2d",
     "AvgPool1d",

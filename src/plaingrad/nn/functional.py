@@ -24,11 +24,24 @@ from ..ops.activation import (
     softsign,
     tanhshrink,
 )
+from ..ops.attention import scaled_dot_product_attention
 from ..ops.conv import conv1d, conv2d, conv_transpose2d
+from ..ops.dropout import dropout, dropout2d
 from ..ops.elementwise import relu, sigmoid, tanh
+from ..ops.embedding import embedding, one_hot
 from ..ops.fold import fold, unfold
 from ..ops.linalg import linear
 from ..ops.loss import cross_entropy, mse_loss, nll_loss
+from ..ops.normalization import (
+    batch_norm,
+    cosine_similarity,
+    group_norm,
+    instance_norm,
+    layer_norm,
+    normalize,
+    pairwise_distance,
+    rms_norm,
+)
 from ..ops.padding import pad
 from ..ops.pooling import (
     adaptive_avg_pool2d,
@@ -41,6 +54,18 @@ from ..ops.pooling import (
 from ..ops.reduction import log_softmax, softmax
 
 __all__ = [
+    "batch_norm",
+    "cosine_similarity",
+    "dropout",
+    "dropout2d",
+    "embedding",
+    "group_norm",
+    "instance_norm",
+    "layer_norm",
+    "normalize",
+    "one_hot",
+    "pairwise_distance",
+    "rms_norm",
     "adaptive_avg_pool2d",
     "adaptive_max_pool2d",
     "avg_pool1d",
@@ -81,5 +106,6 @@ __all__ = [
     "relu",
     "sigmoid",
     "softmax",
+    "scaled_dot_product_attention",
     "tanh",
 ]

@@ -7,8 +7,12 @@ draws from U(-1/sqrt(fan_in), 1/sqrt(fan_in)).
 from __future__ import annotations
 
 import math
+import warnings
 from typing import Any
 
+import numpy as np
+
+from ..ops._special import erfinv
 from ..random import _rng
 from ..tensor import Tensor
 
@@ -93,6 +97,9 @@ def _kaiming_std(tensor: Tensor, a: float, mode: str, nonlinearity: str) -> floa
         )
     fan_in, fan_out = _fans(tensor)
     fan = fan_in if mode == "fan_in" else fan_out
+    if fan == 0:
+        # a zero-element tensor: nothing to draw (PyTorch warns and skips)
+        return 0.0
     return calculate_gain(nonlinearity, a) / math.sqrt(fan)
 
 
@@ -121,3 +128,79 @@ def kaiming_normal_(
 
 def _calculate_fan_in_and_fan_out(tensor: Tensor) -> tuple[int, int]:
     return _fans(tensor)
+
+
+def orthogonal_(tensor: Tensor, gain: float = 1.0, generator: Any = None) -> Tensor:
+    """Fill ``tensor`` with a (semi-)orthogonal matrix, as PyTorch's.
+
+    The tensor is viewed as (rows, numel / rows); a Gaussian matrix of that
+    shape (transposed when wide) is QR-factored and Q's columns are signed by
+    R's diagonal, so the draw is uniform over orthogonal matrices. Then the
+    result is multiplied by ``gain``.
+
+    Args:
+        tensor: an n-dimensional tensor, n >= 2.
+        gain: the scale of the result.
+        generator: the random stream (default: the global one).
+
+    Example:
+        >>> import plaingrad as torch
+        >>> w = torch.nn.init.orthogonal_(torch.empty(3, 5))
+        >>> bool(((w @ w.T) - torch.eye(3)).abs().max() < 1e-5)
+        True
+    """
+    shape = tensor._data.shape
+    if len(shape) < 2:
+        raise ValueError(
+            "orthogonal_: only tensors with 2 or more dimensions are supported, "
+            f"got shape {tuple(shape)}"
+        )
+    if tensor._data.size == 0:
+        return tensor
+    rows = shape[0]
+    cols = tensor._data.size // rows
+    flat = _rng(generator).standard_normal((rows, cols))
+    if rows < cols:
+        flat = flat.T
+    q, r = np.linalg.qr(flat)
+    q = q * np.sign(np.diag(r))  # a unique Q: R with a positive diagonal
+    if rows < cols:
+        q = q.T
+    return _fill(tensor, gain * q.reshape(shape))
+
+
+def trunc_normal_(
+    tensor: Tensor,
+    mean: float = 0.0,
+    std: float = 1.0,
+    a: float = -2.0,
+    b: float = 2.0,
+    generator: Any = None,
+) -> Tensor:
+    """Fill ``tensor`` from N(mean, std^2) truncated to [a, b], as PyTorch's.
+
+    Samples are drawn by inverting the normal CDF on a uniform sample of
+    [cdf(a), cdf(b)], so none is rejected; ``a`` and ``b`` are absolute bounds,
+    not multiples of ``std``.
+
+    Example:
+        >>> import plaingrad as torch
+        >>> w = torch.nn.init.trunc_normal_(torch.empty(1000), std=2.0, a=-1.0, b=1.0)
+        >>> bool(w.abs().max() <= 1.0)
+        True
+    """
+    if mean < a - 2 * std or mean > b + 2 * std:
+        warnings.warn(
+            "trunc_normal_: mean is more than 2 std from [a, b] in nn.init."
+            "trunc_normal_. The distribution of values may be incorrect.",
+            UserWarning,
+            stacklevel=2,
+        )
+
+    def cdf(x: float) -> float:
+        return (1.0 + math.erf(x / math.sqrt(2.0))) / 2.0
+
+    low, high = cdf((a - mean) / std), cdf((b - mean) / std)
+    u = _rng(generator).uniform(2 * low - 1, 2 * high - 1, tensor._data.shape)
+    values = erfinv(u) * (std * math.sqrt(2.0)) + mean
+    return _fill(tensor, np.clip(values, a, b))

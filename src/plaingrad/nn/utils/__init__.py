@@ -1,4 +1,4 @@
-"""``nn.utils``: gradient clipping."""
+"""``nn.utils``: gradient clipping, and ``nn.utils.rnn`` for packed sequences."""
 
 from __future__ import annotations
 
@@ -8,7 +8,8 @@ from typing import Any
 
 import numpy as np
 
-from ..tensor import Tensor, _wrap
+from ...tensor import Tensor, _wrap
+from . import rnn
 
 
 def clip_grad_norm_(
