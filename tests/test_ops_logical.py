@@ -78,3 +78,13 @@ def test_type_names_and_converts_as_torch() -> None:
             "torch."
         )
     assert pg.ones(2).type(pg.float64).dtype == pg.float64
+
+
+@pytest.mark.parametrize("name", ["isnan", "isinf", "isfinite"])
+def test_float_predicates_match_torch(name: str) -> None:
+    values = np.array([0.0, np.nan, np.inf, -np.inf, 1.5])
+    for data in (values, values.astype(np.float32), np.array([1, 2])):
+        ours = getattr(pg, name)(pg.tensor(data))
+        theirs = getattr(torch, name)(torch.tensor(data))
+        assert ours.tolist() == theirs.tolist()
+        assert getattr(pg.tensor(data), name)().tolist() == theirs.tolist()

@@ -13,6 +13,12 @@ from collections.abc import Sequence
 from typing import Any
 
 from . import function
+from .anomaly_mode import (
+    detect_anomaly,
+    is_anomaly_check_nan_enabled,
+    is_anomaly_enabled,
+    set_detect_anomaly,
+)
 from .engine import run_backward
 from .function import Function, FunctionCtx
 from .grad_mode import (
@@ -26,6 +32,10 @@ from .gradcheck import gradcheck
 from .node import Node
 
 __all__ = [
+    "detect_anomaly",
+    "is_anomaly_check_nan_enabled",
+    "is_anomaly_enabled",
+    "set_detect_anomaly",
     "Function",
     "FunctionCtx",
     "backward",

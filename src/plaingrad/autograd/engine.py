@@ -12,6 +12,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..backend import xp
+from .anomaly_mode import _anomaly, check_gradients
 from .node import _FREED, AccumulateGrad, Node
 
 
@@ -50,6 +52,7 @@ def run_backward(
         prev = grads.get(node)
         grads[node] = grad if prev is None else prev + grad
     ready = [node for node in grads if node not in deps]
+    anomaly = _anomaly.enabled and _anomaly.check_nan
     input_grad = prev = None
 
     # Pass 2: run each node once all of its consumers have sent their share.
@@ -74,6 +77,8 @@ def run_backward(
             input_grads = node.backward(node, grad)
             if input_grads.__class__ is not tuple:
                 input_grads = (input_grads,)
+            if anomaly:
+                check_gradients(node, input_grads, xp)
             if not retain_graph and node._saved:
                 node._saved = _FREED
         for nxt, input_grad in zip(node._next, input_grads):

@@ -18,6 +18,7 @@ from __future__ import annotations
 import sys
 from typing import Any
 
+from .anomaly_mode import _anomaly, creation_trace
 from .grad_mode import _mode
 
 _FREED = object()
@@ -162,6 +163,8 @@ class Op(Node):
             if record:
                 ctx._next = tuple([_edge(t) for t in inputs])
         grad_fn = ctx if record else None
+        if record and _anomaly.enabled:
+            ctx._trace = creation_trace()
         if type(out) is tuple:
             return (_wrap(out[0], grad_fn),) + tuple([_wrap(o, None) for o in out[1:]])
         result = _wrap(out, grad_fn)

@@ -96,3 +96,17 @@ def allclose(
 ) -> bool:
     """True when every element of ``input`` is close to ``other``'s."""
     return bool(isclose(input, other, rtol, atol, equal_nan)._data.all())
+
+
+def _predicate(fn: Any, op: str) -> Any:
+    def predicate(input: Tensor) -> Tensor:
+        return _wrap(fn(input._data), None)
+
+    predicate.__name__ = op
+    predicate.__doc__ = f"Elementwise ``{op}``, as bool (integers: never NaN/Inf)."
+    return predicate
+
+
+isnan = _predicate(xp.isnan, "isnan")
+isinf = _predicate(xp.isinf, "isinf")
+isfinite = _predicate(xp.isfinite, "isfinite")
