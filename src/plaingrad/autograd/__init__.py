@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from . import function
+from . import function, functional
 from .anomaly_mode import (
     detect_anomaly,
     is_anomaly_check_nan_enabled,
