@@ -597,3 +597,26 @@ def test_backward_from_roots_that_depend_on_each_other() -> None:
         grads.append((x.grad.numpy(), w.grad.numpy()))
     for ours, theirs in zip(*grads):
         np.testing.assert_allclose(ours, theirs, rtol=1e-12)
+
+
+def test_assigned_gradients_are_checked_as_torch() -> None:
+    torch = import_torch()
+    for lib in (pg, torch):
+        p = lib.nn.Parameter(lib.zeros(2))
+        with pytest.raises(
+            RuntimeError, match="attempting to assign a gradient of size '\\[3\\]'"
+        ):
+            p.grad = lib.zeros(3)
+        with pytest.raises(
+            RuntimeError, match="attempting to assign a gradient with dtype"
+        ):
+            p.grad = lib.zeros(2, dtype=lib.float64)
+        with pytest.raises(
+            TypeError, match="assigned grad expected to be a Tensor or None"
+        ):
+            p.grad = [0.0, 0.0]
+        p.grad = lib.ones(2)
+        (p * 2).sum().backward()
+        assert p.grad.tolist() == [3.0, 3.0]
+        p.grad = None
+        assert p.grad is None

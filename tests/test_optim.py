@@ -289,7 +289,9 @@ def test_failed_step_leaves_every_parameter_unchanged(name: str) -> None:
     second = pg.nn.Parameter(pg.ones(3))
     opt = getattr(pg.optim, name)([first, second], lr=0.1)
     first.grad = pg.ones(2)
-    second.grad = pg.ones(4)  # wrong shape
+    with pytest.raises(RuntimeError, match="attempting to assign a gradient of size"):
+        second.grad = pg.ones(4)  # refused at the assignment, as in PyTorch
+    second._grad = pg.ones(4)  # a wrong shape that got past it anyway
     with pytest.raises(RuntimeError, match=r"step.*\(4,\).*\(3,\)"):
         opt.step()
     np.testing.assert_array_equal(first.detach().numpy(), np.ones(2))

@@ -49,7 +49,7 @@ class Tensor:
     __slots__ = (
         "_data",
         "_requires_grad",
-        "grad",
+        "_grad",
         "grad_fn",
         "_accumulator",
         "_retains_grad",
@@ -265,6 +265,36 @@ class Tensor:
     def _wrap_grad(self, array: Any) -> Tensor:
         return _wrap(array, None)
 
+    @property
+    def grad(self) -> Tensor | None:
+        """The gradient accumulated by backward (None until there is one)."""
+        return self._grad
+
+    @grad.setter
+    def grad(self, value: Tensor | None) -> None:
+        # Checked here, as PyTorch does, so a bad gradient fails at the
+        # assignment instead of deep inside the next backward or step.
+        if value is not None:
+            if not isinstance(value, Tensor):
+                raise TypeError(
+                    "assigned grad expected to be a Tensor or None but got grad "
+                    f"of type {type(value).__name__}"
+                )
+            if value._data.shape != self._data.shape:
+                raise RuntimeError(
+                    "attempting to assign a gradient of size "
+                    f"'{list(value._data.shape)}' to a tensor of size "
+                    f"'{list(self._data.shape)}'. Please ensure that the gradient "
+                    "and the tensor are the same size"
+                )
+            if value._data.dtype != self._data.dtype:
+                raise RuntimeError(
+                    f"attempting to assign a gradient with dtype "
+                    f"'{value.dtype.name}' to a tensor of dtype "
+                    f"'{self.dtype.name}'; the gradient must have the tensor's dtype"
+                )
+        self._grad = value
+
     def backward(
         self,
         gradient: Tensor | None = None,
@@ -401,7 +431,7 @@ def _make(tensor: Tensor, array: Any, grad_fn: Node | None) -> None:
     tensor._data = array
     tensor.grad_fn = grad_fn
     tensor._requires_grad = grad_fn is not None
-    tensor.grad = None
+    tensor._grad = None
     tensor._accumulator = None
     tensor._retains_grad = False
     tensor._version = 0
@@ -418,7 +448,7 @@ def _wrap(array: Any, grad_fn: Node | None) -> Tensor:
     result._data = array
     result.grad_fn = grad_fn
     result._requires_grad = grad_fn is not None
-    result.grad = None
+    result._grad = None
     result._accumulator = None
     result._retains_grad = False
     result._version = 0

@@ -93,7 +93,7 @@ class AccumulateGrad(Node):
             grad = grad.astype(data.dtype)
         if grad.shape != data.shape:
             grad = grad.reshape(data.shape) if grad.size == data.size else grad
-        current = leaf.grad
+        current = leaf._grad
         if current is None:
             # Take the array as it is when nobody else can see it (a fresh
             # result of a backward rule); copy it otherwise, so that an
@@ -105,7 +105,7 @@ class AccumulateGrad(Node):
                 and sys.getrefcount(grad) <= 3
             ):
                 grad = grad.copy()
-            leaf.grad = leaf._wrap_grad(grad)
+            leaf._grad = leaf._wrap_grad(grad)
         else:
             current._data += grad
 
