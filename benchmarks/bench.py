@@ -37,13 +37,20 @@ import numpy as np
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from numpy_floor import numpy_digits, numpy_xor
-from workloads import digits_program, xor_program
+from workloads import conv_program, digits_program, transformer_program, xor_program
 
 LIBRARIES = ("plaingrad", "torch", "numpy")
-WORKLOADS = ("xor", "digits")
+WORKLOADS = ("xor", "digits", "conv2d", "transformer")
 
 # The largest plaingrad/PyTorch time ratio that counts as meeting the target.
-TARGETS = {"xor": 0.6, "digits": 1.0}
+TARGETS = {"xor": 0.6, "digits": 1.0, "conv2d": 3.0, "transformer": 3.0}
+# The result key each workload reports its time under, and its unit.
+_KEYS = {
+    "xor": ("us_per_step", "µs/step"),
+    "digits": ("ms_per_epoch", "ms/epoch"),
+    "conv2d": ("ms_per_step", "ms/step"),
+    "transformer": ("ms_per_step", "ms/step"),
+}
 
 # Environment variables that change how the BLAS and OpenMP pools behave.
 _ENV_VARS = (
@@ -64,6 +71,7 @@ def worker(
     """Run the workloads on one library in this process; one dict of results."""
     result: dict[str, Any] = {"library": name}
     if name == "numpy":
+        # No floor for conv2d and transformer: those show n/a in the numpy column.
         programs = {"xor": numpy_xor, "digits": numpy_digits}
         result["threads"] = _numpy_blas_threads()
     else:
@@ -75,17 +83,23 @@ def worker(
         programs = {
             "xor": lambda: xor_program(lib),
             "digits": lambda epochs: digits_program(lib, epochs),
+            "conv2d": lambda: conv_program(lib),
+            "transformer": lambda: transformer_program(lib),
         }
-    if "xor" in workloads:
-        programs["xor"]()  # warm-up: first calls, caches, lazy imports
-        runs = [programs["xor"]() for _ in range(repeats)]
-        result["xor"] = {
-            "us_per_step": statistics.median(r["us_per_step"] for r in runs),
+    for w in workloads:
+        if w not in programs:
+            continue
+        if w == "digits":
+            result[w] = programs[w](repeats)  # warms up and repeats on its own
+            continue
+        programs[w]()  # warm-up: first calls, caches, lazy imports
+        runs = [programs[w]() for _ in range(repeats)]
+        key = _KEYS[w][0]
+        result[w] = {
+            key: statistics.median(r[key] for r in runs),
             "loss_first": runs[0]["loss_first"],
             "loss_last": runs[0]["loss_last"],
         }
-    if "digits" in workloads:
-        result["digits"] = programs["digits"](repeats)
     return result
 
 
@@ -132,10 +146,14 @@ def run_worker(
 
 # ------------------------------------------------------------------- reporting
 
-_KEYS = {"xor": ("us_per_step", "µs/step"), "digits": ("ms_per_epoch", "ms/epoch")}
 # Rounds whose slowest is this many times the fastest are reported as noisy.
 _NOISY = 1.5
-_LABELS = {"xor": "XOR step (1000 steps)", "digits": "digits epoch (b=64)"}
+_LABELS = {
+    "xor": "XOR step (1000 steps)",
+    "digits": "digits epoch (b=64)",
+    "conv2d": "conv2d fwd+bwd (b=32)",
+    "transformer": "transformer step (b=16)",
+}
 
 
 def environment() -> list[str]:
@@ -173,7 +191,7 @@ def _fmt(value: float | None, width: int = 10) -> str:
 def report(results: dict[str, list[dict]], workloads: list[str]) -> None:
     """Print the table, then each library's versions, losses and round values."""
     header = (
-        f"{'workload':<22} {'unit':<9} {'plaingrad':>10} {'torch':>10} "
+        f"{'workload':<23} {'unit':<9} {'plaingrad':>10} {'torch':>10} "
         f"{'ratio':>6} {'target':>7} {'':<4}  {'numpy':>8} {'pg/np':>6}"
     )
     print(header)
@@ -185,7 +203,7 @@ def report(results: dict[str, list[dict]], workloads: list[str]) -> None:
         over_floor = f"{pg / floor:>6.1f}" if pg is not None and floor else "   n/a"
         ratio_text = f"{ratio:>6.2f}" if ratio is not None else "   n/a"
         print(
-            f"{_LABELS[w]:<22} {_KEYS[w][1]:<9} {_fmt(pg)} {_fmt(th)} "
+            f"{_LABELS[w]:<23} {_KEYS[w][1]:<9} {_fmt(pg)} {_fmt(th)} "
             f"{ratio_text} {'<= ' + str(TARGETS[w]):>7} {verdict:<4}  "
             f"{_fmt(floor, 8)} {over_floor}"
         )
@@ -206,10 +224,12 @@ def report(results: dict[str, list[dict]], workloads: list[str]) -> None:
         threads = f", {n} thread{'s' if n != 1 else ''}" if n else ""
         print(f"{lib}{version}{threads}")
         for w in workloads:
+            if w not in first:
+                continue  # a workload this library has no program for
             key = _KEYS[w][0]
             values = [r[w][key] for r in rounds]
             print(
-                f"  {w:<7} loss {first[w]['loss_first']:.6g} -> "
+                f"  {w:<11} loss {first[w]['loss_first']:.6g} -> "
                 f"{first[w]['loss_last']:.6g}   rounds: "
                 + ", ".join(f"{v:.1f}" for v in values)
                 + f"  (min {min(values):.1f})"

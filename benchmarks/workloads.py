@@ -21,6 +21,13 @@ XOR_LR = 0.01
 DIGITS_SIZES = (64, 128, 64, 10)
 DIGITS_BATCH = 64
 DIGITS_LR = 1e-3
+CONV_BATCH = 32
+CONV_STEPS = 5
+TRANSFORMER_SHAPE = (16, 64, 128)  # (batch, seq, d_model)
+TRANSFORMER_HEADS = 4
+TRANSFORMER_FF = 256
+TRANSFORMER_STEPS = 5
+TRANSFORMER_LR = 1e-3
 SEED = 0
 
 # ------------------------------------------------------------------ shared data
@@ -41,6 +48,29 @@ def init_weights(sizes: tuple, seed: int = SEED) -> dict[str, np.ndarray]:
         bias = rng.uniform(-bound, bound, size=(fan_out,))
         weights[f"{2 * i}.weight"] = weight.astype(np.float32)
         weights[f"{2 * i}.bias"] = bias.astype(np.float32)
+    return weights
+
+
+def init_like(shapes: dict[str, tuple], seed: int = SEED) -> dict[str, np.ndarray]:
+    """Weights for any state dict, given its keys and shapes, drawn in key order.
+
+    A weight of two or more dimensions is U(-1/sqrt(fan_in), 1/sqrt(fan_in)),
+    ``fan_in`` being the product of all but its first dimension; a bias takes
+    the range of the weight it goes with (``in_proj_bias`` that of
+    ``in_proj_weight``). A one-dimensional weight is a norm's scale: ones, and
+    its bias zeros. Both libraries list the same keys in the same order, so
+    this gives them the same numbers.
+    """
+    rng = np.random.default_rng(seed)
+    weights = {}
+    for key, shape in shapes.items():
+        partner = shapes.get(key.replace("bias", "weight"), shape)
+        if len(partner) < 2:
+            value = np.ones(shape) if key.endswith("weight") else np.zeros(shape)
+        else:
+            bound = 1.0 / np.sqrt(np.prod(partner[1:]))
+            value = rng.uniform(-bound, bound, size=shape)
+        weights[key] = value.astype(np.float32)
     return weights
 
 
@@ -74,6 +104,31 @@ def mlp(lib: Any, sizes: tuple) -> Any:
     for fan_in, fan_out in itertools.pairwise(sizes):
         layers += [nn.Linear(fan_in, fan_out), nn.ReLU()]
     return nn.Sequential(*layers[:-1])
+
+
+def conv_net(lib: Any) -> Any:
+    """``Conv2d(1, 16, 3) -> ReLU -> Conv2d(16, 32, 3) -> ReLU``."""
+    nn = lib.nn
+    return nn.Sequential(
+        nn.Conv2d(1, 16, 3), nn.ReLU(), nn.Conv2d(16, 32, 3), nn.ReLU()
+    )
+
+
+def transformer_layer(lib: Any) -> Any:
+    """One post-norm encoder layer, d_model 128, 4 heads, no dropout."""
+    return lib.nn.TransformerEncoderLayer(
+        d_model=TRANSFORMER_SHAPE[2],
+        nhead=TRANSFORMER_HEADS,
+        dim_feedforward=TRANSFORMER_FF,
+        dropout=0.0,
+        batch_first=True,
+    )
+
+
+def load_same_weights(lib: Any, model: Any) -> None:
+    """Load ``init_like`` weights for the model's own keys and shapes."""
+    shapes = {k: tuple(v.shape) for k, v in model.state_dict().items()}
+    load_weights(lib, model, init_like(shapes))
 
 
 def load_weights(lib: Any, model: Any, weights: dict[str, np.ndarray]) -> None:
@@ -151,4 +206,69 @@ def digits_program(lib: Any, epochs: int) -> dict[str, Any]:
         "ms_per_epoch": statistics.median(times) * 1e3,
         "loss_first": first,
         "loss_last": last,
+    }
+
+
+def conv_program(lib: Any, steps: int = CONV_STEPS) -> dict[str, float]:
+    """Two 3x3 convolutions on a batch of 28x28 images: forward and backward.
+
+    The loss is the sum of the outputs; nothing is updated, so every step does
+    the same work and the loss stays the same.
+
+    Returns:
+        ``ms_per_step`` (the timed loop only) and the loss before and after.
+    """
+    rng = np.random.default_rng(SEED)
+    x = lib.from_numpy(
+        rng.standard_normal((CONV_BATCH, 1, 28, 28)).astype(np.float32)
+    )  # (batch, channels, height, width)
+    model = conv_net(lib)
+    load_same_weights(lib, model)
+    with lib.no_grad():
+        first = model(x).sum().item()
+
+    start = time.perf_counter()
+    for _ in range(steps):
+        model.zero_grad()
+        loss = model(x).sum()  # output (batch, 32, 24, 24)
+        loss.backward()
+    elapsed = time.perf_counter() - start
+
+    return {
+        "ms_per_step": elapsed / steps * 1e3,
+        "loss_first": first,
+        "loss_last": loss.item(),
+    }
+
+
+def transformer_program(lib: Any, steps: int = TRANSFORMER_STEPS) -> dict[str, float]:
+    """One encoder layer learns a fixed random target with MSE and Adam.
+
+    Returns:
+        ``ms_per_step`` (the timed loop only) and the loss before and after.
+    """
+    nn = lib.nn
+    rng = np.random.default_rng(SEED)
+    # (batch, seq, d_model), both
+    x = lib.from_numpy(rng.standard_normal(TRANSFORMER_SHAPE).astype(np.float32))
+    y = lib.from_numpy(rng.standard_normal(TRANSFORMER_SHAPE).astype(np.float32))
+    model = transformer_layer(lib)
+    load_same_weights(lib, model)
+    loss_fn = nn.MSELoss()
+    optimizer = lib.optim.Adam(model.parameters(), lr=TRANSFORMER_LR)
+    with lib.no_grad():
+        first = loss_fn(model(x), y).item()
+
+    start = time.perf_counter()
+    for _ in range(steps):
+        loss = loss_fn(model(x), y)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    elapsed = time.perf_counter() - start
+
+    return {
+        "ms_per_step": elapsed / steps * 1e3,
+        "loss_first": first,
+        "loss_last": loss.item(),
     }
