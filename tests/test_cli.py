@@ -17,6 +17,7 @@ import json
 import math
 import os
 import re
+import shlex
 import shutil
 import subprocess
 import sys
@@ -398,6 +399,14 @@ def test_train_xor_saves_its_run_when_asked(tmp_path: Path, capsys):
         (["train", "--hidden", "0"], ["--hidden", "positive integer"]),
         (["train", "--hidden"], ["--hidden", "expected at least one argument"]),
         (["train", "--seed", "-1"], ["--seed", "non-negative integer"]),
+        (
+            ["train", "--seed", "99999999999999999999"],
+            ["--seed", "at most 18446744073709551615", "got 99999999999999999999"],
+        ),
+        (
+            ["train", "xor", "--seed", str(2**64)],
+            ["--seed", "at most 18446744073709551615", f"got {2**64}"],
+        ),
         (["train", "--optimizer", "lbfgs"], ["invalid choice: 'lbfgs'"]),
         (["train", "--momentum", "0.9"], ["--momentum applies only with"]),
         (["train", "xor", "--batch-size", "2"], ["--batch-size does not apply"]),
@@ -450,6 +459,136 @@ def test_a_diverging_run_is_one_line_without_numpy_noise(capsys):
 
     assert status == 1
     _assert_one_error_line(err, "training diverged", "--lr 1e+09", "smaller")
+
+
+def test_the_largest_seed_manual_seed_takes_is_accepted(tmp_path: Path, capsys):
+    folder = tmp_path / "run"
+    argv = ["xor", "--epochs", "2", "--seed", str(2**64 - 1), "--output", str(folder)]
+
+    status, out, err = _train(argv, capsys)
+
+    assert status == 0, err
+    assert f"seed {2**64 - 1}" in out
+    assert _read_json(folder / "config.json")["seed"] == 2**64 - 1
+
+
+def test_xor_predictions_never_print_negative_zero(capsys):
+    # Seed 1 ends with two predictions a hair below zero (about -1e-5), which
+    # used to print as -0.0000.
+    status, out, err = _train(["xor", "--seed", "1"], capsys)
+
+    assert status == 0, err
+    assert "-0.0000" not in out
+    rows = re.findall(r"^  \(\S+, \S+\) -> (\S+)  \(target", out, re.MULTILINE)
+    assert rows == ["0.0000", "1.0000", "1.0000", "0.0000"]
+
+
+@pytest.mark.parametrize("name", sorted(RUN_FILES))
+def test_a_run_file_that_is_a_folder_fails_before_training(
+    tmp_path: Path, capsys, name: str
+):
+    folder = tmp_path / "w2"
+    (folder / name).mkdir(parents=True)
+
+    status, out, err = _train(["xor", "--output", str(folder)], capsys)
+
+    assert status == 1
+    assert out == ""  # refused before the header: nothing trained
+    _assert_one_error_line(err, f"--output {str(folder)!r}", name, "is a folder")
+    assert os.listdir(folder) == [name]  # model.safetensors not written
+
+
+@pytest.mark.parametrize("dataset", ["digits", "xor"])
+def test_a_network_too_big_for_memory_is_refused_up_front(tmp_path: Path, dataset):
+    # 10**12 hidden units need terabytes: no machine fits them, so the
+    # check refuses before a folder is made or the header printed.
+    argv = ["train", dataset, "--hidden", str(10**12), "--output", "run"]
+
+    result = _run([_script(), *argv], cwd=tmp_path)
+
+    assert result.returncode == 1
+    assert result.stdout == ""
+    _assert_one_error_line(result.stderr, f"--hidden {10**12}", "of memory", "narrower")
+    assert os.listdir(tmp_path) == []
+
+
+@pytest.mark.parametrize("dataset", ["digits", "xor"])
+def test_running_out_of_memory_is_one_line_and_leaves_no_folder(
+    tmp_path: Path, capsys, monkeypatch, dataset
+):
+    import plaingrad.cli.train as train
+
+    def out_of_memory(*args, **kwargs):
+        raise MemoryError("Unable to allocate 23.8 GiB for an array")
+
+    monkeypatch.setattr(train, "build_mlp", out_of_memory)
+    folder = tmp_path / "new" / "run"
+    argv = [dataset, "--hidden", "8", "--quiet", "--output", str(folder)]
+
+    status, _, err = _train(argv, capsys)
+
+    assert status == 1
+    _assert_one_error_line(err, "--hidden 8", "ran out of memory", "narrower")
+    assert os.listdir(tmp_path) == []  # both folders it made are gone
+
+
+@pytest.mark.skipif(
+    not os.path.exists("/proc/self/status"), reason="needs Linux's /proc"
+)
+def test_numpys_memory_error_in_a_real_process(tmp_path: Path):
+    # The up-front estimate is switched off and the address space capped at
+    # 2 GiB above what the process already maps, so that NumPy itself fails
+    # to allocate the 8 GB first layer.
+    block = (
+        "import re, resource, sys; import plaingrad.cli.train as train; "
+        "from plaingrad.cli import main; "
+        "train.check_memory = lambda config: None; "
+        "status = open('/proc/self/status').read(); "
+        "mapped = int(re.search(r'VmSize:\\s+(\\d+) kB', status).group(1)) * 1024; "
+        "_, hard = resource.getrlimit(resource.RLIMIT_AS); "
+        "resource.setrlimit(resource.RLIMIT_AS, (mapped + 2 * 2**30, hard)); "
+        "sys.exit(main(sys.argv[1:]))"
+    )
+    argv = ["train", "xor", "--hidden", str(10**9), "--output", "run"]
+
+    result = _run([sys.executable, "-c", block, *argv], cwd=tmp_path)
+
+    assert result.returncode == 1
+    _assert_one_error_line(result.stderr, f"--hidden {10**9}", "ran out of memory")
+    assert os.listdir(tmp_path) == []
+
+
+def test_an_interrupted_run_leaves_no_new_folder(tmp_path: Path, capsys, monkeypatch):
+    import plaingrad.cli.train as train
+
+    def interrupted(config):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(train, "train_xor", interrupted)
+    folder = tmp_path / "a" / "b" / "run"
+
+    status, out, err = _train(["xor", "--output", str(folder)], capsys)
+
+    assert status == 130
+    assert out.startswith("plaingrad train xor:")
+    _assert_one_error_line(err, "interrupted")
+    assert os.listdir(tmp_path) == []
+
+
+def test_a_failed_run_keeps_a_folder_that_was_already_there(tmp_path: Path, capsys):
+    kept = tmp_path / "mine"
+    kept.mkdir()
+    (kept / "notes.txt").write_text("keep me\n")
+    diverging = ["xor", "--optimizer", "sgd", "--lr", "1e9", "--epochs", "20"]
+
+    status, _, err = _train([*diverging, "--output", str(kept)], capsys)
+    new_status, _, _ = _train([*diverging, "--output", str(tmp_path / "new")], capsys)
+
+    assert status == new_status == 1
+    _assert_one_error_line(err, "training diverged")
+    assert os.listdir(kept) == ["notes.txt"]
+    assert (kept / "notes.txt").read_text() == "keep me\n"
+    assert not (tmp_path / "new").exists()
 
 
 def test_help_returns_0_in_process(capsys):
@@ -511,6 +650,36 @@ def test_output_under_a_file_in_a_real_process(tmp_path: Path):
 
     assert result.returncode == 1
     _assert_one_error_line(result.stderr, "'file/run'", "a path above it is a file")
+
+
+def test_a_closed_stdout_ends_the_run_quietly_with_status_141(tmp_path: Path):
+    process = subprocess.Popen(
+        [_script(), "train", "xor", "--output", "run"],
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    process.stdout.close()  # the reader is gone before the header is written
+
+    _, stderr = process.communicate(timeout=300)
+
+    assert process.returncode == 141  # 128 + SIGPIPE, as the shell reports
+    assert stderr == ""
+    assert os.listdir(tmp_path) == []  # stopped before training: no folder
+
+
+def test_piping_into_head_is_quiet_and_keeps_the_saved_run(tmp_path: Path):
+    command = f"{shlex.quote(_script())} train xor --output run | head -1"
+
+    result = _run(["bash", "-c", f"{command}; exit ${{PIPESTATUS[0]}}"], cwd=tmp_path)
+
+    # 141 once head has gone; 0 only if all the output fitted in before it did.
+    assert result.returncode in (0, 141)
+    assert result.stderr == ""
+    assert result.stdout.startswith("plaingrad train xor: MLP 2-8-1")
+    assert result.stdout.count("\n") == 1
+    assert set(os.listdir(tmp_path / "run")) == RUN_FILES
 
 
 def _extra_with(package: str) -> set[str]:

@@ -63,6 +63,7 @@ from .creation import (
     zeros_like,
 )
 from .device import NoGPUBackendError, device
+from .io import load, save
 from .ops import (
     abs,
     add,

@@ -4,13 +4,16 @@ Errors are part of the interface: argparse's own messages are cut to one line
 (``plaingrad train: error: ...``), flag values are checked as they are parsed,
 and the failures a user can cause (a missing extra, an output path that cannot
 be a folder, a diverging run) are caught here and printed as one line on
-stderr. Anything else is a bug in plaingrad and keeps its traceback.
+stderr. Anything else is a bug in plaingrad and keeps its traceback. A reader
+that goes away (``| head -1``) ends the command quietly with status 141, and a
+run that fails or is interrupted removes the output folder it created.
 """
 
 from __future__ import annotations
 
 import argparse
 import math
+import os
 import sys
 from collections.abc import Sequence
 from typing import Any, NoReturn
@@ -21,6 +24,12 @@ EXIT_OK = 0
 EXIT_FAILURE = 1
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
+# 128 + SIGPIPE(13): the status a shell reports for `cat big | head -1`.
+EXIT_BROKEN_PIPE = 141
+
+# The seeds manual_seed accepts are [-2**63, 2**64 - 1]; --seed is the
+# non-negative part of that range.
+MAX_SEED = 2**64 - 1
 
 
 class _Parser(argparse.ArgumentParser):
@@ -54,6 +63,16 @@ def _non_negative_int(text: str) -> int:
         ) from None
     if value < 0:
         raise argparse.ArgumentTypeError(f"must be a non-negative integer, got {value}")
+    return value
+
+
+def _seed(text: str) -> int:
+    value = _non_negative_int(text)
+    if value > MAX_SEED:
+        raise argparse.ArgumentTypeError(
+            f"must be at most {MAX_SEED} (2**64 - 1, the largest seed "
+            f"manual_seed takes), got {value}"
+        )
     return value
 
 
@@ -166,9 +185,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     train.add_argument(
         "--seed",
-        type=_non_negative_int,
+        type=_seed,
         default=0,
-        help="seed of weight initialisation and shuffling (default: 0)",
+        help="seed of weight initialisation and shuffling, 0 to 2**64-1 (default: 0)",
     )
     train.add_argument(
         "--output",
@@ -252,34 +271,60 @@ def _quiet_numpy() -> Any:
     return np.errstate(over="ignore", invalid="ignore", divide="ignore")
 
 
+def _prediction(value: float) -> str:
+    """``value`` to 4 decimals, never ``-0.0000`` for a tiny negative value."""
+    text = f"{value:.4f}"
+    if float(text) == 0:
+        text = text.lstrip("-")
+    return text
+
+
 def _run_train(args: argparse.Namespace) -> int:
     from .progress import EpochProgress
     from .train import (
+        check_memory,
         check_output,
         load_config_digits,
         prepare_output,
+        remove_output,
         save_run,
         train_digits,
         train_xor,
     )
 
     config, output = _resolve(args)
-    # Whatever can fail for want of a folder or an extra fails here, before a
-    # folder is made or a progress bar drawn; the quick check comes first.
+    # Whatever can fail for want of a folder, of memory or of an extra fails
+    # here, before a folder is made or a progress bar drawn; quick checks first.
     if output is not None:
         check_output(output)
+    check_memory(config)
     data = load_config_digits(config) if config.dataset == "digits" else None
-    if output is not None:
-        prepare_output(output)
-    print(f"plaingrad train {_describe(config)}", flush=True)
+    created = prepare_output(output) if output is not None else []
+    try:
+        print(f"plaingrad train {_describe(config)}", flush=True)
+        if config.dataset == "digits":
+            with (
+                _quiet_numpy(),
+                EpochProgress(config.epochs, "digits", enabled=not args.quiet) as bar,
+            ):
+                result = train_digits(config, bar, data)
+        else:
+            with _quiet_numpy():
+                result = train_xor(config)
+        # Saved before the results are printed, so that a reader who stops
+        # early (`| head -3`) does not cost the trained model.
+        paths: list[str] = []
+        if output is not None:
+            paths = save_run(output, result["model"], config, result["metrics"])
+    except BaseException:
+        # Failed, interrupted or cut off (a closed pipe): leave no half-made
+        # run folder behind, but never touch a folder the user already had.
+        if output is not None:
+            remove_output(output, created)
+        raise
 
+    metrics = result["metrics"]
     if config.dataset == "digits":
-        with (
-            _quiet_numpy(),
-            EpochProgress(config.epochs, "digits", enabled=not args.quiet) as bar,
-        ):
-            result = train_digits(config, bar, data)
-        metrics = result["metrics"]
         print(
             f"Trained on {metrics['n_train']} images in "
             f"{metrics['train_seconds']:.1f} s; final train loss "
@@ -287,18 +332,14 @@ def _run_train(args: argparse.Namespace) -> int:
         )
         print(f"Test accuracy: {metrics['test_accuracy']:.4f}")
     else:
-        with _quiet_numpy():
-            result = train_xor(config)
-        print("Final loss:", result["metrics"]["final_loss"])
+        print("Final loss:", metrics["final_loss"])
         print("Predictions:")
         for point, target, value in zip(
             result["inputs"], result["targets"], result["predictions"]
         ):
             xs = ", ".join(f"{x:g}" for x in point)
-            print(f"  ({xs}) -> {value:.4f}  (target {target:g})")
-
-    if output is not None:
-        paths = save_run(output, result["model"], config, result["metrics"])
+            print(f"  ({xs}) -> {_prediction(value)}  (target {target:g})")
+    if paths:
         print(f"Saved {', '.join(paths)}")
     return EXIT_OK
 
@@ -309,6 +350,16 @@ def _fail(prog: str, message: str, status: int) -> int:
     return status
 
 
+def _silence_stdout() -> None:
+    """Point file descriptor 1 at the null device, so that the interpreter's
+    last flush of a closed pipe at exit cannot fail a second time."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (AttributeError, OSError, ValueError):  # no real stdout (captured)
+        pass
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the ``plaingrad`` command.
 
@@ -317,10 +368,29 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     Returns:
         The exit status: 0 on success, 1 when the run failed, 2 on a usage
-        error, 130 when interrupted.
+        error, 130 when interrupted, 141 when the reader of its output went
+        away (``plaingrad train | head -1``).
     """
+    try:
+        status = _main(argv)
+        sys.stdout.flush()  # a closed pipe must fail here, not at exit
+    except BrokenPipeError:
+        # What well-behaved command-line tools do when the reader of their
+        # output goes away: stop at once and quietly, with no error message.
+        # Python ignores SIGPIPE, so this is the EPIPE error in its place; as
+        # the Python documentation advises (signal module, "Note on SIGPIPE"),
+        # stdout is pointed at /dev/null so the final flush cannot fail again.
+        # The status is 141 (128 + SIGPIPE), what the shell reports for
+        # coreutils killed by SIGPIPE, so `set -o pipefail` scripts see the
+        # same status from plaingrad as from `cat`.
+        _silence_stdout()
+        return EXIT_BROKEN_PIPE
+    return status
+
+
+def _main(argv: Sequence[str] | None) -> int:
     from ..datasets import MissingExtraError
-    from .train import TrainingError
+    from .train import TrainingError, out_of_memory_message
 
     parser = build_parser()
     try:
@@ -336,6 +406,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _fail(prog, str(error), EXIT_FAILURE)
     except TrainingError as error:
         return _fail(prog, str(error), EXIT_FAILURE)
+    except MemoryError:
+        config, _ = _resolve(args)
+        return _fail(prog, out_of_memory_message(config), EXIT_FAILURE)
+    except BrokenPipeError:
+        raise  # handled by main, quietly
     except OSError as error:
         return _fail(prog, str(error), EXIT_FAILURE)
     except KeyboardInterrupt:
