@@ -55,13 +55,14 @@ class Convolution(Op):
         g, og = groups, o // groups
         cols = im2col(pad2d(x, padding), (kh, kw), stride, dilation)
         oh, ow = cols.shape[2:4]
-        # windows as rows, one matrix per group: (g, N*oH*oW, C/g*kH*kW)
-        cols = cols.reshape(n, g, cg, oh, ow, kh, kw).transpose(1, 0, 3, 4, 2, 5, 6)
-        cols = cols.reshape(g, n * oh * ow, cg * kh * kw)
-        wmat = weight.reshape(g, og, cg * kh * kw)
-        out = _group_matmul(cols, wmat.transpose(0, 2, 1))  # (g, N*oH*oW, O/g)
-        out = out.reshape(g, n, oh, ow, og).transpose(1, 0, 4, 2, 3)
-        out = out.reshape(n, o, oh, ow)
+        # Channel-major windows, one stack per group: (g, N, C/g*kH*kW, oH*oW).
+        # The copy then reads the strided view along output columns, and the
+        # product below comes out in NCHW order with no transpose copy.
+        cols = cols.reshape(n, g, cg, oh, ow, kh, kw).transpose(1, 0, 2, 5, 6, 3, 4)
+        cols = cols.reshape(g, n, cg * kh * kw, oh * ow)
+        wmat = weight.reshape(g, 1, og, cg * kh * kw)
+        out = wmat @ cols  # (g, N, O/g, oH*oW)
+        out = out.transpose(1, 0, 2, 3).reshape(n, o, oh, ow)
         if bias is not None:
             out += bias[:, None, None]
 
@@ -71,7 +72,8 @@ class Convolution(Op):
 
     @staticmethod
     def backward(ctx, grad_output):
-        # y = cols(x) W^T + b: dy/dW = G^T cols, dy/dx = col2im(G W), dy/db = sum G
+        # y_n = W cols_n + b: dy/dW = sum_n G_n cols_n^T, dy/dx = col2im(W^T G_n),
+        # dy/db = sum of G over batch and positions
         cols, wmat = ctx.saved_tensors
         one_d, (n, c, h, w), wshape, stride, padding, dilation = ctx.geometry
         if one_d:
@@ -79,19 +81,21 @@ class Convolution(Op):
         o, cg, kh, kw = wshape
         g, og = wmat.shape[0], o // wmat.shape[0]
         oh, ow = grad_output.shape[2:]
-        gmat = grad_output.reshape(n, g, og, oh, ow).transpose(1, 0, 3, 4, 2)
-        gmat = gmat.reshape(g, n * oh * ow, og)
+        gmat = grad_output.reshape(n, g, og, oh * ow).transpose(1, 0, 2, 3)
         grad_input = grad_weight = grad_bias = None
         if ctx._next[0] is not None:
-            grad_cols = _group_matmul(gmat, wmat).reshape(g, n, oh, ow, cg, kh, kw)
-            grad_cols = grad_cols.transpose(1, 0, 4, 2, 3, 5, 6)
+            grad_cols = xp.swapaxes(wmat, -1, -2) @ gmat  # (g, N, C/g*kH*kW, P)
+            grad_cols = grad_cols.reshape(g, n, cg, kh, kw, oh, ow)
+            grad_cols = grad_cols.transpose(1, 0, 2, 5, 6, 3, 4)
             (top, bottom), (left, right) = padding
             size = (h + top + bottom, w + left + right)
             grad_input = col2im(grad_cols, size, stride, dilation)
             grad_input = unpad(grad_input.reshape(n, c, *size), padding, (h, w))
             grad_input = grad_input[:, :, 0, :] if one_d else grad_input
         if ctx._next[1] is not None:
-            grad_weight = _group_matmul(gmat.transpose(0, 2, 1), cols).reshape(wshape)
+            # (cols G^T)^T, summed over the batch: the faster operand order
+            grad_weight = (cols @ xp.swapaxes(gmat, -1, -2)).sum(axis=1)
+            grad_weight = xp.swapaxes(grad_weight, -1, -2).reshape(wshape)
             grad_weight = grad_weight[:, :, 0, :] if one_d else grad_weight
         if len(ctx._next) > 2:
             if ctx._next[2] is not None:
