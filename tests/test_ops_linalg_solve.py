@@ -250,3 +250,11 @@ def test_norm_errors() -> None:
         pg.linalg.norm(pg.ones(3), ord="fro")
     with pytest.raises(TypeError, match="`ord` must be a number"):
         pg.linalg.vector_norm(pg.ones(3), ord="fro")
+
+
+def test_matmul_grad_fn_names_follow_the_ranks() -> None:
+    vector, matrix = np.ones(3), np.ones((2, 3))
+    for a, b in ((vector, vector), (matrix, vector), (matrix, matrix.T)):
+        ours = pg.tensor(a, requires_grad=True) @ pg.tensor(b)
+        theirs = torch.tensor(a, requires_grad=True) @ torch.tensor(b)
+        assert ours.grad_fn.name() == theirs.grad_fn.name()

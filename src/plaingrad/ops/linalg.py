@@ -152,7 +152,11 @@ def matmul(input: Any, other: Any) -> Tensor:
             f"{tuple(a._data.shape)} and {tuple(b._data.shape)} cannot be "
             "multiplied"
         )
-    return Matmul.apply(a, b)
+    # PyTorch names the product by the operands' ranks
+    op = Matmul
+    if b._data.ndim == 1 and a._data.ndim <= 2:
+        op = Dot if a._data.ndim == 1 else Mv
+    return op.apply(a, b)
 
 
 def mm(input: Tensor, mat2: Tensor) -> Tensor:
