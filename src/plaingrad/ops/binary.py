@@ -176,72 +176,52 @@ class Minimum(Op):
 
 class FmodScalar(Op):
     _name = "FmodBackward0"
+    _fn = staticmethod(xp.fmod)
 
-    @staticmethod
-    def forward(ctx, a, other):
+    @classmethod
+    def forward(cls, ctx, a, other):
         with errstate(invalid="ignore"):
-            return xp.fmod(a, other)
+            return cls._fn(a, other)
 
     @staticmethod
     def backward(ctx, grad_output):
-        # a - b trunc(a/b): d/da = 1
+        # a - b round(a/b) with a number b: d/da = 1
         return grad_output
+
+
+class RemainderScalar(FmodScalar):
+    _name = "RemainderBackward0"
+    _fn = staticmethod(xp.remainder)
 
 
 class Fmod(Op):
     _name = "FmodBackward1"
+    _fn = staticmethod(xp.fmod)
+    _round = staticmethod(xp.trunc)
 
-    @staticmethod
-    def forward(ctx, a, b):
+    @classmethod
+    def forward(cls, ctx, a, b):
         ctx.save_for_backward(a, b)
         with errstate(invalid="ignore"):
-            return xp.fmod(a, b)
+            return cls._fn(a, b)
 
-    @staticmethod
-    def backward(ctx, grad_output):
-        # a - b trunc(a/b): d/da = 1, d/db = -trunc(a/b)
+    @classmethod
+    def backward(cls, ctx, grad_output):
+        # a - b round(a/b): d/da = 1, d/db = -round(a/b); fmod rounds toward
+        # zero (trunc), remainder down (floor)
         a, b = ctx.saved_tensors
         grad_b = None
         if ctx._next[1] is not None:
             with errstate(divide="ignore", invalid="ignore"):
-                quotient = xp.trunc(a / b)
+                quotient = cls._round(a / b)
             grad_b = unbroadcast(-grad_output * quotient, b.shape)
         return unbroadcast(grad_output, a.shape), grad_b
 
 
-class RemainderScalar(Op):
-    _name = "RemainderBackward0"
-
-    @staticmethod
-    def forward(ctx, a, other):
-        with errstate(invalid="ignore"):
-            return xp.remainder(a, other)
-
-    @staticmethod
-    def backward(ctx, grad_output):
-        # a - b floor(a/b): d/da = 1
-        return grad_output
-
-
-class Remainder(Op):
+class Remainder(Fmod):
     _name = "RemainderBackward1"
-
-    @staticmethod
-    def forward(ctx, a, b):
-        ctx.save_for_backward(a, b)
-        with errstate(invalid="ignore"):
-            return xp.remainder(a, b)
-
-    @staticmethod
-    def backward(ctx, grad_output):
-        # a - b floor(a/b): d/da = 1, d/db = -floor(a/b)
-        a, b = ctx.saved_tensors
-        grad_b = None
-        if ctx._next[1] is not None:
-            with errstate(divide="ignore", invalid="ignore"):
-                quotient = xp.floor(a / b)
-            grad_b = unbroadcast(-grad_output * quotient, b.shape)
-        return unbroadcast(grad_output, a.shape), grad_b
+    _fn = staticmethod(xp.remainder)
+    _round = staticmethod(xp.floor)
 
 
 # ------------------------------------------------------- masked_fill and clamp

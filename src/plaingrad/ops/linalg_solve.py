@@ -14,7 +14,7 @@ from typing import Any
 from ..autograd.node import Op
 from ..backend import xp
 from ..tensor import Tensor
-from ._util import normalize_dims, to_float
+from ._util import normalize_dims, to_float, unbroadcast
 from .statistics import Norm
 
 
@@ -115,19 +115,10 @@ class Solve(Op):
         g = grad_output[..., None] if ctx.vector else grad_output
         grad_b = xp.linalg.solve(_mT(a), g)
         grad_a = -(grad_b @ _mT(x))
-        grad_b = _sum_to(grad_b, ctx.b_shape)
+        grad_b = unbroadcast(grad_b, ctx.b_shape)
         if ctx.vector:
             grad_b = grad_b[..., 0]
-        return _sum_to(grad_a, a.shape), grad_b
-
-
-def _sum_to(grad: Any, shape: tuple) -> Any:
-    """Sum batch dimensions that were broadcast back down to ``shape``."""
-    extra = grad.ndim - len(shape)
-    if extra:
-        grad = grad.sum(axis=tuple(range(extra)))
-    axes = tuple(i for i, n in enumerate(shape) if n == 1 and grad.shape[i] != 1)
-    return grad.sum(axis=axes, keepdims=True) if axes else grad
+        return unbroadcast(grad_a, a.shape), grad_b
 
 
 # ------------------------------------------------------------------ functions

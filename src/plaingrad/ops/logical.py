@@ -13,6 +13,7 @@ from typing import Any
 from ..backend import xp
 from ..tensor import Tensor, _wrap
 from ._util import binary_operands
+from .elementwise import _compare
 
 
 def _integral(t: Tensor, op: str) -> None:
@@ -46,19 +47,10 @@ def bitwise_not(input: Tensor) -> Tensor:
     return _wrap(xp.invert(input._data), None)
 
 
-def _logical(fn: Any, op: str) -> Any:
-    def logical(input: Tensor, other: Any) -> Tensor:
-        a, b = binary_operands(input, other, op)
-        return _wrap(fn(a._data, b._data), None)
-
-    logical.__name__ = op
-    logical.__doc__ = f"Elementwise ``{op}`` as bool (non-zero counts as True)."
-    return logical
-
-
-logical_and = _logical(xp.logical_and, "logical_and")
-logical_or = _logical(xp.logical_or, "logical_or")
-logical_xor = _logical(xp.logical_xor, "logical_xor")
+# The comparisons' helper: promote, compare, a bool tensor with no gradient.
+logical_and = _compare(xp.logical_and, "logical_and")
+logical_or = _compare(xp.logical_or, "logical_or")
+logical_xor = _compare(xp.logical_xor, "logical_xor")
 
 
 def logical_not(input: Tensor) -> Tensor:
