@@ -53,7 +53,9 @@ class Tensor:
         "grad_fn",
         "_accumulator",
         "_retains_grad",
-        "_version",
+        # the version counter, a one-element list shared by a tensor and its
+        # views; None until first needed (version 0, not shared)
+        "_vc",
         # the tensor this one is a view of (set by view ops), else None
         "_base",
         "__weakref__",
@@ -117,6 +119,21 @@ class Tensor:
             )
         self._requires_grad = bool(requires_grad)
         return self
+
+    @property
+    def _version(self) -> int:
+        """How many times this tensor's memory was changed in place (shared
+        with the tensor it views and the views of it)."""
+        counter = self._vc
+        return 0 if counter is None else counter[0]
+
+    @_version.setter
+    def _version(self, value: int) -> None:
+        counter = self._vc
+        if counter is None:
+            self._vc = [value]
+        else:
+            counter[0] = value
 
     @property
     def is_leaf(self) -> bool:
@@ -434,7 +451,7 @@ def _make(tensor: Tensor, array: Any, grad_fn: Node | None) -> None:
     tensor._grad = None
     tensor._accumulator = None
     tensor._retains_grad = False
-    tensor._version = 0
+    tensor._vc = None
     tensor._base = None
 
 
@@ -451,9 +468,19 @@ def _wrap(array: Any, grad_fn: Node | None) -> Tensor:
     result._grad = None
     result._accumulator = None
     result._retains_grad = False
-    result._version = 0
+    result._vc = None
     result._base = None
     return result
+
+
+def _share_version(view: Tensor, base: Tensor) -> None:
+    """Make ``view`` a view of ``base``: one version counter for both, so that
+    an in-place change through either is seen by whatever saved the other."""
+    counter = base._vc
+    if counter is None:
+        counter = base._vc = [0]
+    view._vc = counter
+    view._base = base if base._base is None else base._base
 
 
 def _dim(dim: int, ndim: int, op: str) -> int:
@@ -486,4 +513,4 @@ def _sizes(args: tuple, op: str) -> tuple:
 
 
 _CPU = _device_cls("cpu")
-bind_tensor_factory(_wrap)
+bind_tensor_factory(_wrap, _share_version)

@@ -14,7 +14,7 @@ from typing import Any
 
 from ..backend import xp
 from .anomaly_mode import _anomaly, check_gradients
-from .node import _FREED, AccumulateGrad, Node
+from .node import _FREED, AccumulateGrad, Node, check_saved_versions
 
 
 def run_backward(
@@ -74,6 +74,8 @@ def run_backward(
         if grad is None:
             input_grads: Any = (None,) * len(node._next)
         else:
+            if node._saved_from:
+                check_saved_versions(node)
             input_grads = node.backward(node, grad)
             if input_grads.__class__ is not tuple:
                 input_grads = (input_grads,)
@@ -81,6 +83,7 @@ def run_backward(
                 check_gradients(node, input_grads, xp)
             if not retain_graph and node._saved:
                 node._saved = _FREED
+                node._saved_from = ()
         for nxt, input_grad in zip(node._next, input_grads):
             if nxt is None:
                 continue

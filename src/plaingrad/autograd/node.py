@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import sys
 from typing import Any
+from weakref import ref as _weakref
 
 from .anomaly_mode import _anomaly, creation_trace
 from .grad_mode import _mode
@@ -39,6 +40,8 @@ class Node:
     _next: tuple = ()
     _saved: Any = ()
     _pre_hooks: list | None = None
+    # per saved array, where it came from (see ``_saved_sources``)
+    _saved_from: tuple = ()
 
     def save_for_backward(self, *arrays: Any) -> None:
         """Keep ``arrays`` for ``backward``; the engine frees them after use."""
@@ -54,6 +57,7 @@ class Node:
     def _release(self) -> None:
         if self._saved:
             self._saved = _FREED
+            self._saved_from = ()
 
     @property
     def next_functions(self) -> tuple:
@@ -162,16 +166,27 @@ class Op(Node):
             record = _mode.enabled and any([t._requires_grad for t in inputs])
             if record:
                 ctx._next = tuple([_edge(t) for t in inputs])
-        grad_fn = ctx if record else None
-        if record and _anomaly.enabled:
+        if not record:
+            if type(out) is tuple:
+                return tuple([_wrap(o, None) for o in out])
+            result = _wrap(out, None)
+            if cls._view:
+                _share_version(result, inputs[0])
+            return result
+        if _anomaly.enabled:
             ctx._trace = creation_trace()
         if type(out) is tuple:
-            return (_wrap(out[0], grad_fn),) + tuple([_wrap(o, None) for o in out[1:]])
-        result = _wrap(out, grad_fn)
+            result = _wrap(out[0], ctx)
+            results = (result,) + tuple([_wrap(o, None) for o in out[1:]])
+            out = out[0]
+        else:
+            result = results = _wrap(out, ctx)
         if cls._view:
             # a view of its (first) input: in-place ops on it need to know
-            result._base = inputs[0]
-        return result
+            _share_version(result, inputs[0])
+        if ctx._saved:
+            ctx._saved_from = _saved_sources(ctx._saved, inputs, out, result)
+        return results
 
 
 def _broadcast_error(cls: Any, a: Any, b: Any, error: ValueError) -> Exception:
@@ -194,6 +209,56 @@ def _broadcast_error(cls: Any, a: Any, b: Any, error: ValueError) -> Exception:
     return error
 
 
+def _saved_sources(saved: tuple, inputs: tuple, out: Any, result: Any) -> tuple:
+    """For each saved array: where it came from, to check versions in backward
+    and to rebuild graph-connected tensors for double backward.
+
+    An entry is ``(input_tensor, version)`` for an input's array, ``(weakref to
+    the output, version)`` for the output's (a strong reference would be a
+    cycle), or None for an array made inside ``forward``.
+    """
+    sources = []
+    for array in saved:
+        for t in inputs:
+            if t._data is array:
+                sources.append((t, t._version))
+                break
+        else:
+            if array is out:
+                sources.append((_weakref(result), result._version))
+            else:
+                sources.append(None)
+    return tuple(sources)
+
+
+def check_saved_versions(node: Node) -> None:
+    """Raise PyTorch's error when a tensor ``node`` saved was changed in place."""
+    for source in node._saved_from:
+        if source is None:
+            continue
+        tensor, version = source
+        if tensor.__class__ is _weakref:
+            tensor = tensor()
+            if tensor is None:
+                continue
+        now = tensor._version
+        if now != version:
+            raise RuntimeError(_modified_message(tensor, now, version))
+
+
+def _modified_message(tensor: Any, now: int, expected: int) -> str:
+    what = f"[{tensor.type()} {list(tensor.shape)}]"
+    if tensor.grad_fn is not None:
+        what += f", which is output 0 of {tensor.grad_fn.name()},"
+    return (
+        "one of the variables needed for gradient computation has been modified "
+        f"by an inplace operation: {what} is at version {now}; expected version "
+        f"{expected} instead. Hint: enable anomaly detection to find the "
+        "operation that failed to compute its gradient, with "
+        "torch.autograd.set_detect_anomaly(True)."
+    )
+
+
 def _edge(t: Any) -> Node | None:
     """The node that gradients for tensor ``t`` flow into (None: no gradient)."""
     grad_fn = t.grad_fn
@@ -212,7 +277,14 @@ def _wrap(array: Any, grad_fn: Node | None) -> Any:
     raise RuntimeError("plaingrad.tensor has not been imported")
 
 
-def bind_tensor_factory(factory: Any) -> None:
-    """Called once by tensor.py: ``factory(array, grad_fn)`` makes a Tensor."""
-    global _wrap
+def _share_version(view: Any, base: Any) -> None:
+    """Make ``view`` share ``base``'s version counter; replaced by tensor.py."""
+    raise RuntimeError("plaingrad.tensor has not been imported")
+
+
+def bind_tensor_factory(factory: Any, share_version: Any) -> None:
+    """Called once by tensor.py: ``factory(array, grad_fn)`` makes a Tensor,
+    ``share_version(view, base)`` marks a view."""
+    global _wrap, _share_version
     _wrap = factory
+    _share_version = share_version

@@ -14,7 +14,7 @@ import numpy as np
 
 from ..autograd.node import Op
 from ..backend import xp
-from ..tensor import Tensor
+from ..tensor import Tensor, _share_version
 from ._util import normalize_dims
 
 
@@ -506,7 +506,7 @@ def getitem(input: Tensor, index: Any) -> Tensor:
     except IndexError as error:
         raise IndexError(f"index: {error} (tensor shape {list(input.shape)})") from None
     if basic:
-        out._base = input  # basic indexing gives a view
+        _share_version(out, input)  # basic indexing gives a view
     return out
 
 
