@@ -243,10 +243,12 @@ def test_backward_inputs_argument() -> None:
     assert b.grad is None
 
 
-def test_create_graph_is_refused_clearly() -> None:
-    y = pg.ones(2, requires_grad=True).sum()
-    with pytest.raises(NotImplementedError, match="create_graph"):
-        y.backward(create_graph=True)
+def test_create_graph_gives_a_differentiable_grad() -> None:
+    # more in test_double_backward.py
+    x = pg.tensor([1.0, 2.0], requires_grad=True)
+    (x**2).sum().backward(create_graph=True)
+    assert x.grad.tolist() == [2.0, 4.0]
+    assert x.grad.grad_fn is not None
 
 
 # -------------------------------------------------------------- autograd.grad
@@ -529,15 +531,17 @@ def test_gradcheck_needs_float64() -> None:
         lambda b: b.t().sub_(1),
     ],
 )
-def test_in_place_through_a_view_in_the_graph_is_refused(modify) -> None:
-    # PyTorch changes the base and its history (CopySlices); plaingrad does not
-    # yet, so it must refuse instead of leaving b and its gradient stale.
-    a = pg.ones(3, requires_grad=True)
-    b = a * 2
-    with pytest.raises(NotImplementedError, match="in-place operation on a view"):
+def test_in_place_through_a_view_in_the_graph_rewrites_the_base(modify) -> None:
+    # PyTorch writes through to the base and gives it a CopySlices history
+    torch = import_torch()
+    results = []
+    for lib in (pg, torch):
+        a = lib.tensor([1.0, 2.0, 3.0], requires_grad=True)
+        b = a * 2
         modify(b)
-    b.sum().backward()
-    assert b.tolist() == [2.0, 2.0, 2.0] and a.grad.tolist() == [2.0, 2.0, 2.0]
+        (b * lib.tensor([1.0, 10.0, 100.0])).sum().backward()
+        results.append((b.tolist(), a.grad.tolist(), b.grad_fn.name(), b._version))
+    assert results[0] == results[1]
 
 
 def test_in_place_through_a_view_outside_the_graph_writes_through() -> None:

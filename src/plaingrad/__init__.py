@@ -216,6 +216,8 @@ from .ops.reshaping import (
     triu,
     unbind,
 )
+from .ops.sampling import bernoulli, multinomial, poisson
+from .ops.shape import select
 from .random import (
     Generator,
     default_generator,

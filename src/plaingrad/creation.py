@@ -290,10 +290,24 @@ def eye(
 # ------------------------------------------------------------------ random
 
 
+# PyTorch's kernels that refuse a non-float dtype, by op (NotImplementedError)
+_FLOAT_KERNELS = {
+    "rand": "check_uniform_bounds",
+    "randn": "normal_kernel_cpu",
+    "normal": "normal_kernel_cpu",
+}
+
+
 def _float_np(dtype: Any, op: str) -> np.dtype:
     npd = _dtype.to_np(dtype) if dtype is not None else _dtype.get_default_dtype().np
     if npd.kind != "f":
-        raise RuntimeError(f"{op}: expected a floating point dtype, got {npd}")
+        from .ops.sampling import _SCALAR_NAMES  # lazy: ops imports this module
+
+        raise NotImplementedError(
+            f'"{_FLOAT_KERNELS[op]}" not implemented for '
+            f"'{_SCALAR_NAMES.get(npd.name, npd.name)}' ({op}: expected a floating "
+            "point dtype)"
+        )
     return npd
 
 
@@ -379,16 +393,18 @@ def randperm(
 def rand_like(
     input: Tensor, *, dtype: Any = None, generator: Any = None, **kw: Any
 ) -> Tensor:
+    # the shape as one tuple: `rand()` with no sizes is an error, `rand(())` 0-d
     return rand(
-        *input._data.shape, dtype=dtype or input.dtype, generator=generator, **kw
+        input._data.shape, dtype=dtype or input.dtype, generator=generator, **kw
     )
 
 
 def randn_like(
     input: Tensor, *, dtype: Any = None, generator: Any = None, **kw: Any
 ) -> Tensor:
+    # the shape as one tuple: `randn()` with no sizes is an error, `randn(())` 0-d
     return randn(
-        *input._data.shape, dtype=dtype or input.dtype, generator=generator, **kw
+        input._data.shape, dtype=dtype or input.dtype, generator=generator, **kw
     )
 
 

@@ -21,6 +21,7 @@ import numpy as np
 from . import _dtype
 from . import autograd as _autograd
 from ._dtype import dtype as _dtype_cls
+from .autograd.grad_mode import _mode as _grad_mode
 from .autograd.node import Node, _edge, bind_tensor_factory
 from .backend import xp
 from .device import check_device
@@ -58,6 +59,12 @@ class Tensor:
         "_vc",
         # the tensor this one is a view of (set by view ops), else None
         "_base",
+        # views only (set by ``_share_version``): the version at which the
+        # view's grad_fn was made (a later in-place change of the base makes
+        # the engine rebuild it), and how the view was made when PyTorch
+        # restricts in-place changes to it (see ``ops/inplace.py``)
+        "_view_version",
+        "_view_meta",
         "__weakref__",
     )
 
@@ -83,7 +90,9 @@ class Tensor:
 
     @property
     def data(self) -> Tensor:
-        """This tensor's values, detached from the graph (same memory)."""
+        """This tensor's values, detached from the graph (same memory, but a
+        version counter of its own, as in PyTorch: in-place changes made
+        through it are hidden from autograd's checks)."""
         return _wrap(self._data, None)
 
     @data.setter
@@ -258,10 +267,29 @@ class Tensor:
         return object.__format__(self, spec)
 
     def detach(self) -> Tensor:
-        """A new leaf tensor sharing this one's memory, outside the graph."""
-        return _wrap(self._data, None)
+        """A new leaf tensor sharing this one's memory, outside the graph.
+
+        It shares the version counter too (as in PyTorch), so changing it in
+        place is seen by the graph that saved this tensor.
+        """
+        result = _wrap(self._data, None)
+        counter = self._vc
+        if counter is None:
+            counter = self._vc = [0]
+        result._vc = counter
+        return result
 
     def detach_(self) -> Tensor:
+        if self._base is not None:
+            raise RuntimeError(
+                "Can't detach views in-place. Use detach() instead. If you are "
+                "using DistributedDataParallel (DDP) for training, and "
+                "gradient_as_bucket_view is set as True, gradients are views of "
+                "DDP buckets, and hence detach_() cannot be called on these "
+                "gradients. To fix this error, please refer to the "
+                "Optimizer.zero_grad() function in torch/optim/optimizer.py as "
+                "the solution."
+            )
         self.grad_fn = None
         self._requires_grad = False
         return self
@@ -324,7 +352,8 @@ class Tensor:
         Args:
             gradient: d(something)/d(self); required unless self is a scalar.
             retain_graph: keep saved values so backward can run again.
-            create_graph: not supported yet (higher-order gradients).
+            create_graph: record the backward pass too, so that ``.grad`` can
+                be differentiated again (higher-order gradients).
             inputs: accumulate only into these leaves.
         """
         _autograd.backward(self, gradient, retain_graph, create_graph, inputs)
@@ -351,6 +380,14 @@ class Tensor:
             else:
                 owner.grad._data = owner.grad._data + grad
 
+        def keep_tensor(grad: Tensor) -> None:
+            # create_graph: the gradient is a Tensor in the graph
+            owner = ref()
+            if owner is not None:
+                _autograd.accumulate_graph(owner, grad)
+
+        keep.on_tensor = keep_tensor
+        keep.retains_grad = True
         self.grad_fn.register_prehook(keep)
 
     @property
@@ -371,8 +408,16 @@ class Tensor:
             result = hook(_wrap(grad, None))
             return None if result is None else result._data
 
+        # with create_graph the engine calls the hook on the graph's Tensor
+        on_array.on_tensor = hook
         node = self._edge()
         node.register_prehook(on_array)
+        hooks = node._pre_hooks
+        for i, kept in enumerate(hooks):
+            if getattr(kept, "retains_grad", False):
+                # PyTorch runs retain_grad's hook after every tensor hook
+                hooks.append(hooks.pop(i))
+                break
         return _HookHandle(node, on_array)
 
     # ------------------------------------------------------------- printing
@@ -473,14 +518,32 @@ def _wrap(array: Any, grad_fn: Node | None) -> Tensor:
     return result
 
 
-def _share_version(view: Tensor, base: Tensor) -> None:
+def _share_version(view: Tensor, base: Tensor, op: Any = None) -> None:
     """Make ``view`` a view of ``base``: one version counter for both, so that
-    an in-place change through either is seen by whatever saved the other."""
+    an in-place change through either is seen by whatever saved the other.
+
+    ``op`` (the view op's class) names the view in the errors of in-place
+    changes that PyTorch forbids: to a view made in no_grad mode, or to a view
+    of one (see ``ops/inplace.py``).
+    """
     counter = base._vc
     if counter is None:
         counter = base._vc = [0]
     view._vc = counter
-    view._base = base if base._base is None else base._base
+    view._view_version = counter[0]
+    if base._base is None:
+        view._base = base
+        view._view_meta = None if _grad_mode.enabled else "no_grad"
+    else:
+        view._base = base._base
+        meta = base._view_meta
+        if meta is not None:
+            # a view of a restricted view is restricted too
+            name = getattr(op, "_name", "View")
+            meta = (meta if type(meta) is str else meta[0], name, 0)
+        elif not _grad_mode.enabled:
+            meta = "no_grad"
+        view._view_meta = meta
 
 
 def _dim(dim: int, ndim: int, op: str) -> int:

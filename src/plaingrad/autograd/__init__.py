@@ -4,7 +4,8 @@ Ops record a graph of ``Node`` objects as they run (``node.py``); ``backward`` a
 ``grad`` hand the outputs' gradients to the engine (``engine.py``), which walks
 that graph once in reverse topological order. Grad modes (``grad_mode.py``)
 switch recording off. ``gradcheck`` compares the engine with central finite
-differences.
+differences; ``gradgradcheck`` does the same for second derivatives, which
+``create_graph=True`` makes possible (the engine's Tensor-level walk).
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from .anomaly_mode import (
     is_anomaly_enabled,
     set_detect_anomaly,
 )
-from .engine import run_backward
+from .engine import accumulate_graph, run_backward, run_backward_graph
 from .function import Function, FunctionCtx
 from .grad_mode import (
     enable_grad,
@@ -28,7 +29,7 @@ from .grad_mode import (
     no_grad,
     set_grad_enabled,
 )
-from .gradcheck import gradcheck
+from .gradcheck import gradcheck, gradgradcheck
 from .node import Node
 
 __all__ = [
@@ -41,6 +42,7 @@ __all__ = [
     "backward",
     "grad",
     "gradcheck",
+    "gradgradcheck",
     "no_grad",
     "enable_grad",
     "set_grad_enabled",
@@ -59,9 +61,11 @@ def _as_list(x: Any) -> list:
 
 
 def _roots(
-    outputs: Sequence[Any], grad_outputs: Sequence[Any], op: str
+    outputs: Sequence[Any], grad_outputs: Sequence[Any], op: str, graph: bool = False
 ) -> tuple[list, list]:
-    from ..tensor import Tensor
+    """The graph node of each output and its gradient: an array, or with
+    ``graph`` (create_graph) a Tensor, which may itself require grad."""
+    from ..tensor import Tensor, _wrap
 
     if grad_outputs and len(grad_outputs) != len(outputs):
         raise RuntimeError(
@@ -98,7 +102,10 @@ def _roots(
                     f"{tuple(out._data.shape)}."
                 )
         roots.append(node)
-        grads.append(array)
+        if graph:
+            grads.append(g if isinstance(g, Tensor) else _wrap(array, None))
+        else:
+            grads.append(array)
     return roots, grads
 
 
@@ -114,16 +121,25 @@ def backward(
     Args:
         tensors: the output tensor(s) to differentiate.
         grad_tensors: d(loss)/d(output) for each output; None for scalars.
-        retain_graph: keep saved values so the graph can be walked again.
-        create_graph: higher-order gradients (not supported yet).
+        retain_graph: keep saved values so the graph can be walked again
+            (defaults to ``create_graph``).
+        create_graph: record the backward pass itself, so that the gradients
+            (``.grad`` gets a ``grad_fn``) can be differentiated again.
         inputs: if given, only these leaves receive gradients.
+
+    Example:
+        >>> import plaingrad as torch
+        >>> x = torch.tensor(2.0, requires_grad=True)
+        >>> (x**3).backward(create_graph=True)
+        >>> x.grad  # 3 x^2
+        tensor(12., grad_fn=<CloneBackward0>)
+        >>> torch.autograd.grad(x.grad, x)  # 6 x
+        (tensor(12.),)
     """
-    if create_graph:
-        raise NotImplementedError(
-            "backward: `create_graph=True` (higher-order gradients) is not "
-            "supported yet"
-        )
     outputs = _as_list(tensors)
+    if create_graph:
+        _backward_graph(outputs, _as_list(grad_tensors), retain_graph, inputs)
+        return
     roots, grads = _roots(outputs, _as_list(grad_tensors), "backward")
     if inputs is None:
         run_backward(roots, grads, bool(retain_graph))
@@ -140,6 +156,24 @@ def backward(
                 t.grad._data += g
 
 
+def _backward_graph(
+    outputs: list, grad_tensors: list, retain_graph: bool | None, inputs: Any
+) -> None:
+    roots, grads = _roots(outputs, grad_tensors, "backward", graph=True)
+    retain = True if retain_graph is None else bool(retain_graph)
+    if inputs is None:
+        run_backward_graph(roots, grads, retain)
+        return
+    wanted = _as_list(inputs)
+    capture = {t._edge(): None for t in wanted}
+    run_backward_graph(roots, grads, retain, capture)
+    with enable_grad():
+        for t in wanted:
+            g = capture.get(t._edge())
+            if g is not None:
+                accumulate_graph(t, g)
+
+
 def grad(
     outputs: Any,
     inputs: Any,
@@ -151,17 +185,25 @@ def grad(
 ) -> tuple:
     """Return d(outputs)/d(inputs) without touching any ``.grad``.
 
+    Args:
+        outputs: the tensor(s) to differentiate.
+        inputs: the tensor(s) to differentiate with respect to.
+        grad_outputs: d(something)/d(output) for each output; None for scalars.
+        retain_graph: keep saved values (defaults to ``create_graph``).
+        create_graph: record the backward pass, so that the returned gradients
+            have a ``grad_fn`` and can be differentiated again.
+        allow_unused: return None for an input the outputs do not depend on.
+        materialize_grads: return zeros for such an input instead.
+
     Example:
         >>> import plaingrad as torch
         >>> x = torch.tensor(3.0, requires_grad=True)
         >>> torch.autograd.grad(x * x, x)
         (tensor(6.),)
+        >>> (dx,) = torch.autograd.grad(x**3, x, create_graph=True)
+        >>> torch.autograd.grad(dx, x)  # d^2(x^3)/dx^2 = 6x
+        (tensor(18.),)
     """
-    if create_graph:
-        raise NotImplementedError(
-            "autograd.grad: `create_graph=True` (higher-order gradients) is not "
-            "supported yet"
-        )
     from ..tensor import _wrap
 
     outs = _as_list(outputs)
@@ -172,9 +214,13 @@ def grad(
                 f"autograd.grad: One of the differentiated Tensors (input {i}) "
                 "does not require grad"
             )
-    roots, grads = _roots(outs, _as_list(grad_outputs), "autograd.grad")
+    roots, grads = _roots(outs, _as_list(grad_outputs), "autograd.grad", create_graph)
     capture = {t._edge(): None for t in ins}
-    run_backward(roots, grads, bool(retain_graph), capture)
+    if create_graph:
+        retain = True if retain_graph is None else bool(retain_graph)
+        run_backward_graph(roots, grads, retain, capture)
+    else:
+        run_backward(roots, grads, bool(retain_graph), capture)
     result = []
     for i, t in enumerate(ins):
         g = capture[t._edge()]
@@ -190,5 +236,14 @@ def grad(
             else:
                 result.append(None)
                 continue
-        result.append(_wrap(g.astype(t._data.dtype, copy=True), None))
+        if create_graph:
+            if not hasattr(g, "_data"):
+                # materialized zeros: a leaf that requires grad, as PyTorch's
+                g = _wrap(g, None).requires_grad_()
+            elif g._data.dtype != t._data.dtype:
+                with enable_grad():
+                    g = g.to(t.dtype)
+            result.append(g)
+        else:
+            result.append(_wrap(g.astype(t._data.dtype, copy=True), None))
     return tuple(result)

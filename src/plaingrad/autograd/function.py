@@ -9,6 +9,12 @@ engine calls its ``backward`` with the gradient as an array, and the node hands
 it to the user's ``backward`` as a Tensor (with recording off), checks what
 comes back, and returns one array per tensor input.
 
+With ``create_graph=True`` the engine calls ``backward_graph`` instead: the
+user's ``backward`` runs with recording on and gets the gradient as a Tensor in
+the graph, so that a backward written with differentiable ops is itself
+differentiable (as in PyTorch). A saved output is handed back connected to
+this node, as PyTorch unpacks saved outputs.
+
 Each subclass gets its own node class, named ``<Name>Backward`` as PyTorch
 names it, so that ``grad_fn`` prints and ``grad_fn.name()`` read the same.
 """
@@ -30,6 +36,8 @@ class FunctionCtx(Node):
     _needs: tuple = ()
     _tensor_positions: tuple = ()
     _non_differentiable: frozenset = frozenset()
+    # positions in the saved tensors of outputs (see ``backward_graph``)
+    _saved_outputs: tuple = ()
 
     def save_for_backward(self, *tensors: Any) -> None:
         """Keep ``tensors`` (or None) for ``backward``; freed after use."""
@@ -97,20 +105,61 @@ class FunctionCtx(Node):
             out.append(array)
         return tuple(out)
 
+    @staticmethod
+    def backward_graph(ctx: Any, grad_output: Any) -> Any:
+        """Engine entry under create_graph: Tensors in and out, recording on."""
+        from ..tensor import Tensor, _wrap
+
+        saved = ctx._saved
+        if ctx._saved_outputs and saved is not _FREED:
+            # a saved output comes back as a tensor whose grad_fn is this node
+            ctx._saved = tuple(
+                _wrap(t._data, ctx) if i in ctx._saved_outputs else t
+                for i, t in enumerate(saved)
+            )
+        try:
+            grads = ctx._function.backward(ctx, grad_output)
+        finally:
+            if ctx._saved is not _FREED:
+                ctx._saved = saved
+        if not isinstance(grads, tuple):
+            grads = (grads,)
+        if len(grads) != len(ctx._needs):
+            raise RuntimeError(
+                f"function {ctx._name} returned an incorrect number of gradients "
+                f"(expected {len(ctx._needs)}, got {len(grads)})"
+            )
+        out = []
+        for i in ctx._tensor_positions:
+            grad = grads[i]
+            if grad is not None and not isinstance(grad, Tensor):
+                raise TypeError(
+                    f"function {ctx._name} returned a {type(grad).__name__} as "
+                    f"the gradient of input {i}; expected a Tensor or None"
+                )
+            shape = ctx._shapes[i]
+            if grad is not None and grad._data.shape != shape:
+                _check_sum_to(grad._data.shape, shape, ctx._name, i)
+                grad = grad.sum_to_size(shape)
+            out.append(grad)
+        return tuple(out)
+
+
+def _check_sum_to(given: tuple, shape: tuple, name: str, index: int) -> None:
+    extra = len(given) - len(shape)
+    fits = extra >= 0 and all(s == g or s == 1 for s, g in zip(shape, given[extra:]))
+    if not fits:
+        raise RuntimeError(
+            f"function {name} returned an invalid gradient at index {index} - "
+            f"got {list(given)} but expected shape compatible with {list(shape)}"
+        )
+
 
 def _sum_to(array: Any, shape: tuple, name: str, index: int) -> Any:
     """Sum a gradient that broadcasts the input's shape back down to it, as
     PyTorch does; any other shape is an error."""
+    _check_sum_to(array.shape, shape, name, index)
     extra = array.ndim - len(shape)
-    fits = extra >= 0 and all(
-        s == g or s == 1 for s, g in zip(shape, array.shape[extra:])
-    )
-    if not fits:
-        raise RuntimeError(
-            f"function {name} returned an invalid gradient at index {index} - "
-            f"got {list(array.shape)} but expected shape compatible with "
-            f"{list(shape)}"
-        )
     if extra:
         array = array.sum(axis=tuple(range(extra)))
     axes = tuple(i for i, s in enumerate(shape) if s == 1 and array.shape[i] != 1)
@@ -222,6 +271,14 @@ class Function:
                 # A fresh tensor over the same memory: forward may have
                 # returned an input, whose own history must stay as it was.
                 o = _wrap(o._data, ctx)
+                saved = ctx._saved
+                if saved and not ctx._saved_outputs:
+                    ctx._saved_outputs = tuple(
+                        i
+                        for i, t in enumerate(saved)
+                        if any(t is d for d in differentiable)
+                        and not any(t is a for a in args)
+                    )
             results.append(o)
         return tuple(results) if isinstance(output, tuple) else results[0]
 

@@ -19,6 +19,7 @@ import sys
 from typing import Any
 from weakref import ref as _weakref
 
+from ..backend import xp
 from .anomaly_mode import _anomaly, creation_trace
 from .grad_mode import _mode
 
@@ -54,6 +55,14 @@ class Node:
             raise RuntimeError(_SECOND_BACKWARD)
         return saved
 
+    @property
+    def saved_graph_tensors(self) -> tuple:
+        """The saved values as Tensors connected to the graph, for an op's
+        Tensor-level rule ``backward_graph`` (create_graph; see engine.py)."""
+        from .engine import saved_graph_tensors
+
+        return saved_graph_tensors(self)
+
     def _release(self) -> None:
         if self._saved:
             self._saved = _FREED
@@ -73,7 +82,8 @@ class Node:
         return self._name
 
     def register_prehook(self, hook: Any) -> None:
-        """Call ``hook(grad)`` on the total gradient arriving at this node."""
+        """Call ``hook(grad)`` on the total gradient arriving at this node (an
+        array; a Tensor in the graph under create_graph)."""
         if self._pre_hooks is None:
             self._pre_hooks = []
         self._pre_hooks.append(hook)
@@ -131,6 +141,11 @@ class Op(Node):
     def backward(ctx: Any, grad_output: Any) -> Any:
         raise NotImplementedError
 
+    # Optional: ``backward_graph(ctx, grad_output)``, the same gradients as
+    # ``backward`` computed from Tensors with differentiable ops, which
+    # create_graph=True (double backward) runs instead (see engine.py).
+    backward_graph: Any = None
+
     @classmethod
     def apply(cls, *inputs: Any, **options: Any) -> Any:
         """Run the forward rule on tensors and record the node if needed."""
@@ -171,7 +186,7 @@ class Op(Node):
                 return tuple([_wrap(o, None) for o in out])
             result = _wrap(out, None)
             if cls._view:
-                _share_version(result, inputs[0])
+                _share_version(result, inputs[0], cls)
             return result
         if _anomaly.enabled:
             ctx._trace = creation_trace()
@@ -183,7 +198,7 @@ class Op(Node):
             result = results = _wrap(out, ctx)
         if cls._view:
             # a view of its (first) input: in-place ops on it need to know
-            _share_version(result, inputs[0])
+            _share_version(result, inputs[0], cls)
         if ctx._saved:
             ctx._saved_from = _saved_sources(ctx._saved, inputs, out, result)
         return results
@@ -215,7 +230,10 @@ def _saved_sources(saved: tuple, inputs: tuple, out: Any, result: Any) -> tuple:
 
     An entry is ``(input_tensor, version)`` for an input's array, ``(weakref to
     the output, version)`` for the output's (a strong reference would be a
-    cycle), or None for an array made inside ``forward``.
+    cycle), or None for an array made inside ``forward``. A NumPy view of an
+    input's or the output's memory (``a.T`` saved inside ``forward``) gets
+    ``(alias, version)``: a constant Tensor on that view which shares the
+    version counter of the tensor whose memory it is.
     """
     sources = []
     for array in saved:
@@ -227,8 +245,28 @@ def _saved_sources(saved: tuple, inputs: tuple, out: Any, result: Any) -> tuple:
             if array is out:
                 sources.append((_weakref(result), result._version))
             else:
-                sources.append(None)
+                owner = getattr(array, "base", None)
+                if owner is None:
+                    sources.append(None)
+                else:
+                    sources.append(_view_source(array, owner, inputs, result))
     return tuple(sources)
+
+
+def _view_source(array: Any, owner: Any, inputs: tuple, result: Any) -> Any:
+    """The source of a saved ``array`` that is a view of ``owner``'s memory:
+    an alias sharing the counter of the input or output that holds it (None
+    when it is neither's)."""
+    for t in (*inputs, result):
+        data = t._data
+        if data is owner or (data.base is owner and xp.may_share_memory(data, array)):
+            counter = t._vc
+            if counter is None:
+                counter = t._vc = [0]
+            alias = _wrap(array, None)
+            alias._vc = counter
+            return (alias, counter[0])
+    return None
 
 
 def check_saved_versions(node: Node) -> None:
@@ -237,25 +275,37 @@ def check_saved_versions(node: Node) -> None:
         if source is None:
             continue
         tensor, version = source
+        producer = None
         if tensor.__class__ is _weakref:
             tensor = tensor()
             if tensor is None:
                 continue
+            producer = node  # a saved output is named after the saving node
         now = tensor._version
         if now != version:
-            raise RuntimeError(_modified_message(tensor, now, version))
+            raise RuntimeError(_modified_message(tensor, now, version, producer))
 
 
-def _modified_message(tensor: Any, now: int, expected: int) -> str:
+def _modified_message(
+    tensor: Any, now: int, expected: int, producer: Node | None = None
+) -> str:
     what = f"[{tensor.type()} {list(tensor.shape)}]"
-    if tensor.grad_fn is not None:
-        what += f", which is output 0 of {tensor.grad_fn.name()},"
+    if producer is None and tensor.grad_fn is not None:
+        # an input's current node (for a view, as rebuilt after its base
+        # changed: _edge does that)
+        producer = _edge(tensor)
+    if producer is not None:
+        # PyTorch names the node without its "Backward0" suffix
+        name = producer.name()
+        if "Backward" in name:
+            name = name[: name.rfind("Backward")]
+        what += f", which is output 0 of {name},"
     return (
         "one of the variables needed for gradient computation has been modified "
         f"by an inplace operation: {what} is at version {now}; expected version "
         f"{expected} instead. Hint: enable anomaly detection to find the "
         "operation that failed to compute its gradient, with "
-        "torch.autograd.set_detect_anomaly(True)."
+        "torch.autograd.set_detect_anomaly(True, check_nan=False)."
     )
 
 
@@ -263,7 +313,10 @@ def _edge(t: Any) -> Node | None:
     """The node that gradients for tensor ``t`` flow into (None: no gradient)."""
     grad_fn = t.grad_fn
     if grad_fn is not None:
-        return grad_fn
+        if t._base is None or t._view_version == t._vc[0]:
+            return grad_fn
+        # a view whose base changed in place since its grad_fn was made
+        return _regenerate_view(t)
     if not t._requires_grad:
         return None
     acc = t._accumulator
@@ -277,9 +330,22 @@ def _wrap(array: Any, grad_fn: Node | None) -> Any:
     raise RuntimeError("plaingrad.tensor has not been imported")
 
 
-def _share_version(view: Any, base: Any) -> None:
+def _share_version(view: Any, base: Any, op: Any = None) -> None:
     """Make ``view`` share ``base``'s version counter; replaced by tensor.py."""
     raise RuntimeError("plaingrad.tensor has not been imported")
+
+
+def _regenerate_view(view: Any) -> Node:
+    """Rebuild a view's grad_fn from its base's history; replaced by
+    ``ops/strided.py`` when it loads (see ``bind_view_regenerator``)."""
+    return view.grad_fn
+
+
+def bind_view_regenerator(regenerate: Any) -> None:
+    """Called once by ``ops/strided.py``: ``regenerate(view)`` gives a view
+    the grad_fn that reads it from its base's current history."""
+    global _regenerate_view
+    _regenerate_view = regenerate
 
 
 def bind_tensor_factory(factory: Any, share_version: Any) -> None:

@@ -42,7 +42,7 @@ from .containers import (
 )
 from .conv import Conv1d, Conv2d, ConvTranspose2d, Fold, Unfold
 from .dropout import Dropout, Dropout2d
-from .linear import Identity, Linear
+from .linear import Bilinear, Identity, Linear
 from .loss import CrossEntropyLoss, MSELoss, NLLLoss
 from .module import Module
 from .normalization import BatchNorm1d, BatchNorm2d, GroupNorm, LayerNorm, RMSNorm
@@ -64,6 +64,13 @@ from .transformer import (
     TransformerDecoderLayer,
     TransformerEncoder,
     TransformerEncoderLayer,
+)
+from .upsampling import (
+    PixelShuffle,
+    PixelUnshuffle,
+    Upsample,
+    UpsamplingBilinear2d,
+    UpsamplingNearest2d,
 )
 
 __all__ = [
@@ -137,4 +144,10 @@ __all__ = [
     "functional",
     "init",
     "utils",
+    "Bilinear",
+    "PixelShuffle",
+    "PixelUnshuffle",
+    "Upsample",
+    "UpsamplingBilinear2d",
+    "UpsamplingNearest2d",
 ]

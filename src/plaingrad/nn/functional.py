@@ -25,6 +25,7 @@ from ..ops.activation import (
     tanhshrink,
 )
 from ..ops.attention import scaled_dot_product_attention
+from ..ops.bilinear import bilinear
 from ..ops.conv import conv1d, conv2d, conv_transpose2d
 from ..ops.dropout import dropout, dropout2d
 from ..ops.elementwise import relu, sigmoid, tanh
@@ -43,6 +44,7 @@ from ..ops.normalization import (
     rms_norm,
 )
 from ..ops.padding import pad
+from ..ops.pixel_shuffle import pixel_shuffle, pixel_unshuffle
 from ..ops.pooling import (
     adaptive_avg_pool2d,
     adaptive_max_pool2d,
@@ -52,6 +54,7 @@ from ..ops.pooling import (
     max_pool2d,
 )
 from ..ops.reduction import log_softmax, softmax
+from ..ops.resample import interpolate
 
 __all__ = [
     "batch_norm",
@@ -108,4 +111,8 @@ __all__ = [
     "softmax",
     "scaled_dot_product_attention",
     "tanh",
+    "bilinear",
+    "interpolate",
+    "pixel_shuffle",
+    "pixel_unshuffle",
 ]

@@ -1,4 +1,5 @@
-"""``Linear`` (``y = x W^T + b``) and ``Identity``."""
+"""``Linear`` (``y = x W^T + b``), ``Bilinear`` (``y = x1^T A x2 + b``) and
+``Identity``."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from typing import Any
 
 from .. import _dtype
 from ..creation import empty
+from ..ops.bilinear import bilinear
 from ..ops.linalg import linear
 from ..tensor import Tensor
 from . import init
@@ -83,6 +85,73 @@ class Linear(Module):
         return (
             f"in_features={self.in_features}, out_features={self.out_features}, "
             f"bias={self.bias is not None}"
+        )
+
+
+class Bilinear(Module):
+    """A bilinear layer: ``y[..., o] = x1 @ weight[o] @ x2 + bias[o]``.
+
+    Weight and bias start from U(-1/sqrt(in1_features), 1/sqrt(in1_features)),
+    PyTorch's default.
+
+    Args:
+        in1_features: size of each first input sample (> 0).
+        in2_features: size of each second input sample.
+        out_features: size of each output sample.
+        bias: learn an additive bias (default True).
+
+    Shape:
+        input1: (*, in1_features); input2: (*, in2_features) with the same
+        leading dimensions; output: (*, out_features). ``weight`` is
+        (out_features, in1_features, in2_features).
+
+    Example:
+        >>> import plaingrad as torch
+        >>> m = torch.nn.Bilinear(2, 3, 4)
+        >>> m(torch.ones(5, 2), torch.ones(5, 3)).shape
+        plaingrad.Size([5, 4])
+    """
+
+    def __init__(
+        self,
+        in1_features: int,
+        in2_features: int,
+        out_features: int,
+        bias: bool = True,
+        device: Any = None,
+        dtype: Any = None,
+    ) -> None:
+        super().__init__()
+        self.in1_features = in1_features
+        self.in2_features = in2_features
+        self.out_features = out_features
+        dtype = dtype or _dtype.get_default_dtype()
+        shape = (out_features, in1_features, in2_features)
+        self.weight = Parameter(empty(shape, dtype=dtype, device=device))
+        if bias:
+            self.bias = Parameter(empty(out_features, dtype=dtype, device=device))
+        else:
+            self.register_parameter("bias", None)
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        """Redraw weight and bias from U(-1/sqrt(in1), 1/sqrt(in1))."""
+        if self.in1_features <= 0:
+            raise ValueError(
+                f"in1_features must be > 0, but got (in1_features={self.in1_features})"
+            )
+        bound = 1 / math.sqrt(self.in1_features)
+        init.uniform_(self.weight, -bound, bound)
+        if self.bias is not None:
+            init.uniform_(self.bias, -bound, bound)
+
+    def forward(self, input1: Tensor, input2: Tensor) -> Tensor:
+        return bilinear(input1, input2, self.weight, self.bias)
+
+    def extra_repr(self) -> str:
+        return (
+            f"in1_features={self.in1_features}, in2_features={self.in2_features}, "
+            f"out_features={self.out_features}, bias={self.bias is not None}"
         )
 
 

@@ -19,6 +19,7 @@ from ..device import check_device
 from ..tensor import Tensor
 from . import (
     activation,
+    assign,
     binary,
     elementwise,
     linalg,
@@ -26,7 +27,9 @@ from . import (
     loss,
     math,
     reduction,
+    sampling,
     shape,
+    strided,
 )
 from ._util import cast
 from .activation import celu, selu
@@ -136,6 +139,7 @@ from .reduction import (
     min,
     softmax,
     sum,
+    sum_to_size,
 )
 from .reshaping import (
     chunk,
@@ -255,116 +259,6 @@ def _type_as(self: Tensor, other: Tensor) -> Tensor:
     return elementwise.to_dtype(self, other.dtype)
 
 
-# PyTorch's scalar-type names, used in its casting errors.
-_TORCH_NAMES = {
-    "bool": "Bool",
-    "uint8": "Byte",
-    "int8": "Char",
-    "int16": "Short",
-    "int32": "Int",
-    "int64": "Long",
-    "float16": "Half",
-    "float32": "Float",
-    "float64": "Double",
-}
-
-
-def _inplace(fn: Any) -> Any:
-    """``a op= b``: compute ``a op b`` and write it into a's memory.
-
-    On a tensor in the graph the result takes over the new node, as PyTorch
-    rebases history; on a leaf that requires grad it is refused outside no_grad.
-    """
-
-    def method(self: Tensor, other: Any, **kwargs: Any) -> Tensor:
-        from ..autograd.grad_mode import _mode
-
-        if _mode.enabled and self._requires_grad and self.grad_fn is None:
-            raise RuntimeError(
-                "a leaf Variable that requires grad is being used in an in-place "
-                "operation."
-            )
-        base = self._base
-        if (
-            _mode.enabled
-            and base is not None
-            and (self._requires_grad or base._requires_grad)
-        ):
-            # PyTorch writes through to the base and rewrites its history
-            # (CopySlices); until plaingrad does, refuse rather than give the
-            # base stale values and gradients.
-            raise NotImplementedError(
-                "in-place operation on a view of a tensor that requires grad is "
-                "not supported yet (it would have to change the base tensor and "
-                "its gradient too); write `y = y op x` instead of `y op= x`, or "
-                "clone() the view first"
-            )
-        result = fn(self, other, **kwargs)
-        if result._data.dtype != self._data.dtype:
-            if result.dtype._rank > self.dtype._rank:
-                raise RuntimeError(
-                    f"result type {_TORCH_NAMES[result.dtype.name]} can't be cast "
-                    f"to the desired output type {_TORCH_NAMES[self.dtype.name]}"
-                )
-            # narrowing within a category (float64 into float32) is allowed
-            result = cast(result, self._data.dtype)
-        if result.grad_fn is not None:
-            # Recorded: the tensor takes over the result and its node. Its old
-            # memory is left alone because the graph may have saved it.
-            # TODO: write through to views' bases once version counters land.
-            self._data = result._data
-            self.grad_fn = result.grad_fn
-            self._requires_grad = True
-        else:
-            self._data[...] = result._data
-        self._version += 1
-        return self
-
-    return method
-
-
-def _zero_(self: Tensor) -> Tensor:
-    return _fill_(self, 0)
-
-
-def _fill_(self: Tensor, value: Any) -> Tensor:
-    from ..autograd.grad_mode import _mode
-
-    if _mode.enabled and self._requires_grad:
-        raise RuntimeError(
-            "a leaf Variable that requires grad is being used in an in-place operation."
-        )
-    self._data[...] = value._data if isinstance(value, Tensor) else value
-    self._version += 1
-    return self
-
-
-def _copy_(self: Tensor, src: Tensor) -> Tensor:
-    return _fill_(self, src)
-
-
-def _clamp_(self: Tensor, min: Any = None, max: Any = None) -> Tensor:
-    return _inplace(lambda a, _: clamp(a, min, max))(self, None)
-
-
-def _unary_inplace(fn: Any) -> Any:
-    """``x.sin_()``: ``fn(x)`` written back into ``x`` (see ``_inplace``)."""
-
-    def method(self: Tensor, **kwargs: Any) -> Tensor:
-        return _inplace(lambda a, _: fn(a, **kwargs))(self, None)
-
-    method.__name__ = fn.__name__ + "_"
-    return method
-
-
-def _masked_fill_(self: Tensor, mask: Tensor, value: Any) -> Tensor:
-    return _inplace(lambda a, _: masked_fill(a, mask, value))(self, None)
-
-
-def _lerp_(self: Tensor, end: Tensor, weight: Any) -> Tensor:
-    return _inplace(lambda a, _: lerp(a, end, weight))(self, None)
-
-
 def _max_method(self: Tensor, dim: Any = None, keepdim: bool = False) -> Any:
     return max(self, dim, keepdim)
 
@@ -423,10 +317,6 @@ _METHODS = {
     "__ge__": ge,
     "__getitem__": shape.getitem,
     "__setitem__": shape.setitem,
-    "__iadd__": _inplace(add),
-    "__isub__": _inplace(sub),
-    "__imul__": _inplace(mul),
-    "__itruediv__": _inplace(div),
     # named methods
     "add": add,
     "sub": sub,
@@ -465,12 +355,6 @@ _METHODS = {
     "fmod": fmod,
     "remainder": remainder,
     "masked_fill": masked_fill,
-    "masked_fill_": _masked_fill_,
-    "lerp_": _lerp_,
-    "atan2_": _inplace(atan2),
-    "hypot_": _inplace(hypot),
-    "fmod_": _inplace(fmod),
-    "remainder_": _inplace(remainder),
     "where": lambda self, condition, other: where(condition, self, other),
     "eq": eq,
     "ne": ne,
@@ -480,6 +364,7 @@ _METHODS = {
     "ge": ge,
     "sum": sum,
     "mean": mean,
+    "sum_to_size": sum_to_size,
     "all": all,
     "any": any,
     "max": _max_method,
@@ -552,14 +437,6 @@ _METHODS = {
     "isnan": isnan,
     "isinf": isinf,
     "isfinite": isfinite,
-    "add_": _inplace(add),
-    "sub_": _inplace(sub),
-    "mul_": _inplace(mul),
-    "div_": _inplace(div),
-    "clamp_": _clamp_,
-    "zero_": _zero_,
-    "fill_": _fill_,
-    "copy_": _copy_,
 }
 for _name in ("float", "double", "half", "long", "int", "bool"):
     _target = {
@@ -572,18 +449,20 @@ for _name in ("float", "double", "half", "long", "int", "bool"):
     }[_name]
     _METHODS[_name] = _cast_method(_target)
 
-# unary math functions and their in-place forms (``x.sin_()``)
+# unary math functions (their in-place forms are in ``inplace``)
 for _fn in (
     sin, cos, tan, asin, acos, atan, sinh, cosh, log1p, expm1, log2, log10, exp2,
     rsqrt, reciprocal, sign, floor, ceil, round, trunc, frac, erf, erfinv,
 ):  # fmt: skip
     _METHODS[_fn.__name__] = _fn
-    _METHODS[_fn.__name__ + "_"] = _unary_inplace(_fn)
 _ALIASES = (("arcsin", asin), ("arccos", acos), ("arctan", atan), ("fix", trunc))
 for _name, _fn in _ALIASES:
     _METHODS[_name] = _fn
-    _METHODS[_name + "_"] = _METHODS[_fn.__name__ + "_"]
 
+_METHODS.update(assign.INPLACE_METHODS)
+_METHODS.update(sampling.TENSOR_METHODS)
+_METHODS["unfold"] = strided.unfold
+_METHODS["select"] = shape.select
 for _name, _fn in _METHODS.items():
     setattr(Tensor, _name, _fn)
 Tensor.T = property(shape.T)

@@ -22,9 +22,9 @@ import numpy as np
 
 from ..autograd.node import Op
 from ..backend import errstate, xp
-from ..tensor import Tensor
+from ..tensor import Tensor, _wrap
 from . import _special
-from .elementwise import abs, add, div, sub, tanh
+from .elementwise import abs, add, div, sub, tanh, where
 
 _SQRT_HALF = math.sqrt(0.5)
 _INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
@@ -65,6 +65,11 @@ class LogSigmoid(Op):
         (a,) = ctx.saved_tensors
         return grad_output * _sigmoid(-a)
 
+    @staticmethod
+    def backward_graph(ctx, grad_output):
+        (a,) = ctx.saved_graph_tensors
+        return grad_output * (-a).sigmoid()
+
 
 class Softplus(Op):
     _name = "SoftplusBackward0"
@@ -88,6 +93,14 @@ class Softplus(Op):
             z = xp.exp(scaled)
             return xp.where(scaled > threshold, grad_output, grad_output * z / (z + 1))
 
+    @staticmethod
+    def backward_graph(ctx, grad_output):
+        # z / (z + 1) = sigmoid(beta a), which never overflows
+        (a,) = ctx.saved_graph_tensors
+        beta, threshold = ctx.options
+        linear = a * beta > threshold
+        return where(linear, grad_output, grad_output * (a * beta).sigmoid())
+
 
 class Silu(Op):
     _name = "SiluBackward0"
@@ -102,6 +115,12 @@ class Silu(Op):
         # d(a sigma(a))/da = sigma(a) (1 + a (1 - sigma(a)))
         (a,) = ctx.saved_tensors
         s = _sigmoid(a)
+        return grad_output * (s * (1 + a * (1 - s)))
+
+    @staticmethod
+    def backward_graph(ctx, grad_output):
+        (a,) = ctx.saved_graph_tensors
+        s = a.sigmoid()
         return grad_output * (s * (1 + a * (1 - s)))
 
 
@@ -131,6 +150,17 @@ class Gelu(Op):
         pdf = _INV_SQRT_2PI * xp.exp(-0.5 * a * a)
         return grad_output * (cdf + a * pdf)
 
+    @staticmethod
+    def backward_graph(ctx, grad_output):
+        (a,) = ctx.saved_graph_tensors
+        if ctx.approximate == "tanh":
+            t = tanh(_TANH_BETA * (a + _TANH_KAPPA * a * a * a))
+            d_inner = _TANH_BETA * (1 + 3 * _TANH_KAPPA * a * a)
+            return grad_output * (0.5 * (1 + t) + 0.5 * a * (1 - t * t) * d_inner)
+        cdf = 0.5 * (1 + (a * _SQRT_HALF).erf())
+        pdf = _INV_SQRT_2PI * (-0.5 * a * a).exp()
+        return grad_output * (cdf + a * pdf)
+
 
 class Elu(Op):
     _name = "EluBackward0"
@@ -150,6 +180,13 @@ class Elu(Op):
         alpha, scale, input_scale = ctx.options
         slope = (alpha * scale * input_scale) * xp.exp(xp.minimum(a, 0) * input_scale)
         return grad_output * xp.where(a > 0, scale, slope)
+
+    @staticmethod
+    def backward_graph(ctx, grad_output):
+        (a,) = ctx.saved_graph_tensors
+        alpha, scale, input_scale = ctx.options
+        slope = (alpha * scale * input_scale) * (a.clamp(max=0) * input_scale).exp()
+        return where(a > 0, grad_output * scale, grad_output * slope)
 
 
 class Celu(Elu):
@@ -171,6 +208,12 @@ class Mish(Op):
         t = xp.tanh(_softplus(a))
         return grad_output * (t + a * _sigmoid(a) * (1 - t * t))
 
+    @staticmethod
+    def backward_graph(ctx, grad_output):
+        (a,) = ctx.saved_graph_tensors
+        t = tanh(softplus(a))
+        return grad_output * (t + a * a.sigmoid() * (1 - t * t))
+
 
 # --------------------------------------------------------------- piecewise linear
 
@@ -191,6 +234,12 @@ class LeakyRelu(Op):
         slope = ctx.negative_slope
         return xp.where(a > 0, grad_output, grad_output * slope)
 
+    @staticmethod
+    def backward_graph(ctx, grad_output):
+        (a,) = ctx.saved_tensors
+        positive = _wrap(a > 0, None)
+        return where(positive, grad_output, grad_output * ctx.negative_slope)
+
 
 class Hardtanh(Op):
     _name = "HardtanhBackward0"
@@ -209,6 +258,12 @@ class Hardtanh(Op):
         zero = xp.zeros((), dtype=grad_output.dtype)
         return xp.where((a <= low) | (a >= high), zero, grad_output)
 
+    @staticmethod
+    def backward_graph(ctx, grad_output):
+        (a,) = ctx.saved_tensors
+        low, high = ctx.bounds
+        return where(_wrap((a <= low) | (a >= high), None), 0, grad_output)
+
 
 class Hardsigmoid(Op):
     _name = "HardsigmoidBackward0"
@@ -224,6 +279,12 @@ class Hardsigmoid(Op):
         (a,) = ctx.saved_tensors
         zero = xp.zeros((), dtype=grad_output.dtype)
         return xp.where((a > -3) & (a < 3), grad_output * _ONE_SIXTH_F32, zero)
+
+    @staticmethod
+    def backward_graph(ctx, grad_output):
+        (a,) = ctx.saved_tensors
+        inside = _wrap((a > -3) & (a < 3), None)
+        return where(inside, grad_output * _ONE_SIXTH_F32, 0)
 
 
 class Hardswish(Op):
@@ -242,6 +303,12 @@ class Hardswish(Op):
         middle = grad_output * (a / 3 + 0.5)
         return xp.where(a <= -3, zero, xp.where(a < 3, middle, grad_output))
 
+    @staticmethod
+    def backward_graph(ctx, grad_output):
+        (a,) = ctx.saved_graph_tensors
+        middle = grad_output * (a / 3 + 0.5)
+        return where(a <= -3, 0, where(a < 3, middle, grad_output))
+
 
 # ---------------------------------------------------------------- public functions
 
@@ -258,9 +325,9 @@ def _result(input: Tensor, out: Tensor, inplace: bool) -> Tensor:
     """``out``, or ``input`` overwritten with it when ``inplace``."""
     if not inplace:
         return out
-    from . import _inplace
+    from .inplace import write_result_
 
-    return _inplace(lambda a, _: out)(input, None)
+    return write_result_(input, out)
 
 
 def logsigmoid(input: Tensor) -> Tensor:

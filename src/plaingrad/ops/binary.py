@@ -22,6 +22,7 @@ from ..autograd.node import Op
 from ..backend import errstate, xp
 from ..tensor import Tensor, _wrap
 from ._util import binary_operands, cast, to_float, unbroadcast
+from .elementwise import where
 
 _NUMBERS = (int, float, bool, np.number, np.bool_)
 
@@ -51,6 +52,18 @@ class Atan2(Op):
             grad_b = unbroadcast(grad_output * -a * recip, b.shape)
         return grad_a, grad_b
 
+    @staticmethod
+    def backward_graph(ctx, grad_output):
+        a, b = ctx.saved_graph_tensors
+        squares = a * a + b * b
+        recip = where(squares == 0, 0, 1 / squares)
+        grad_a = grad_b = None
+        if ctx._next[0] is not None:
+            grad_a = (grad_output * b * recip).sum_to_size(a.shape)
+        if ctx._next[1] is not None:
+            grad_b = (grad_output * -a * recip).sum_to_size(b.shape)
+        return grad_a, grad_b
+
 
 class Hypot(Op):
     _name = "HypotBackward0"
@@ -71,6 +84,16 @@ class Hypot(Op):
                 grad_a = unbroadcast(grad_output * a / out, a.shape)
             if ctx._next[1] is not None:
                 grad_b = unbroadcast(grad_output * b / out, b.shape)
+        return grad_a, grad_b
+
+    @staticmethod
+    def backward_graph(ctx, grad_output):
+        a, b, out = ctx.saved_graph_tensors
+        grad_a = grad_b = None
+        if ctx._next[0] is not None:
+            grad_a = (grad_output * a / out).sum_to_size(a.shape)
+        if ctx._next[1] is not None:
+            grad_b = (grad_output * b / out).sum_to_size(b.shape)
         return grad_a, grad_b
 
 
@@ -101,6 +124,15 @@ class LerpScalar(Op):
             unbroadcast(grad_output * w, shape_e),
         )
 
+    @staticmethod
+    def backward_graph(ctx, grad_output):
+        shape_s, shape_e = ctx.shapes
+        w = ctx.weight
+        return (
+            (grad_output * (1 - w)).sum_to_size(shape_s),
+            (grad_output * w).sum_to_size(shape_e),
+        )
+
 
 class Lerp(Op):
     _name = "LerpBackward1"
@@ -123,6 +155,18 @@ class Lerp(Op):
             grads[2] = unbroadcast(grad_output * (end - start), weight.shape)
         return tuple(grads)
 
+    @staticmethod
+    def backward_graph(ctx, grad_output):
+        start, end, weight = ctx.saved_graph_tensors
+        grads = [None, None, None]
+        if ctx._next[0] is not None:
+            grads[0] = (grad_output * (1 - weight)).sum_to_size(start.shape)
+        if ctx._next[1] is not None:
+            grads[1] = (grad_output * weight).sum_to_size(end.shape)
+        if ctx._next[2] is not None:
+            grads[2] = (grad_output * (end - start)).sum_to_size(weight.shape)
+        return tuple(grads)
+
 
 # ------------------------------------------------------------ maximum / minimum
 
@@ -141,6 +185,18 @@ def _select_grads(ctx, grad_output, a_loses, b_loses):
     return grad_a, grad_b
 
 
+def _select_grads_graph(ctx, grad_output, a_loses, b_loses):
+    # ``_select_grads`` on Tensors (create_graph); the masks are constants
+    a, b = ctx.saved_tensors
+    share = where(_wrap(a == b, None), grad_output / 2, grad_output)
+    grad_a = grad_b = None
+    if ctx._next[0] is not None:
+        grad_a = where(_wrap(a_loses, None), 0, share).sum_to_size(a.shape)
+    if ctx._next[1] is not None:
+        grad_b = where(_wrap(b_loses, None), 0, share).sum_to_size(b.shape)
+    return grad_a, grad_b
+
+
 class Maximum(Op):
     _name = "MaximumBackward0"
 
@@ -154,6 +210,11 @@ class Maximum(Op):
         # d max(a, b)/da = 1 where a > b, 1/2 where a == b, else 0
         a, b = ctx.saved_tensors
         return _select_grads(ctx, grad_output, a < b, a > b)
+
+    @staticmethod
+    def backward_graph(ctx, grad_output):
+        a, b = ctx.saved_tensors
+        return _select_grads_graph(ctx, grad_output, a < b, a > b)
 
 
 class Minimum(Op):
@@ -169,6 +230,11 @@ class Minimum(Op):
         # d min(a, b)/da = 1 where a < b, 1/2 where a == b, else 0
         a, b = ctx.saved_tensors
         return _select_grads(ctx, grad_output, a > b, a < b)
+
+    @staticmethod
+    def backward_graph(ctx, grad_output):
+        a, b = ctx.saved_tensors
+        return _select_grads_graph(ctx, grad_output, a > b, a < b)
 
 
 # --------------------------------------------------------------- fmod / remainder
@@ -186,6 +252,10 @@ class FmodScalar(Op):
     @staticmethod
     def backward(ctx, grad_output):
         # a - b round(a/b) with a number b: d/da = 1
+        return grad_output
+
+    @staticmethod
+    def backward_graph(ctx, grad_output):
         return grad_output
 
 
@@ -217,6 +287,16 @@ class Fmod(Op):
             grad_b = unbroadcast(-grad_output * quotient, b.shape)
         return unbroadcast(grad_output, a.shape), grad_b
 
+    @classmethod
+    def backward_graph(cls, ctx, grad_output):
+        a, b = ctx.saved_tensors
+        grad_b = None
+        if ctx._next[1] is not None:
+            with errstate(divide="ignore", invalid="ignore"):
+                quotient = _wrap(cls._round(a / b), None)
+            grad_b = (-grad_output * quotient).sum_to_size(b.shape)
+        return grad_output.sum_to_size(a.shape), grad_b
+
 
 class Remainder(Fmod):
     _name = "RemainderBackward1"
@@ -243,6 +323,11 @@ class MaskedFill(Op):
         zero = xp.zeros((), dtype=grad_output.dtype)
         return unbroadcast(xp.where(mask, zero, grad_output), ctx.shape), None
 
+    @staticmethod
+    def backward_graph(ctx, grad_output):
+        mask = _wrap(ctx.saved_tensors[0], None)
+        return where(mask, 0, grad_output).sum_to_size(ctx.shape), None
+
 
 class MaskedFillTensor(Op):
     _name = "MaskedFillBackward1"
@@ -263,6 +348,16 @@ class MaskedFillTensor(Op):
             grad_a = unbroadcast(xp.where(mask, zero, grad_output), ctx.shape)
         if ctx._next[2] is not None:
             grad_value = xp.where(mask, grad_output, zero).sum()
+        return grad_a, None, grad_value
+
+    @staticmethod
+    def backward_graph(ctx, grad_output):
+        mask = _wrap(ctx.saved_tensors[0], None)
+        grad_a = grad_value = None
+        if ctx._next[0] is not None:
+            grad_a = where(mask, 0, grad_output).sum_to_size(ctx.shape)
+        if ctx._next[2] is not None:
+            grad_value = where(mask, grad_output, 0).sum()
         return grad_a, None, grad_value
 
 
@@ -302,6 +397,30 @@ class ClampTensor(Op):
             None
             if edge is None
             else unbroadcast(xp.where(mask, grad_output, zero), x.shape)
+            for edge, mask, x in zip(ctx._next, masks, inputs)
+        )
+
+    @staticmethod
+    def backward_graph(ctx, grad_output):
+        a, *bounds = ctx.saved_tensors
+        has_min, has_max = ctx.has
+        low = bounds[0] if has_min else None
+        high = bounds[-1] if has_max else None
+        if low is not None and high is not None:
+            masks = [
+                (a >= low) & (a <= high),
+                (a < low) & (low < high),
+                (a > high) | (high < low),
+            ]
+        elif low is not None:
+            masks = [a >= low, a < low]
+        else:
+            masks = [a <= high, a > high]
+        inputs = [a, *bounds]
+        return tuple(
+            None
+            if edge is None
+            else where(_wrap(mask, None), grad_output, 0).sum_to_size(x.shape)
             for edge, mask, x in zip(ctx._next, masks, inputs)
         )
 

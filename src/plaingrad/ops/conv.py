@@ -8,15 +8,23 @@ the input gradient.
 
 A transposed convolution is the input gradient of a convolution: its forward
 is the matmul followed by ``col2im``, its backward ``im2col`` plus matmuls, so
-both directions reuse the same two helpers. ``conv1d`` runs as ``conv2d`` on a
-height of 1 inside the same op, so its ``grad_fn`` is PyTorch's
-``ConvolutionBackward0`` too. Unbatched inputs (no N dimension) go through
-``unsqueeze(0)`` / ``squeeze(0)``, as in PyTorch.
+both directions reuse the same two helpers.
+
+Double backward: a convolution C(x, W) is bilinear, and its two gradients are
+the bilinear maps T(G, W) (input gradient, a transposed convolution) and
+K(x, G) (weight gradient). Each of the three is the others' adjoint, since
+<C(x, W), G> = <x, T(G, W)> = <W, K(x, G)>, so the ops ``ConvInputGrad`` and
+``ConvWeightGrad`` differentiate into one another and into ``Convolution``,
+any number of times, for every stride, padding, dilation and group count.
+
+``conv1d`` runs as ``conv2d`` on a height of 1 inside the same op, so its
+``grad_fn`` is PyTorch's ``ConvolutionBackward0`` too. Unbatched inputs (no N
+dimension) go through ``unsqueeze(0)`` / ``squeeze(0)``, as in PyTorch.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -41,67 +49,253 @@ def _group_matmul(a: Any, b: Any) -> Any:
     return a @ b
 
 
+class _Geometry(NamedTuple):
+    """One convolution's shapes and settings, 4-D (conv1d has a height of 1).
+
+    ``out`` is the output size: a transposed convolution's adjoint may be a
+    convolution whose last windows are cut off (output_padding >= stride).
+    """
+
+    xshape: tuple  # (N, C, H, W)
+    wshape: tuple  # (O, C/g, kH, kW)
+    stride: tuple
+    padding: tuple  # ((top, bottom), (left, right))
+    dilation: tuple
+    groups: int
+    out: tuple  # (oH, oW)
+    one_d: bool
+
+
+def _windows(x: Any, geo: _Geometry) -> Any:
+    """The input's windows as one matrix per group: (g, N, C/g*kH*kW, oH*oW).
+
+    Channel-major windows, one stack per group. The copy reads the strided
+    view along output columns, and the product with the weight comes out in
+    NCHW order with no transpose copy.
+    """
+    n = x.shape[0]
+    _, cg, kh, kw = geo.wshape
+    oh, ow = geo.out
+    cols = im2col(pad2d(x, geo.padding), (kh, kw), geo.stride, geo.dilation)
+    cols = cols[:, :, :oh, :ow].reshape(n, geo.groups, cg, oh, ow, kh, kw)
+    cols = cols.transpose(1, 0, 2, 5, 6, 3, 4)
+    return cols.reshape(geo.groups, n, cg * kh * kw, oh * ow)
+
+
+def _weight_matrix(weight: Any, geo: _Geometry) -> Any:
+    o, cg, kh, kw = geo.wshape
+    return weight.reshape(geo.groups, 1, o // geo.groups, cg * kh * kw)
+
+
+def _grad_matrix(grad_output: Any, geo: _Geometry) -> Any:
+    """(N, O, oH, oW) -> (g, N, O/g, oH*oW)."""
+    n, o = grad_output.shape[:2]
+    g = geo.groups
+    oh, ow = geo.out  # not -1: ambiguous for an empty batch
+    return grad_output.reshape(n, g, o // g, oh * ow).transpose(1, 0, 2, 3)
+
+
+def _conv(x: Any, weight: Any, geo: _Geometry) -> Any:
+    """The convolution C(x, W), 4-D, without bias."""
+    n = x.shape[0]
+    out = _weight_matrix(weight, geo) @ _windows(x, geo)  # (g, N, O/g, oH*oW)
+    return out.transpose(1, 0, 2, 3).reshape(n, geo.wshape[0], *geo.out)
+
+
+def _conv_input_grad(grad_output: Any, wmat: Any, geo: _Geometry) -> Any:
+    """T(G, W) = dC/dx^T G, 4-D: windows of W^T G added back with col2im."""
+    n = grad_output.shape[0]
+    _, c, h, w = geo.xshape
+    _, cg, kh, kw = geo.wshape
+    oh, ow = geo.out
+    grad_cols = xp.swapaxes(wmat, -1, -2) @ _grad_matrix(grad_output, geo)
+    grad_cols = grad_cols.reshape(geo.groups, n, cg, kh, kw, oh, ow)
+    grad_cols = grad_cols.transpose(1, 0, 2, 5, 6, 3, 4)
+    (top, bottom), (left, right) = geo.padding
+    size = (h + top + bottom, w + left + right)
+    grad_input = col2im(grad_cols, size, geo.stride, geo.dilation)
+    return unpad(grad_input.reshape(n, c, *size), geo.padding, (h, w))
+
+
+def _conv_weight_grad(cols: Any, grad_output: Any, geo: _Geometry) -> Any:
+    """K(x, G) = dC/dW^T G, 4-D, from the windows ``cols`` of x."""
+    # (cols G^T)^T, summed over the batch: the faster operand order
+    gmat = _grad_matrix(grad_output, geo)
+    grad_weight = (cols @ xp.swapaxes(gmat, -1, -2)).sum(axis=1)
+    return xp.swapaxes(grad_weight, -1, -2).reshape(geo.wshape)
+
+
+def _as_4d(a: Any, geo: _Geometry) -> Any:
+    return a[:, :, None, :] if geo.one_d else a
+
+
+def _as_given(a: Any, geo: _Geometry) -> Any:
+    return a[:, :, 0, :] if geo.one_d else a
+
+
 class Convolution(Op):
     _name = "ConvolutionBackward0"
 
     @staticmethod
     def forward(ctx, x, weight, bias=None, *, stride, padding, dilation, groups):
+        # conv1d: a height of 1, so one code path serves both
         one_d = x.ndim == 3
-        if one_d:
-            # conv1d: a height of 1, so one code path serves both
-            x, weight = x[:, :, None, :], weight[:, :, None, :]
-        n, c, h, w = x.shape
-        o, cg, kh, kw = weight.shape
-        g, og = groups, o // groups
-        cols = im2col(pad2d(x, padding), (kh, kw), stride, dilation)
-        oh, ow = cols.shape[2:4]
-        # Channel-major windows, one stack per group: (g, N, C/g*kH*kW, oH*oW).
-        # The copy then reads the strided view along output columns, and the
-        # product below comes out in NCHW order with no transpose copy.
-        cols = cols.reshape(n, g, cg, oh, ow, kh, kw).transpose(1, 0, 2, 5, 6, 3, 4)
-        cols = cols.reshape(g, n, cg * kh * kw, oh * ow)
-        wmat = weight.reshape(g, 1, og, cg * kh * kw)
+        x4, w4 = (x[:, :, None, :], weight[:, :, None, :]) if one_d else (x, weight)
+        out = tuple(
+            (n + a + b - d * (k - 1) - 1) // s + 1
+            for n, (a, b), d, k, s in zip(
+                x4.shape[2:], padding, dilation, w4.shape[2:], stride
+            )
+        )
+        geo = _Geometry(
+            x4.shape, w4.shape, stride, padding, dilation, groups, out, one_d
+        )
+        cols = _windows(x4, geo)
+        wmat = _weight_matrix(w4, geo)
         out = wmat @ cols  # (g, N, O/g, oH*oW)
-        out = out.transpose(1, 0, 2, 3).reshape(n, o, oh, ow)
+        out = out.transpose(1, 0, 2, 3).reshape(x4.shape[0], w4.shape[0], *geo.out)
         if bias is not None:
             out += bias[:, None, None]
 
-        ctx.save_for_backward(cols, wmat)
-        ctx.geometry = (one_d, x.shape, weight.shape, stride, padding, dilation)
-        return out[:, :, 0, :] if one_d else out
+        # x and weight too, for the Tensor-level rule (double backward)
+        ctx.save_for_backward(cols, wmat, x, weight)
+        ctx.geometry = geo
+        return _as_given(out, geo)
 
     @staticmethod
     def backward(ctx, grad_output):
         # y_n = W cols_n + b: dy/dW = sum_n G_n cols_n^T, dy/dx = col2im(W^T G_n),
         # dy/db = sum of G over batch and positions
-        cols, wmat = ctx.saved_tensors
-        one_d, (n, c, h, w), wshape, stride, padding, dilation = ctx.geometry
-        if one_d:
-            grad_output = grad_output[:, :, None, :]
-        o, cg, kh, kw = wshape
-        g, og = wmat.shape[0], o // wmat.shape[0]
-        oh, ow = grad_output.shape[2:]
-        gmat = grad_output.reshape(n, g, og, oh * ow).transpose(1, 0, 2, 3)
+        cols, wmat, _, _ = ctx.saved_tensors
+        geo = ctx.geometry
+        grad = _as_4d(grad_output, geo)
         grad_input = grad_weight = grad_bias = None
         if ctx._next[0] is not None:
-            grad_cols = xp.swapaxes(wmat, -1, -2) @ gmat  # (g, N, C/g*kH*kW, P)
-            grad_cols = grad_cols.reshape(g, n, cg, kh, kw, oh, ow)
-            grad_cols = grad_cols.transpose(1, 0, 2, 5, 6, 3, 4)
-            (top, bottom), (left, right) = padding
-            size = (h + top + bottom, w + left + right)
-            grad_input = col2im(grad_cols, size, stride, dilation)
-            grad_input = unpad(grad_input.reshape(n, c, *size), padding, (h, w))
-            grad_input = grad_input[:, :, 0, :] if one_d else grad_input
+            grad_input = _as_given(_conv_input_grad(grad, wmat, geo), geo)
         if ctx._next[1] is not None:
-            # (cols G^T)^T, summed over the batch: the faster operand order
-            grad_weight = (cols @ xp.swapaxes(gmat, -1, -2)).sum(axis=1)
-            grad_weight = xp.swapaxes(grad_weight, -1, -2).reshape(wshape)
-            grad_weight = grad_weight[:, :, 0, :] if one_d else grad_weight
+            grad_weight = _as_given(_conv_weight_grad(cols, grad, geo), geo)
         if len(ctx._next) > 2:
             if ctx._next[2] is not None:
-                grad_bias = xp.add.reduce(grad_output, axis=(0, 2, 3))
+                grad_bias = xp.add.reduce(grad, axis=(0, 2, 3))
             return grad_input, grad_weight, grad_bias
         return grad_input, grad_weight
+
+    @staticmethod
+    def backward_graph(ctx, grad_output):
+        # the same three maps as Tensor ops: dx = T(G, W), dW = K(x, G)
+        _, _, x, weight = ctx.saved_graph_tensors
+        geo = ctx.geometry
+        grad_input = grad_weight = grad_bias = None
+        if ctx._next[0] is not None:
+            grad_input = ConvInputGrad.apply(grad_output, weight, geometry=geo)
+        if ctx._next[1] is not None:
+            grad_weight = ConvWeightGrad.apply(x, grad_output, geometry=geo)
+        if len(ctx._next) > 2:
+            if ctx._next[2] is not None:
+                axes = (0, 2) if geo.one_d else (0, 2, 3)
+                grad_bias = grad_output.sum(axes)
+            return grad_input, grad_weight, grad_bias
+        return grad_input, grad_weight
+
+
+def _conv_graph(x: Tensor, weight: Tensor, geo: _Geometry) -> Tensor:
+    """C(x, W) as a recorded op, cut to ``geo.out`` (Tensor-level rules)."""
+    out = Convolution.apply(
+        x,
+        weight,
+        stride=geo.stride,
+        padding=geo.padding,
+        dilation=geo.dilation,
+        groups=geo.groups,
+    )
+    oh, ow = geo.out
+    if not geo.one_d and tuple(out._data.shape[2:]) != (oh, ow):
+        out = out[:, :, :oh, :ow]
+    return out
+
+
+class ConvInputGrad(Op):
+    """T(G, W): a convolution's input gradient as an op of G and W (linear in
+    each), so that it can be differentiated again: its gradients are the
+    convolution C(U, W) for G and the weight gradient K(U, G) for W."""
+
+    _name = "ConvolutionBackwardBackward0"
+
+    @staticmethod
+    def forward(ctx, grad, weight, *, geometry):
+        geo = geometry
+        ctx.save_for_backward(grad, weight)
+        ctx.geometry = geo
+        w4 = _as_4d(weight, geo)
+        out = _conv_input_grad(_as_4d(grad, geo), _weight_matrix(w4, geo), geo)
+        return xp.ascontiguousarray(_as_given(out, geo))
+
+    @staticmethod
+    def backward(ctx, grad_output):
+        # <T(G, W), U> = <G, C(U, W)> = <W, K(U, G)>
+        grad, weight = ctx.saved_tensors
+        geo = ctx.geometry
+        u = _as_4d(grad_output, geo)
+        grad_grad = grad_weight = None
+        if ctx._next[0] is not None:
+            grad_grad = _as_given(_conv(u, _as_4d(weight, geo), geo), geo)
+        if ctx._next[1] is not None:
+            cols = _windows(u, geo)
+            grad_weight = _as_given(
+                _conv_weight_grad(cols, _as_4d(grad, geo), geo), geo
+            )
+        return grad_grad, grad_weight
+
+    @staticmethod
+    def backward_graph(ctx, grad_output):
+        grad, weight = ctx.saved_graph_tensors
+        geo = ctx.geometry
+        grad_grad = grad_weight = None
+        if ctx._next[0] is not None:
+            grad_grad = _conv_graph(grad_output, weight, geo)
+        if ctx._next[1] is not None:
+            grad_weight = ConvWeightGrad.apply(grad_output, grad, geometry=geo)
+        return grad_grad, grad_weight
+
+
+class ConvWeightGrad(Op):
+    """K(x, G): a convolution's weight gradient as an op of x and G (linear in
+    each); its gradients are T(G, U) for x and the convolution C(x, U) for G."""
+
+    _name = "ConvolutionBackwardBackward0"
+
+    @staticmethod
+    def forward(ctx, x, grad, *, geometry):
+        geo = geometry
+        ctx.save_for_backward(x, grad)
+        ctx.geometry = geo
+        cols = _windows(_as_4d(x, geo), geo)
+        return _as_given(_conv_weight_grad(cols, _as_4d(grad, geo), geo), geo)
+
+    @staticmethod
+    def backward(ctx, grad_output):
+        # <K(x, G), U> = <x, T(G, U)> = <G, C(x, U)>
+        x, grad = ctx.saved_tensors
+        geo = ctx.geometry
+        u = _as_4d(grad_output, geo)
+        grad_x = grad_grad = None
+        if ctx._next[0] is not None:
+            wmat = _weight_matrix(u, geo)
+            grad_x = _as_given(_conv_input_grad(_as_4d(grad, geo), wmat, geo), geo)
+        if ctx._next[1] is not None:
+            grad_grad = _as_given(_conv(_as_4d(x, geo), u, geo), geo)
+        return grad_x, grad_grad
+
+    @staticmethod
+    def backward_graph(ctx, grad_output):
+        x, grad = ctx.saved_graph_tensors
+        geo = ctx.geometry
+        grad_x = grad_grad = None
+        if ctx._next[0] is not None:
+            grad_x = ConvInputGrad.apply(grad, grad_output, geometry=geo)
+        if ctx._next[1] is not None:
+            grad_grad = _conv_graph(x, grad_output, geo)
+        return grad_x, grad_grad
 
 
 class ConvolutionTranspose(Op):
@@ -126,14 +320,25 @@ class ConvolutionTranspose(Op):
         if bias is not None:
             out += bias[:, None, None]
 
-        ctx.save_for_backward(xmat, wmat)
+        ctx.save_for_backward(xmat, wmat, x, weight)
         ctx.geometry = (x.shape, weight.shape, stride, padding, dilation)
+        # the convolution this one is the input gradient of, for backward_graph
+        ctx.adjoint = _Geometry(
+            (n, g * og, *size),
+            weight.shape,
+            stride,
+            ((ph, ph), (pw, pw)),
+            dilation,
+            groups,
+            (h, w),
+            False,
+        )
         return out
 
     @staticmethod
     def backward(ctx, grad_output):
         # y = col2im(x W) + b: dy/dx = cols(G) W^T, dy/dW = x^T cols(G), dy/db = sum G
-        xmat, wmat = ctx.saved_tensors
+        xmat, wmat, _, _ = ctx.saved_tensors
         (n, c, h, w), wshape, stride, (ph, pw), dilation = ctx.geometry
         _, og, kh, kw = wshape
         g, cg = wmat.shape[0], wmat.shape[1]
@@ -151,6 +356,22 @@ class ConvolutionTranspose(Op):
         if len(ctx._next) > 2:
             if ctx._next[2] is not None:
                 grad_bias = xp.add.reduce(grad_output, axis=(0, 2, 3))
+            return grad_input, grad_weight, grad_bias
+        return grad_input, grad_weight
+
+    @staticmethod
+    def backward_graph(ctx, grad_output):
+        # y = T(x, W) of the adjoint convolution: dx = C(G, W), dW = K(G, x)
+        _, _, x, weight = ctx.saved_graph_tensors
+        geo = ctx.adjoint
+        grad_input = grad_weight = grad_bias = None
+        if ctx._next[0] is not None:
+            grad_input = _conv_graph(grad_output, weight, geo)
+        if ctx._next[1] is not None:
+            grad_weight = ConvWeightGrad.apply(grad_output, x, geometry=geo)
+        if len(ctx._next) > 2:
+            if ctx._next[2] is not None:
+                grad_bias = grad_output.sum((0, 2, 3))
             return grad_input, grad_weight, grad_bias
         return grad_input, grad_weight
 

@@ -15,6 +15,10 @@ label of size 1 in operand ``k`` that broadcast against a larger size is
 summed back to 1; a label repeated within operand ``k`` (``'ii->i'``, a
 diagonal) is computed once and written onto that diagonal of a zero array.
 
+For double backward the same gradients are built from recorded ops: the
+einsum itself (linear in each operand), sums, permutes and expands, and the
+diagonal write-back as ``IndexScatter`` (see ``shape.py``).
+
 ``masked_select`` reads the masked positions; its gradient goes back to them.
 ``nonzero`` and ``where(cond)`` return index tensors and have no gradient.
 """
@@ -30,7 +34,7 @@ from ..autograd.node import Op
 from ..backend import xp
 from ..tensor import Tensor, _wrap
 from . import elementwise
-from .shape import expand
+from .shape import IndexScatter, expand
 
 
 def _contract(equation: str, arrays: list) -> Any:
@@ -62,6 +66,22 @@ class Einsum(Op):
             others = [ctx.output] + [s for j, s in enumerate(ctx.inputs) if j != k]
             operands = [grad_output] + [a for j, a in enumerate(arrays) if j != k]
             grads.append(_operand_grad(ctx.inputs[k], arrays[k], others, operands))
+        return tuple(grads)
+
+    @staticmethod
+    def backward_graph(ctx, grad_output):
+        # the same einsums, recorded: each is linear in every operand
+        tensors = ctx.saved_graph_tensors
+        grads = []
+        for k, needed in enumerate(ctx.needs_input_grad):
+            if not needed:
+                grads.append(None)
+                continue
+            others = [ctx.output] + [s for j, s in enumerate(ctx.inputs) if j != k]
+            operands = [grad_output] + [t for j, t in enumerate(tensors) if j != k]
+            grads.append(
+                _operand_grad_graph(ctx.inputs[k], tensors[k], others, operands)
+            )
         return tuple(grads)
 
 
@@ -98,6 +118,37 @@ def _operand_grad(subs: str, array: Any, others: list, operands: list) -> Any:
     }
     grad_input[tuple(steps[label] for label in subs)] = grad
     return grad_input
+
+
+def _operand_grad_graph(subs: str, tensor: Tensor, others: list, operands: list):
+    """``_operand_grad`` on Tensors, with recorded ops (double backward)."""
+    labels = "".join(dict.fromkeys(subs))
+    sizes = dict(zip(subs, tensor.shape))
+    known = set("".join(others))
+    kept = "".join(label for label in labels if label in known)
+    grad = Einsum.apply(*operands, inputs=tuple(others), output=kept)
+    squash = tuple(
+        i for i, label in enumerate(kept) if sizes[label] == 1 and grad.shape[i] != 1
+    )
+    if squash:
+        grad = grad.sum(squash, keepdim=True)
+    if len(kept) < len(labels):
+        position = {label: i for i, label in enumerate(kept)}
+        shape = [grad.shape[position[lab]] if lab in position else 1 for lab in labels]
+        order = [position[lab] for lab in labels if lab in position]
+        grad = grad.permute(order).reshape(shape)
+    full = tuple(sizes[label] for label in labels)
+    if tuple(grad.shape) != full:
+        grad = grad.expand(full)
+    if len(labels) == len(subs):
+        return grad
+    n = len(labels)
+    steps = {
+        label: xp.arange(sizes[label]).reshape([-1 if i == j else 1 for j in range(n)])
+        for i, label in enumerate(labels)
+    }
+    index = tuple(steps[label] for label in subs)
+    return IndexScatter.apply(grad, shape=tuple(tensor.shape), index=index, basic=False)
 
 
 _LETTERS = set(string.ascii_letters)
@@ -228,6 +279,12 @@ class MaskedSelect(Op):
         grad_input = xp.zeros(ctx.in_shape, dtype=grad_output.dtype)
         grad_input[ctx.mask] = grad_output
         return grad_input
+
+    @staticmethod
+    def backward_graph(ctx, grad_output):
+        return IndexScatter.apply(
+            grad_output, shape=ctx.in_shape, index=ctx.mask, basic=True
+        )
 
 
 def masked_select(input: Tensor, mask: Tensor) -> Tensor:

@@ -35,6 +35,11 @@ class Add(Op):
         shape_a, shape_b = ctx.shapes
         return unbroadcast(grad_output, shape_a), unbroadcast(grad_output, shape_b)
 
+    @staticmethod
+    def backward_graph(ctx, grad_output):
+        shape_a, shape_b = ctx.shapes
+        return grad_output.sum_to_size(shape_a), grad_output.sum_to_size(shape_b)
+
 
 class Sub(Op):
     _name = "SubBackward0"
@@ -52,6 +57,14 @@ class Sub(Op):
         if ctx._next[1] is not None:
             grad_b = unbroadcast(-grad_output, shape_b)
         return unbroadcast(grad_output, shape_a), grad_b
+
+    @staticmethod
+    def backward_graph(ctx, grad_output):
+        shape_a, shape_b = ctx.shapes
+        grad_b = None
+        if ctx._next[1] is not None:
+            grad_b = (-grad_output).sum_to_size(shape_b)
+        return grad_output.sum_to_size(shape_a), grad_b
 
 
 class Mul(Op):
@@ -73,6 +86,16 @@ class Mul(Op):
             grad_b = unbroadcast(grad_output * a, b.shape)
         return grad_a, grad_b
 
+    @staticmethod
+    def backward_graph(ctx, grad_output):
+        a, b = ctx.saved_graph_tensors
+        grad_a = grad_b = None
+        if ctx._next[0] is not None:
+            grad_a = (grad_output * b).sum_to_size(a.shape)
+        if ctx._next[1] is not None:
+            grad_b = (grad_output * a).sum_to_size(b.shape)
+        return grad_a, grad_b
+
 
 class Div(Op):
     _name = "DivBackward0"
@@ -91,6 +114,16 @@ class Div(Op):
             grad_a = unbroadcast(grad_output / b, a.shape)
         if ctx._next[1] is not None:
             grad_b = unbroadcast(-grad_output * a / (b * b), b.shape)
+        return grad_a, grad_b
+
+    @staticmethod
+    def backward_graph(ctx, grad_output):
+        a, b = ctx.saved_graph_tensors
+        grad_a = grad_b = None
+        if ctx._next[0] is not None:
+            grad_a = (grad_output / b).sum_to_size(a.shape)
+        if ctx._next[1] is not None:
+            grad_b = (-grad_output * a / (b * b)).sum_to_size(b.shape)
         return grad_a, grad_b
 
 
@@ -119,6 +152,19 @@ class Pow(Op):
             grad_b = unbroadcast(grad_output * out * log_a, b.shape)
         return grad_a, grad_b
 
+    @staticmethod
+    def backward_graph(ctx, grad_output):
+        a, b, out = ctx.saved_graph_tensors
+        grad_a = grad_b = None
+        if ctx._next[0] is not None:
+            zero = b == 0
+            local = where(zero, 0, b * a ** where(zero, 1, b - 1))
+            grad_a = (grad_output * local).sum_to_size(a.shape)
+        if ctx._next[1] is not None:
+            log_a = where((a == 0) & (b >= 0), 0, log(a))
+            grad_b = (grad_output * out * log_a).sum_to_size(b.shape)
+        return grad_a, grad_b
+
 
 class PowScalar(Op):
     _name = "PowBackward0"
@@ -138,6 +184,14 @@ class PowScalar(Op):
             return xp.zeros_like(a)
         return grad_output * (k * a ** (k - 1))
 
+    @staticmethod
+    def backward_graph(ctx, grad_output):
+        (a,) = ctx.saved_graph_tensors
+        k = ctx.exponent
+        if k == 0:
+            return _wrap(xp.zeros_like(a._data), None)
+        return grad_output * (k * a ** (k - 1))
+
 
 class Neg(Op):
     _name = "NegBackward0"
@@ -149,6 +203,10 @@ class Neg(Op):
     @staticmethod
     def backward(ctx, grad_output):
         # d(-a)/da = -1
+        return -grad_output
+
+    @staticmethod
+    def backward_graph(ctx, grad_output):
         return -grad_output
 
 
@@ -167,6 +225,12 @@ class ToCopy(Op):
             return None
         return grad_output.astype(ctx.in_dtype)
 
+    @staticmethod
+    def backward_graph(ctx, grad_output):
+        if ctx.in_dtype.kind != "f":
+            return None
+        return cast(grad_output, ctx.in_dtype)
+
 
 class Clone(Op):
     _name = "CloneBackward0"
@@ -178,6 +242,10 @@ class Clone(Op):
     @staticmethod
     def backward(ctx, grad_output):
         # d(a)/da = 1
+        return grad_output
+
+    @staticmethod
+    def backward_graph(ctx, grad_output):
         return grad_output
 
 
@@ -199,6 +267,11 @@ class Exp(Op):
         (out,) = ctx.saved_tensors
         return grad_output * out
 
+    @staticmethod
+    def backward_graph(ctx, grad_output):
+        (out,) = ctx.saved_graph_tensors
+        return grad_output * out
+
 
 class Log(Op):
     _name = "LogBackward0"
@@ -215,6 +288,11 @@ class Log(Op):
         (a,) = ctx.saved_tensors
         with errstate(divide="ignore"):
             return grad_output / a
+
+    @staticmethod
+    def backward_graph(ctx, grad_output):
+        (a,) = ctx.saved_graph_tensors
+        return grad_output / a
 
 
 class Sqrt(Op):
@@ -234,6 +312,11 @@ class Sqrt(Op):
         with errstate(divide="ignore"):
             return grad_output / (2 * out)
 
+    @staticmethod
+    def backward_graph(ctx, grad_output):
+        (out,) = ctx.saved_graph_tensors
+        return grad_output / (2 * out)
+
 
 class Abs(Op):
     _name = "AbsBackward0"
@@ -249,6 +332,11 @@ class Abs(Op):
         (a,) = ctx.saved_tensors
         return grad_output * xp.sign(a)
 
+    @staticmethod
+    def backward_graph(ctx, grad_output):
+        (a,) = ctx.saved_tensors
+        return grad_output * _wrap(xp.sign(a), None)
+
 
 class Tanh(Op):
     _name = "TanhBackward0"
@@ -263,6 +351,11 @@ class Tanh(Op):
     def backward(ctx, grad_output):
         # d(tanh a)/da = 1 - tanh(a)^2
         (out,) = ctx.saved_tensors
+        return grad_output * (1 - out * out)
+
+    @staticmethod
+    def backward_graph(ctx, grad_output):
+        (out,) = ctx.saved_graph_tensors
         return grad_output * (1 - out * out)
 
 
@@ -283,6 +376,11 @@ class Sigmoid(Op):
         (out,) = ctx.saved_tensors
         return grad_output * out * (1 - out)
 
+    @staticmethod
+    def backward_graph(ctx, grad_output):
+        (out,) = ctx.saved_graph_tensors
+        return grad_output * out * (1 - out)
+
 
 class Relu(Op):
     _name = "ReluBackward0"
@@ -298,6 +396,11 @@ class Relu(Op):
         # d(max(a, 0))/da = 1 where a > 0, else 0 (0 at a == 0)
         (out,) = ctx.saved_tensors
         return grad_output * (out > 0)
+
+    @staticmethod
+    def backward_graph(ctx, grad_output):
+        (out,) = ctx.saved_tensors
+        return grad_output * _wrap(out > 0, None)
 
 
 class Clamp(Op):
@@ -327,6 +430,17 @@ class Clamp(Op):
         if high is not None:
             inside &= a <= high
         return grad_output * inside
+
+    @staticmethod
+    def backward_graph(ctx, grad_output):
+        (a,) = ctx.saved_tensors
+        low, high = ctx.bounds
+        inside = xp.ones(a.shape, dtype=bool)
+        if low is not None:
+            inside &= a >= low
+        if high is not None:
+            inside &= a <= high
+        return grad_output * _wrap(inside, None)
 
 
 # ------------------------------------------------------------ public functions
@@ -496,6 +610,17 @@ class Where(Op):
             grad_a = unbroadcast(xp.where(condition, grad_output, zero), shape_a)
         if ctx._next[2] is not None:
             grad_b = unbroadcast(xp.where(condition, zero, grad_output), shape_b)
+        return None, grad_a, grad_b
+
+    @staticmethod
+    def backward_graph(ctx, grad_output):
+        condition = _wrap(ctx.saved_tensors[0], None)
+        shape_a, shape_b = ctx.shapes
+        grad_a = grad_b = None
+        if ctx._next[1] is not None:
+            grad_a = where(condition, grad_output, 0).sum_to_size(shape_a)
+        if ctx._next[2] is not None:
+            grad_b = where(condition, 0, grad_output).sum_to_size(shape_b)
         return None, grad_a, grad_b
 
 

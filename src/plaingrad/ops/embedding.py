@@ -6,6 +6,9 @@ an index repeats. The ``padding_idx`` row receives no gradient, and
 ``scale_grad_by_freq`` divides each row's gradient by how often its index
 occurs in the batch. ``max_norm`` rescales, in place and outside autograd, each
 looked-up row whose norm exceeds it, as PyTorch's ``embedding_renorm_`` does.
+
+For double backward the scatter is an op of its own, ``EmbeddingGrad``, whose
+adjoint (a row lookup) is ``Embedding`` itself.
 """
 
 from __future__ import annotations
@@ -29,17 +32,69 @@ class Embedding(Op):
     @staticmethod
     def backward(ctx, grad_output):
         # d(weight[indices])/dweight: scatter-add the rows back to their indices
-        shape, padding_idx, scale_grad_by_freq = ctx.options
-        flat = ctx.indices.reshape(-1)
-        rows = grad_output.reshape(-1, shape[1])
-        if scale_grad_by_freq:
-            counts = xp.bincount(flat, minlength=shape[0])
-            rows = rows / counts[flat][:, None].astype(rows.dtype)
-        grad_weight = xp.zeros(shape, dtype=grad_output.dtype)
-        xp.add.at(grad_weight, flat, rows)
-        if padding_idx is not None and padding_idx >= 0:
-            grad_weight[padding_idx] = 0
-        return grad_weight
+        return _embedding_grad(grad_output, ctx.indices, ctx.options)
+
+    @staticmethod
+    def backward_graph(ctx, grad_output):
+        # the same scatter, as an op (it is linear in the output gradient)
+        return EmbeddingGrad.apply(
+            grad_output, indices=ctx.indices, options=ctx.options
+        )
+
+
+def _embedding_grad(grad_output: Any, indices: Any, options: tuple) -> Any:
+    """The weight gradient: rows scatter-added to their indices (S(G))."""
+    shape, padding_idx, scale_grad_by_freq = options
+    flat = indices.reshape(-1)
+    rows = grad_output.reshape(-1, shape[1])
+    if scale_grad_by_freq:
+        counts = xp.bincount(flat, minlength=shape[0])
+        rows = rows / counts[flat][:, None].astype(rows.dtype)
+    grad_weight = xp.zeros(shape, dtype=grad_output.dtype)
+    xp.add.at(grad_weight, flat, rows)
+    if padding_idx is not None and padding_idx >= 0:
+        grad_weight[padding_idx] = 0
+    return grad_weight
+
+
+class EmbeddingGrad(Op):
+    """``embedding``'s weight gradient S(G) as an op, for double backward. Its
+    adjoint reads rows back: S^T(U) = U[indices], the padding row zeroed.
+
+    NOTE: under ``scale_grad_by_freq`` the true adjoint also divides each row
+    by its index's frequency; PyTorch's double backward does not (it reads
+    U[indices] unscaled), and plaingrad follows PyTorch (DESIGN.md).
+    """
+
+    _name = "EmbeddingDenseBackwardBackward0"
+
+    @staticmethod
+    def forward(ctx, grad, *, indices, options):
+        ctx.indices, ctx.options = indices, options
+        return _embedding_grad(grad, indices, options)
+
+    @staticmethod
+    def backward(ctx, grad_output):
+        # <S(G), U> = <G, S^T(U)>
+        padding_idx = ctx.options[1]
+        if padding_idx is not None:
+            grad_output = grad_output.copy()
+            grad_output[padding_idx] = 0
+        return grad_output[ctx.indices]
+
+    @staticmethod
+    def backward_graph(ctx, grad_output):
+        shape, padding_idx, _ = ctx.options
+        if padding_idx is not None:
+            keep = xp.ones((shape[0], 1), dtype=grad_output._data.dtype)
+            keep[padding_idx] = 0
+            grad_output = grad_output * _wrap(keep, None)
+        return Embedding.apply(
+            grad_output,
+            indices=ctx.indices,
+            padding_idx=None,
+            scale_grad_by_freq=False,
+        )
 
 
 def _padding_idx(padding_idx: int | None, num_embeddings: int, op: str) -> Any:

@@ -10,7 +10,8 @@ positions they were read from, overlaps summed. It loops over the kH * kW
 kernel offsets, never over pixels or the batch: each step is one strided
 slice-add over the whole batch, faster than NumPy's ``add.at`` scatter and
 exact in float32. ``unfold`` (PyTorch's ``F.unfold``) is im2col laid out as
-(N, C * kH * kW, L) and ``fold`` is col2im, so each is the other's backward.
+(N, C * kH * kW, L) and ``fold`` is col2im, so each is the other's backward,
+at the array level and (for double backward) at the Tensor level alike.
 """
 
 from __future__ import annotations
@@ -101,6 +102,19 @@ class Im2Col(Op):
         grad_input = unpad(col2im(cols, size, stride, dilation), padding, (h, w))
         return xp.ascontiguousarray(grad_input[0] if ctx.unbatched else grad_input)
 
+    @staticmethod
+    def backward_graph(ctx, grad_output):
+        # unfold is linear and fold is its adjoint: the gradient is a fold
+        (_, _, h, w), kernel, dilation, padding, stride, _ = ctx.geometry
+        return Col2Im.apply(
+            grad_output,
+            output_size=(h, w),
+            kernel_size=kernel,
+            dilation=dilation,
+            padding=(padding[0][0], padding[1][0]),
+            stride=stride,
+        )
+
 
 class Col2Im(Op):
     _name = "Col2ImBackward0"
@@ -132,6 +146,18 @@ class Col2Im(Op):
         cols = im2col(pad2d(grad_output, pads), kernel, stride, dilation)
         grad_input = cols.transpose(0, 1, 4, 5, 2, 3).reshape(shape)
         return grad_input[0] if ctx.unbatched else grad_input
+
+    @staticmethod
+    def backward_graph(ctx, grad_output):
+        # fold is linear and unfold is its adjoint: the gradient is an unfold
+        kernel, dilation, pads, stride, _ = ctx.geometry
+        return Im2Col.apply(
+            grad_output,
+            kernel_size=kernel,
+            dilation=dilation,
+            padding=pads,
+            stride=stride,
+        )
 
 
 def as_tuple(value: Any, n: int, op: str, name: str) -> tuple[int, ...]:

@@ -8,6 +8,10 @@ positions, where plain fancy assignment would keep only the last). Writing with
 an index is the mirror image: the written values' gradients are gathered back
 from the positions they went to, and the overwritten input positions get none.
 Every rule works on whole arrays; no Python loop visits elements.
+
+The Tensor-level rules (double backward) are the same reads and scatter-adds
+as ops, ``Index`` and ``IndexScatter`` of ``shape.py``, each the other's
+adjoint; the positions an overwrite zeroes are a constant mask.
 """
 
 from __future__ import annotations
@@ -20,10 +24,38 @@ from ..autograd.node import Op
 from ..backend import xp
 from ..tensor import Tensor
 from ._util import normalize_dims, unbroadcast
-from .shape import expand
+from .shape import Index, IndexScatter, expand
 
 # PyTorch's scalar-type names, used in its dtype-mismatch messages.
 _TORCH_NAMES = {"float16": "Half", "float32": "Float", "float64": "Double"}
+
+
+def _zero_at(grad: Tensor, index: Any) -> Tensor:
+    """``grad`` with the positions ``index`` set to 0 (Tensor-level)."""
+    from ..tensor import _wrap
+    from .elementwise import where
+
+    mask = xp.zeros(grad.shape, dtype=bool)
+    mask[index] = True
+    return where(_wrap(mask, None), 0.0, grad)
+
+
+def _read_graph(grad: Tensor, index: Any) -> Tensor:
+    """``grad[index]`` (advanced indexing), recorded."""
+    return Index.apply(grad, index=index, basic=False)
+
+
+def _scatter_graph(grad: Tensor, shape: tuple, index: Any) -> Tensor:
+    """Zeros of ``shape`` with ``grad`` added at ``index``, recorded."""
+    return IndexScatter.apply(grad, shape=shape, index=index, basic=False)
+
+
+def _src_grad_graph(ctx: Any, grad_output: Tensor) -> Tensor:
+    """A written ``src``'s gradient: read back, into ``src``'s shape."""
+    picked = _read_graph(grad_output, ctx.grid)
+    if tuple(picked.shape) == ctx.src_shape:
+        return picked
+    return IndexScatter.apply(picked, shape=ctx.src_shape, index=ctx.part, basic=True)
 
 
 def _grid(index: Any, axis: int) -> tuple:
@@ -48,6 +80,10 @@ class Gather(Op):
         xp.add.at(grad_input, ctx.grid, grad_output)
         return grad_input
 
+    @staticmethod
+    def backward_graph(ctx, grad_output):
+        return _scatter_graph(grad_output, ctx.in_shape, ctx.grid)
+
 
 class Scatter(Op):
     _name = "ScatterBackward0"
@@ -69,6 +105,15 @@ class Scatter(Op):
         grad_src[ctx.part] = grad_output[ctx.grid]
         return grad_input, grad_src
 
+    @staticmethod
+    def backward_graph(ctx, grad_output):
+        grad_input = grad_src = None
+        if ctx._next[0] is not None:
+            grad_input = _zero_at(grad_output, ctx.grid)
+        if ctx._next[1] is not None:
+            grad_src = _src_grad_graph(ctx, grad_output)
+        return grad_input, grad_src
+
 
 class ScatterValue(Op):
     _name = "ScatterBackward1"
@@ -86,6 +131,10 @@ class ScatterValue(Op):
         grad_input = grad_output.copy()
         grad_input[ctx.grid] = 0
         return grad_input
+
+    @staticmethod
+    def backward_graph(ctx, grad_output):
+        return _zero_at(grad_output, ctx.grid)
 
 
 class ScatterAdd(Op):
@@ -106,6 +155,13 @@ class ScatterAdd(Op):
         grad_src[ctx.part] = grad_output[ctx.grid]
         return grad_output, grad_src
 
+    @staticmethod
+    def backward_graph(ctx, grad_output):
+        grad_src = None
+        if ctx._next[1] is not None:
+            grad_src = _src_grad_graph(ctx, grad_output)
+        return grad_output, grad_src
+
 
 class IndexSelect(Op):
     _name = "IndexSelectBackward0"
@@ -123,6 +179,10 @@ class IndexSelect(Op):
         xp.add.at(grad_input, ctx.where, grad_output)
         return grad_input
 
+    @staticmethod
+    def backward_graph(ctx, grad_output):
+        return _scatter_graph(grad_output, ctx.in_shape, ctx.where)
+
 
 class IndexAdd(Op):
     _name = "IndexAddBackward0"
@@ -138,6 +198,14 @@ class IndexAdd(Op):
     def backward(ctx, grad_output):
         # d out / d a = 1; d out / d source = alpha at the rows it was added to
         grad_source = ctx.alpha * xp.take(grad_output, ctx.index, axis=ctx.axis)
+        return grad_output, grad_source
+
+    @staticmethod
+    def backward_graph(ctx, grad_output):
+        grad_source = None
+        if ctx._next[1] is not None:
+            rows = (slice(None),) * ctx.axis + (ctx.index,)
+            grad_source = ctx.alpha * _read_graph(grad_output, rows)
         return grad_output, grad_source
 
 
@@ -164,6 +232,18 @@ class IndexPut(Op):
             grad_input = grad_output.copy()
             grad_input[ctx.index] = 0
         grad_values = unbroadcast(grad_output[ctx.index], ctx.values_shape)
+        return grad_input, grad_values
+
+    @staticmethod
+    def backward_graph(ctx, grad_output):
+        grad_input = grad_values = None
+        if ctx._next[0] is not None:
+            grad_input = grad_output
+            if not ctx.accumulate:
+                grad_input = _zero_at(grad_output, ctx.index)
+        if ctx._next[1] is not None:
+            picked = _read_graph(grad_output, ctx.index)
+            grad_values = picked.sum_to_size(ctx.values_shape)
         return grad_input, grad_values
 
 

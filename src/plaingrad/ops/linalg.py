@@ -10,6 +10,7 @@ dimensions.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from ..autograd.node import Op
@@ -45,6 +46,23 @@ class Matmul(Op):
         if ctx._next[1] is not None:
             grad_b = xp.swapaxes(a2, -1, -2) @ g
             grad_b = unbroadcast(grad_b, b2.shape).reshape(b.shape)
+        return grad_a, grad_b
+
+    @staticmethod
+    def backward_graph(ctx, grad_output):
+        a, b = ctx.saved_graph_tensors
+        a2 = a.unsqueeze(0) if a.ndim == 1 else a
+        b2 = b.unsqueeze(1) if b.ndim == 1 else b
+        g = grad_output
+        if b.ndim == 1:
+            g = g.unsqueeze(-1)
+        if a.ndim == 1:
+            g = g.unsqueeze(-2)
+        grad_a = grad_b = None
+        if ctx._next[0] is not None:
+            grad_a = (g @ b2.mT).sum_to_size(a2.shape).reshape(a.shape)
+        if ctx._next[1] is not None:
+            grad_b = (a2.mT @ g).sum_to_size(b2.shape).reshape(b.shape)
         return grad_a, grad_b
 
 
@@ -88,6 +106,18 @@ class Addmm(Op):
             grad_m2 = ctx.alpha * (xp.swapaxes(m1, -1, -2) @ grad_output)
         return grad_input, grad_m1, grad_m2
 
+    @staticmethod
+    def backward_graph(ctx, grad_output):
+        m1, m2 = ctx.saved_graph_tensors
+        grad_input = grad_m1 = grad_m2 = None
+        if ctx._next[0] is not None:
+            grad_input = (ctx.beta * grad_output).sum_to_size(ctx.input_shape)
+        if ctx._next[1] is not None:
+            grad_m1 = ctx.alpha * (grad_output @ m2.mT)
+        if ctx._next[2] is not None:
+            grad_m2 = ctx.alpha * (m1.mT @ grad_output)
+        return grad_input, grad_m1, grad_m2
+
 
 class Baddbmm(Addmm):
     _name = "BaddbmmBackward0"
@@ -120,6 +150,21 @@ class Linear(Op):
             if len(ctx._next) > 2 and ctx._next[2] is not None:
                 grad_b = xp.add.reduce(g2, axis=0)
         if len(ctx._next) > 2:
+            return grad_x, grad_w, grad_b
+        return grad_x, grad_w
+
+    @staticmethod
+    def backward_graph(ctx, grad_output):
+        x, weight = ctx.saved_graph_tensors
+        grad_x = grad_w = grad_b = None
+        if ctx._next[0] is not None:
+            grad_x = grad_output @ weight
+        g2 = grad_output.reshape(-1, grad_output.shape[-1])
+        if ctx._next[1] is not None:
+            grad_w = g2.mT @ x.reshape(-1, x.shape[-1])
+        if len(ctx._next) > 2:
+            if ctx._next[2] is not None:
+                grad_b = g2.sum(0)
             return grad_x, grad_w, grad_b
         return grad_x, grad_w
 
@@ -213,7 +258,9 @@ def inner(input: Tensor, other: Tensor) -> Tensor:
             f"{tuple(a.shape)} and `other` has shape {tuple(b.shape)}"
         )
     k = a.shape[-1]
-    flat = input.reshape(-1, k) @ other.reshape(-1, k).t()
+    # row counts spelled out: -1 cannot be inferred when k is 0
+    rows_a, rows_b = math.prod(a.shape[:-1]), math.prod(b.shape[:-1])
+    flat = input.reshape(rows_a, k) @ other.reshape(rows_b, k).t()
     return flat.reshape(*a.shape[:-1], *b.shape[:-1])
 
 

@@ -5,6 +5,11 @@ does, and its backward rule is written in matrix calculus over that batch. A
 singular matrix raises PyTorch's ``LinAlgError`` message naming the op. The
 determinant's gradient is computed through the adjugate (from an SVD), which
 stays accurate near singular matrices, where ``det(A) * inv(A)`` would not.
+Double backward (``backward_graph``) writes the same rules with recorded ops;
+there the determinant's gradient is ``det(A) * inv(A)^T``, which can be
+differentiated again (the SVD could not), or at a singular matrix the cofactor
+matrix, from determinants of minors: PyTorch too gives the cofactors there
+under create_graph (and 0 without it).
 """
 
 from __future__ import annotations
@@ -13,7 +18,7 @@ from typing import Any
 
 from ..autograd.node import Op
 from ..backend import xp
-from ..tensor import Tensor
+from ..tensor import Tensor, _wrap
 from ._util import normalize_dims, to_float, unbroadcast
 from .statistics import Norm
 
@@ -47,6 +52,12 @@ class Inv(Op):
         inv_t = _mT(inv)
         return -(inv_t @ grad_output @ inv_t)
 
+    @staticmethod
+    def backward_graph(ctx, grad_output):
+        (inv,) = ctx.saved_graph_tensors
+        inv_t = inv.mT
+        return -(inv_t @ grad_output @ inv_t)
+
 
 class Det(Op):
     _name = "LinalgDetBackward0"
@@ -65,6 +76,18 @@ class Det(Op):
         a, out = ctx.saved_tensors
         scale = xp.where(out == 0, 0, grad_output)
         return scale[..., None, None] * _mT(_adjugate(a))
+
+    @staticmethod
+    def backward_graph(ctx, grad_output):
+        # adj(A)^T = det(A) A^-T where every A is invertible; with a singular
+        # one, the cofactors themselves (determinants of minors, recorded), as
+        # PyTorch's double-backward formula gives them there (its first-order
+        # rule gives 0, as the array rule does)
+        a, out = ctx.saved_graph_tensors
+        g = grad_output.unsqueeze(-1).unsqueeze(-1)
+        if not (out._data == 0).any():
+            return g * out.unsqueeze(-1).unsqueeze(-1) * Inv.apply(a).mT
+        return g * _cofactors(a)
 
 
 def _adjugate(a: Any) -> Any:
@@ -88,6 +111,32 @@ def _adjugate(a: Any) -> Any:
     return sign[..., None, None] * ((_mT(vt) * cofactors[..., None, :]) @ _mT(u))
 
 
+class MinorDet(Det):
+    """``Det`` of the minors inside ``_cofactors``: its array rule is the
+    adjugate at singular matrices too, for the gradient of the cofactors is
+    needed exactly there (PyTorch's 0 is for a user's ``det`` only)."""
+
+    @staticmethod
+    def backward(ctx, grad_output):
+        # d det(A) / dA = adj(A)^T, singular A included
+        a, _ = ctx.saved_tensors
+        return grad_output[..., None, None] * _mT(_adjugate(a))
+
+
+def _cofactors(a: Tensor) -> Tensor:
+    """The cofactor matrix adj(A)^T of each matrix, as recorded ops: C_ij =
+    (-1)^(i+j) det(A without row i and column j). Exact at singular matrices,
+    and differentiable again (a polynomial in A's entries)."""
+    n = a.shape[-1]
+    if n == 1:
+        return _wrap(xp.ones(tuple(a.shape), dtype=a._data.dtype), None)
+    others = xp.array([[j for j in range(n) if j != i] for i in range(n)])
+    # (..., n, n, n-1, n-1): the minor of every entry
+    minors = a[..., others[:, None, :, None], others[None, :, None, :]]
+    signs = (-1.0) ** xp.add.outer(xp.arange(n), xp.arange(n))
+    return MinorDet.apply(minors) * _wrap(signs.astype(a._data.dtype), None)
+
+
 class Solve(Op):
     _name = "LinalgSolveExBackward0"
 
@@ -103,22 +152,39 @@ class Solve(Op):
                 "linalg.solve: the matrix `A` is singular, so AX = B has no "
                 "unique solution"
             ) from None
+        # the returned array itself, so that backward_graph sees the output
+        out = out[..., 0] if vector else out
         ctx.save_for_backward(a, out)
         ctx.vector = vector
         ctx.b_shape = b.shape
-        return out[..., 0] if vector else out
+        return out
 
     @staticmethod
     def backward(ctx, grad_output):
         # X = A^-1 B: dL/dB = A^-T G; dL/dA = -(dL/dB) X^T
         a, x = ctx.saved_tensors
-        g = grad_output[..., None] if ctx.vector else grad_output
+        if ctx.vector:
+            x, grad_output = x[..., None], grad_output[..., None]
+        g = grad_output
         grad_b = xp.linalg.solve(_mT(a), g)
         grad_a = -(grad_b @ _mT(x))
         grad_b = unbroadcast(grad_b, ctx.b_shape)
         if ctx.vector:
             grad_b = grad_b[..., 0]
         return unbroadcast(grad_a, a.shape), grad_b
+
+    @staticmethod
+    def backward_graph(ctx, grad_output):
+        a, x = ctx.saved_graph_tensors
+        g = grad_output
+        if ctx.vector:
+            x, g = x.unsqueeze(-1), g.unsqueeze(-1)
+        grad_b = Solve.apply(a.mT, g, vector=False)
+        grad_a = -(grad_b @ x.mT)
+        grad_b = grad_b.sum_to_size(ctx.b_shape)
+        if ctx.vector:
+            grad_b = grad_b.squeeze(-1)
+        return grad_a.sum_to_size(tuple(a.shape)), grad_b
 
 
 # ------------------------------------------------------------------ functions
@@ -155,9 +221,20 @@ def solve(A: Tensor, B: Tensor, *, left: bool = True) -> Tensor:
     Shape:
         A: (..., n, n); B: (..., n) for vectors or (..., n, k); X as B.
     """
-    if not left:
-        raise NotImplementedError("linalg.solve: `left=False` is not supported yet")
     _square(A, "linalg.solve")
+    if not left:
+        # X A = B is A^T X^T = B^T; as in PyTorch, a B that reads as a vector
+        # (by the rule below) is refused
+        b = B._data
+        vector = b.ndim == 1 or (b.ndim == A._data.ndim - 1 and b.shape == A.shape[:-1])
+        if vector or b.shape[-1] != A._data.shape[-1]:
+            n = A._data.shape[-1]
+            rows, cols = (b.shape[-1], 1) if vector else b.shape[-2:]
+            raise RuntimeError(
+                "linalg.solve: Incompatible shapes of A and B for the equation XA = B "
+                f"({n}x{n} and {rows}x{cols})"
+            )
+        return solve(A.mT, B.mT).mT
     n = A._data.shape[-1]
     b = B._data
     vector = b.ndim == 1 or (b.ndim == A._data.ndim - 1 and b.shape == A.shape[:-1])
@@ -205,6 +282,8 @@ def vector_norm(
     axes = None
     if dim is not None and not (isinstance(dim, (tuple, list)) and not dim):
         axes = normalize_dims(dim, x._data.ndim, "linalg.vector_norm")
+    if not x._data.ndim:  # a 0-d tensor's only dim (0 or -1) is itself
+        axes = None
     return Norm.apply(x, p=float(ord), axes=axes, keepdim=keepdim)
 
 

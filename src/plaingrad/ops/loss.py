@@ -11,11 +11,13 @@ from typing import Any
 
 import numpy as np
 
+from ..autograd.engine import graph_input
 from ..autograd.node import Op
 from ..backend import xp
-from ..tensor import Tensor
+from ..tensor import Tensor, _wrap
 from ..warnings import PlaingradWarning
 from ._util import unbroadcast
+from .elementwise import where
 
 _REDUCTIONS = ("mean", "sum", "none")
 
@@ -34,6 +36,8 @@ class MseLoss(Op):
     def forward(ctx, input, target, reduction):
         diff = input - target
         ctx.save_for_backward(diff)
+        # for the Tensor-level rule (diff is a constant there)
+        ctx.operands = (input, target)
         ctx.shapes = (input.shape, target.shape)
         ctx.reduction = reduction
         squared = diff * diff
@@ -48,7 +52,8 @@ class MseLoss(Op):
     def backward(ctx, grad_output):
         # d(mean (x - y)^2)/dx = 2 (x - y) / n; d/dy is its negative
         (diff,) = ctx.saved_tensors
-        scale = 2.0 / diff.size if ctx.reduction == "mean" else 2.0
+        # (an empty input has an empty gradient: any scale will do)
+        scale = 2.0 / max(diff.size, 1) if ctx.reduction == "mean" else 2.0
         grad = (grad_output * scale) * diff
         shape_in, shape_target = ctx.shapes
         grad_in = grad_target = None
@@ -56,6 +61,21 @@ class MseLoss(Op):
             grad_in = unbroadcast(grad, shape_in)
         if ctx._next[1] is not None:
             grad_target = unbroadcast(-grad, shape_target)
+        return grad_in, grad_target
+
+    @staticmethod
+    def backward_graph(ctx, grad_output):
+        input = graph_input(ctx, 0, ctx.operands[0])
+        target = graph_input(ctx, 1, ctx.operands[1])
+        diff = input - target
+        scale = 2.0 / max(diff.numel(), 1) if ctx.reduction == "mean" else 2.0
+        grad = (grad_output * scale) * diff
+        shape_in, shape_target = ctx.shapes
+        grad_in = grad_target = None
+        if ctx._next[0] is not None:
+            grad_in = grad.sum_to_size(shape_in)
+        if ctx._next[1] is not None:
+            grad_target = (-grad).sum_to_size(shape_target)
         return grad_in, grad_target
 
 
@@ -96,14 +116,31 @@ class NllLoss(Op):
             scale = grad_output * w
         elif ctx.reduction == "sum":
             scale = grad_output * w
-        else:
+        elif ctx.denominator:
             scale = (grad_output / ctx.denominator) * w
+        else:
+            # every target ignored: the loss is 0 / 0, but as in PyTorch no
+            # gradient (not NaN) reaches the input
+            scale = xp.zeros_like(w)
         grad = xp.zeros(ctx.shape, dtype=w.dtype)
         if grad.ndim == 2:
             grad[xp.arange(len(safe)), safe] = -scale
         else:
             xp.put_along_axis(grad, safe[:, None], -scale[:, None], axis=1)
         return grad, None
+
+    @staticmethod
+    def backward_graph(ctx, grad_output):
+        # linear in grad_output, and independent of log_probs
+        safe, w = ctx.saved_tensors
+        if ctx.reduction == "mean":
+            # every target ignored (denominator 0): zero, as in backward
+            d = ctx.denominator
+            grad_output = grad_output / d if d else grad_output * 0.0
+        scale = grad_output * _wrap(w, None)
+        picked = xp.zeros(ctx.shape, dtype=bool)
+        xp.put_along_axis(picked, safe[:, None], True, axis=1)
+        return where(_wrap(picked, None), -scale.unsqueeze(1), 0), None
 
 
 def mse_loss(

@@ -45,6 +45,11 @@ class Sin(Op):
         (a,) = ctx.saved_tensors
         return grad_output * xp.cos(a)
 
+    @staticmethod
+    def backward_graph(ctx, grad_output):
+        (a,) = ctx.saved_graph_tensors
+        return grad_output * a.cos()
+
 
 class Cos(Op):
     _name = "CosBackward0"
@@ -60,6 +65,11 @@ class Cos(Op):
         (a,) = ctx.saved_tensors
         return grad_output * -xp.sin(a)
 
+    @staticmethod
+    def backward_graph(ctx, grad_output):
+        (a,) = ctx.saved_graph_tensors
+        return grad_output * -a.sin()
+
 
 class Tan(Op):
     _name = "TanBackward0"
@@ -74,6 +84,11 @@ class Tan(Op):
     def backward(ctx, grad_output):
         # d(tan a)/da = 1 + tan(a)^2
         (out,) = ctx.saved_tensors
+        return grad_output * (1 + out * out)
+
+    @staticmethod
+    def backward_graph(ctx, grad_output):
+        (out,) = ctx.saved_graph_tensors
         return grad_output * (1 + out * out)
 
 
@@ -93,6 +108,11 @@ class Asin(Op):
         with errstate(divide="ignore", invalid="ignore"):
             return grad_output / xp.sqrt(1 - a * a)
 
+    @staticmethod
+    def backward_graph(ctx, grad_output):
+        (a,) = ctx.saved_graph_tensors
+        return grad_output / (1 - a * a).sqrt()
+
 
 class Acos(Op):
     _name = "AcosBackward0"
@@ -110,6 +130,11 @@ class Acos(Op):
         with errstate(divide="ignore", invalid="ignore"):
             return -grad_output / xp.sqrt(1 - a * a)
 
+    @staticmethod
+    def backward_graph(ctx, grad_output):
+        (a,) = ctx.saved_graph_tensors
+        return -grad_output / (1 - a * a).sqrt()
+
 
 class Atan(Op):
     _name = "AtanBackward0"
@@ -123,6 +148,11 @@ class Atan(Op):
     def backward(ctx, grad_output):
         # d(atan a)/da = 1 / (1 + a^2)
         (a,) = ctx.saved_tensors
+        return grad_output / (1 + a * a)
+
+    @staticmethod
+    def backward_graph(ctx, grad_output):
+        (a,) = ctx.saved_graph_tensors
         return grad_output / (1 + a * a)
 
 
@@ -142,6 +172,11 @@ class Sinh(Op):
         with errstate(over="ignore"):
             return grad_output * xp.cosh(a)
 
+    @staticmethod
+    def backward_graph(ctx, grad_output):
+        (a,) = ctx.saved_graph_tensors
+        return grad_output * a.cosh()
+
 
 class Cosh(Op):
     _name = "CoshBackward0"
@@ -158,6 +193,11 @@ class Cosh(Op):
         (a,) = ctx.saved_tensors
         with errstate(over="ignore"):
             return grad_output * xp.sinh(a)
+
+    @staticmethod
+    def backward_graph(ctx, grad_output):
+        (a,) = ctx.saved_graph_tensors
+        return grad_output * a.sinh()
 
 
 # ------------------------------------------------------------- exponents and logs
@@ -179,6 +219,11 @@ class Log1p(Op):
         with errstate(divide="ignore"):
             return grad_output / (1 + a)
 
+    @staticmethod
+    def backward_graph(ctx, grad_output):
+        (a,) = ctx.saved_graph_tensors
+        return grad_output / (1 + a)
+
 
 class Expm1(Op):
     _name = "Expm1Backward0"
@@ -194,6 +239,11 @@ class Expm1(Op):
     def backward(ctx, grad_output):
         # d(e^a - 1)/da = e^a = out + 1
         (out,) = ctx.saved_tensors
+        return grad_output * (out + 1)
+
+    @staticmethod
+    def backward_graph(ctx, grad_output):
+        (out,) = ctx.saved_graph_tensors
         return grad_output * (out + 1)
 
 
@@ -213,6 +263,11 @@ class Log2(Op):
         with errstate(divide="ignore"):
             return grad_output / (a * _LN2)
 
+    @staticmethod
+    def backward_graph(ctx, grad_output):
+        (a,) = ctx.saved_graph_tensors
+        return grad_output / (a * _LN2)
+
 
 class Log10(Op):
     _name = "Log10Backward0"
@@ -230,6 +285,11 @@ class Log10(Op):
         with errstate(divide="ignore"):
             return grad_output / (a * _LN10)
 
+    @staticmethod
+    def backward_graph(ctx, grad_output):
+        (a,) = ctx.saved_graph_tensors
+        return grad_output / (a * _LN10)
+
 
 class Exp2(Op):
     _name = "Exp2Backward0"
@@ -245,6 +305,11 @@ class Exp2(Op):
     def backward(ctx, grad_output):
         # d(2^a)/da = 2^a ln 2
         (out,) = ctx.saved_tensors
+        return grad_output * (out * _LN2)
+
+    @staticmethod
+    def backward_graph(ctx, grad_output):
+        (out,) = ctx.saved_graph_tensors
         return grad_output * (out * _LN2)
 
 
@@ -264,6 +329,11 @@ class Rsqrt(Op):
         (out,) = ctx.saved_tensors
         return grad_output * (-0.5 * out * out * out)
 
+    @staticmethod
+    def backward_graph(ctx, grad_output):
+        (out,) = ctx.saved_graph_tensors
+        return grad_output * (-0.5 * out * out * out)
+
 
 class Reciprocal(Op):
     _name = "ReciprocalBackward0"
@@ -279,6 +349,11 @@ class Reciprocal(Op):
     def backward(ctx, grad_output):
         # d(1/a)/da = -1/a^2 = -out^2
         (out,) = ctx.saved_tensors
+        return grad_output * -(out * out)
+
+    @staticmethod
+    def backward_graph(ctx, grad_output):
+        (out,) = ctx.saved_graph_tensors
         return grad_output * -(out * out)
 
 
@@ -299,6 +374,11 @@ class Erf(Op):
         (a,) = ctx.saved_tensors
         return grad_output * (_TWO_OVER_SQRT_PI * xp.exp(-a * a))
 
+    @staticmethod
+    def backward_graph(ctx, grad_output):
+        (a,) = ctx.saved_graph_tensors
+        return grad_output * (_TWO_OVER_SQRT_PI * (-a * a).exp())
+
 
 class Erfinv(Op):
     _name = "ErfinvBackward0"
@@ -316,6 +396,11 @@ class Erfinv(Op):
         with errstate(over="ignore"):
             return grad_output * (_SQRT_PI_OVER_TWO * xp.exp(out * out))
 
+    @staticmethod
+    def backward_graph(ctx, grad_output):
+        (out,) = ctx.saved_graph_tensors
+        return grad_output * (_SQRT_PI_OVER_TWO * (out * out).exp())
+
 
 # ---------------------------------------------------------------------- rounding
 
@@ -327,6 +412,10 @@ class _Step(Op):
     def backward(ctx, grad_output):
         # d(step a)/da = 0 wherever it exists
         return xp.zeros_like(grad_output)
+
+    @staticmethod
+    def backward_graph(ctx, grad_output):
+        return _wrap(xp.zeros_like(grad_output._data), None)
 
 
 class Sign(_Step):
@@ -393,6 +482,10 @@ class Frac(Op):
     @staticmethod
     def backward(ctx, grad_output):
         # d(a - trunc a)/da = 1
+        return grad_output
+
+    @staticmethod
+    def backward_graph(ctx, grad_output):
         return grad_output
 
 

@@ -13,6 +13,11 @@ bias; the backward rule is the closed form shared by all three. With
 its input gradient is just ``g * invstd``. The batch statistics are the biased
 variance; the running variance is updated with the unbiased one, in place.
 
+For double backward (create_graph=True) each op has a Tensor-level rule that
+recomputes ``xhat`` and ``invstd`` from the input tensor with differentiable
+ops and applies the same closed form, so its first derivative equals the array
+rule's and its second derivatives are exact.
+
 ``instance_norm`` is batch norm of the input viewed as one sample of ``N * C``
 channels, and ``rms_norm``, ``normalize``, ``cosine_similarity`` and
 ``pairwise_distance`` are compositions of other ops, as they are in PyTorch.
@@ -76,16 +81,53 @@ def _param_grads(
     return [None if g is None else g.reshape(shape) for g in grads]
 
 
+# Tensor-level rules (double backward): the same closed form, with xhat and
+# invstd recomputed from the input tensor so that their derivatives count.
+
+
+def _standardise_graph(x: Tensor, axes: tuple, eps: float) -> tuple:
+    centred = x - x.mean(axes, keepdim=True)
+    invstd = rsqrt((centred * centred).mean(axes, keepdim=True) + eps)
+    return centred * invstd, invstd
+
+
+def _grad_standardised_graph(g: Tensor, xhat: Tensor, invstd: Any, axes: tuple):
+    g_mean = g.mean(axes, keepdim=True)
+    proj = (g * xhat).mean(axes, keepdim=True)
+    return invstd * (g - g_mean - xhat * proj)
+
+
+def _param_grads_graph(
+    ctx: Any, grad_output: Tensor, xhat: Tensor, axes: tuple, shape: Any
+) -> list:
+    needs = ctx.needs_input_grad
+    grads: list = []
+    if ctx.has_weight:
+        wanted = needs[len(grads) + 1]
+        grads.append(_sum_over(grad_output * xhat, axes) if wanted else None)
+    if ctx.has_bias:
+        wanted = needs[len(grads) + 1]
+        grads.append(_sum_over(grad_output, axes) if wanted else None)
+    return [None if g is None else g.reshape(shape) for g in grads]
+
+
+def _sum_over(t: Tensor, axes: tuple) -> Tensor:
+    # sum(()) would reduce every dim (as torch's does): no batch axes, no sum
+    return t.sum(axes) if axes else t
+
+
 class NativeBatchNorm(Op):
     _name = "NativeBatchNormBackward0"
 
     @staticmethod
-    def forward(ctx, a, *params, mean, invstd, has_weight, training):
+    def forward(ctx, a, *params, mean, invstd, has_weight, training, eps):
         shape = (1, a.shape[1]) + (1,) * (a.ndim - 2)
         axes = (0,) + tuple(range(2, a.ndim))
         xhat = (a - mean.reshape(shape)) * invstd.reshape(shape)
-        ctx.save_for_backward(xhat, invstd.reshape(shape), *params[:has_weight])
+        # the input too, for the Tensor-level rule
+        ctx.save_for_backward(xhat, invstd.reshape(shape), a, *params[:has_weight])
         ctx.options = (axes, shape, training)
+        ctx.stats = (mean.reshape(shape), eps)
         ctx.has_weight = has_weight
         ctx.has_bias = len(params) > has_weight
         return _affine(xhat, params, shape, has_weight)
@@ -93,7 +135,7 @@ class NativeBatchNorm(Op):
     @staticmethod
     def backward(ctx, grad_output):
         # training: the closed form above; eval: d/dx = weight * invstd
-        xhat, invstd, *weight = ctx.saved_tensors
+        xhat, invstd, _, *weight = ctx.saved_tensors
         axes, shape, training = ctx.options
         g = grad_output * weight[0].reshape(shape) if weight else grad_output
         grad_input = None
@@ -103,6 +145,26 @@ class NativeBatchNorm(Op):
             else:
                 grad_input = g * invstd
         params = _param_grads(ctx, grad_output, xhat, axes, -1)
+        return (grad_input, *params)
+
+    @staticmethod
+    def backward_graph(ctx, grad_output):
+        # eval: the statistics are constants, xhat = (x - mean) invstd
+        _, invstd, x, *weight = ctx.saved_graph_tensors
+        axes, shape, training = ctx.options
+        mean, eps = ctx.stats
+        if training:
+            xhat, invstd = _standardise_graph(x, axes, eps)
+        else:
+            xhat = (x - _wrap_array(mean)) * invstd
+        g = grad_output * weight[0].reshape(shape) if weight else grad_output
+        grad_input = None
+        if ctx.needs_input_grad[0]:
+            if training:
+                grad_input = _grad_standardised_graph(g, xhat, invstd, axes)
+            else:
+                grad_input = g * invstd
+        params = _param_grads_graph(ctx, grad_output, xhat, axes, -1)
         return (grad_input, *params)
 
 
@@ -115,8 +177,9 @@ class NativeLayerNorm(Op):
         centred = a - _mean(a, axes)
         invstd = 1 / xp.sqrt(_mean(centred * centred, axes) + eps)
         xhat = centred * invstd
-        ctx.save_for_backward(xhat, invstd, *params[:has_weight])
+        ctx.save_for_backward(xhat, invstd, a, *params[:has_weight])
         ctx.axes = axes
+        ctx.eps = eps
         ctx.has_weight = has_weight
         ctx.has_bias = len(params) > has_weight
         return _affine(xhat, params, a.shape[a.ndim - ndim :], has_weight)
@@ -124,7 +187,7 @@ class NativeLayerNorm(Op):
     @staticmethod
     def backward(ctx, grad_output):
         # the closed form above, over the trailing (normalised) axes
-        xhat, invstd, *weight = ctx.saved_tensors
+        xhat, invstd, _, *weight = ctx.saved_tensors
         axes = ctx.axes
         g = grad_output * weight[0] if weight else grad_output
         grad_input = None
@@ -133,6 +196,20 @@ class NativeLayerNorm(Op):
         batch_axes = tuple(range(grad_output.ndim - len(axes)))
         shape = grad_output.shape[grad_output.ndim - len(axes) :]
         params = _param_grads(ctx, grad_output, xhat, batch_axes, shape)
+        return (grad_input, *params)
+
+    @staticmethod
+    def backward_graph(ctx, grad_output):
+        _, _, x, *weight = ctx.saved_graph_tensors
+        axes = ctx.axes
+        xhat, invstd = _standardise_graph(x, axes, ctx.eps)
+        g = grad_output * weight[0] if weight else grad_output
+        grad_input = None
+        if ctx.needs_input_grad[0]:
+            grad_input = _grad_standardised_graph(g, xhat, invstd, axes)
+        batch_axes = tuple(range(x.ndim - len(axes)))
+        shape = tuple(x.shape[x.ndim - len(axes) :])
+        params = _param_grads_graph(ctx, grad_output, xhat, batch_axes, shape)
         return (grad_input, *params)
 
 
@@ -145,8 +222,9 @@ class NativeGroupNorm(Op):
         centred = grouped - _mean(grouped, (2,))
         invstd = 1 / xp.sqrt(_mean(centred * centred, (2,)) + eps)
         xhat = (centred * invstd).reshape(a.shape)
-        ctx.save_for_backward(xhat, invstd, *params[:has_weight])
+        ctx.save_for_backward(xhat, invstd, a, *params[:has_weight])
         ctx.num_groups = num_groups
+        ctx.eps = eps
         ctx.has_weight = has_weight
         ctx.has_bias = len(params) > has_weight
         shape = (1, a.shape[1]) + (1,) * (a.ndim - 2)
@@ -155,7 +233,7 @@ class NativeGroupNorm(Op):
     @staticmethod
     def backward(ctx, grad_output):
         # the closed form above, per sample and group
-        xhat, invstd, *weight = ctx.saved_tensors
+        xhat, invstd, _, *weight = ctx.saved_tensors
         num_groups = ctx.num_groups
         shape = (1, xhat.shape[1]) + (1,) * (xhat.ndim - 2)
         g = grad_output * weight[0].reshape(shape) if weight else grad_output
@@ -167,6 +245,23 @@ class NativeGroupNorm(Op):
             ).reshape(xhat.shape)
         axes = (0,) + tuple(range(2, xhat.ndim))
         params = _param_grads(ctx, grad_output, xhat, axes, -1)
+        return (grad_input, *params)
+
+    @staticmethod
+    def backward_graph(ctx, grad_output):
+        _, _, x, *weight = ctx.saved_graph_tensors
+        n, groups = x.shape[0], ctx.num_groups
+        grouped = (n, groups, x._data.size // max(n * groups, 1))
+        xhat, invstd = _standardise_graph(x.reshape(grouped), (2,), ctx.eps)
+        shape = (1, x.shape[1]) + (1,) * (x.ndim - 2)
+        g = grad_output * weight[0].reshape(shape) if weight else grad_output
+        grad_input = None
+        if ctx.needs_input_grad[0]:
+            grad_input = _grad_standardised_graph(
+                g.reshape(grouped), xhat, invstd, (2,)
+            ).reshape(x.shape)
+        axes = (0,) + tuple(range(2, x.ndim))
+        params = _param_grads_graph(ctx, grad_output, xhat.reshape(x.shape), axes, -1)
         return (grad_input, *params)
 
 
@@ -300,6 +395,7 @@ def batch_norm(
         invstd=invstd.astype(a.dtype, copy=False),
         has_weight=weight is not None,
         training=training,
+        eps=eps,
     )
 
 
@@ -406,6 +502,13 @@ def group_norm(
                 f"of channels in input, but got {name} of shape "
                 f"{list(t._data.shape)} and input of shape {list(a.shape)}"
             )
+    # PyTorch's check, on the input viewed as (N * C/G, G, *): one value there
+    viewed = [a.shape[0] * a.shape[1] // num_groups, num_groups, *a.shape[2:]]
+    if a.size and a.size // num_groups == 1:
+        raise ValueError(
+            f"{op}: Expected more than 1 value per channel when training, got "
+            f"input size {viewed}"
+        )
     _floating(input, op)
     return NativeGroupNorm.apply(
         input,
@@ -529,9 +632,17 @@ def cosine_similarity(
     """
     shape = xp.broadcast_shapes(x1._data.shape, x2._data.shape)
     x1, x2 = expand(x1, shape), expand(x2, shape)
-    n1 = E.clamp(norm(x1, 2, dim, keepdim=True), min=eps)
-    n2 = E.clamp(norm(x2, 2, dim, keepdim=True), min=eps)
+    n1 = _clamped_norm(x1, dim, eps)
+    n2 = _clamped_norm(x2, dim, eps)
     return sum(E.mul(E.div(x1, n1), E.div(x2, n2)), dim)
+
+
+def _clamped_norm(x: Tensor, dim: int, eps: float) -> Tensor:
+    # As PyTorch's: the value is max(||x||, eps), but the clamp is applied
+    # outside autograd, so the derivative is that of ||x|| even below eps
+    n = norm(x, 2, dim, keepdim=True)
+    lift = E.sub(E.clamp(n.detach(), min=eps), n.detach())  # 0 above eps
+    return E.add(n, lift)
 
 
 def pairwise_distance(

@@ -6,7 +6,9 @@ modes read input positions: each padded dimension gets an index array telling
 which input position every output position copies, applied with ``take`` one
 dimension at a time. Backward undoes the dimensions in reverse order with
 ``xp.add.at``, so a position copied several times (an edge under replicate
-padding) collects all its copies' gradients.
+padding) collects all its copies' gradients. The Tensor-level rules (double backward)
+are the same reads and scatters as the recorded ops ``Index`` and
+``IndexScatter`` (``shape.py``).
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from ..autograd.node import Op
 from ..backend import xp
 from ..tensor import Tensor
 from .reshaping import _int_list
+from .shape import Index, IndexScatter
 
 
 class ConstantPad(Op):
@@ -35,6 +38,11 @@ class ConstantPad(Op):
         grad_input = xp.zeros(ctx.in_shape, dtype=grad_output.dtype)
         grad_input[ctx.src] = grad_output[ctx.dst]
         return grad_input
+
+    @staticmethod
+    def backward_graph(ctx, grad_output):
+        block = Index.apply(grad_output, index=ctx.dst, basic=True)
+        return IndexScatter.apply(block, shape=ctx.in_shape, index=ctx.src, basic=True)
 
 
 class IndexPad(Op):
@@ -60,6 +68,19 @@ class IndexPad(Op):
             grad_input = xp.zeros(shape, dtype=grad.dtype)
             xp.add.at(grad_input, (slice(None),) * axis + (idx,), grad)
             grad = grad_input
+        return grad
+
+    @staticmethod
+    def backward_graph(ctx, grad_output):
+        # the same scatter-adds, one dimension at a time, recorded
+        grad = grad_output
+        for axis, idx in reversed(ctx.positions):
+            shape = list(grad.shape)
+            shape[axis] = ctx.in_shape[axis]
+            where = (slice(None),) * axis + (idx,)
+            grad = IndexScatter.apply(
+                grad, shape=tuple(shape), index=where, basic=False
+            )
         return grad
 
 

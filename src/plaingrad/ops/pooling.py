@@ -19,6 +19,11 @@ average pooling is a product with an averaging matrix on each side and max
 pooling gathers windows of the largest size, repeating a window's last element
 to fill it (a repeat never changes the max, nor which element is first).
 
+Double backward: max pooling's gradient is a scatter to the winners, whose
+indices are piecewise constant, so ``MaxPoolScatter`` and the gather
+``MaxPoolGather`` (each the other's adjoint) carry it; average pooling is
+linear, and ``AvgPool2DGrad`` (its adjoint) differentiates back into it.
+
 The 1-D forms run the 2-D ops on a height of 1 between ``unsqueeze`` and
 ``squeeze``, as PyTorch does, so their ``grad_fn`` is ``SqueezeBackward1``.
 """
@@ -108,6 +113,92 @@ class MaxPool2D(Op):
         (indices,) = ctx.saved_tensors
         return _scatter(grad_output, indices, ctx.shape, ctx.unique)
 
+    @staticmethod
+    def backward_graph(ctx, grad_output):
+        # the same scatter, as an op; the indices are piecewise constant
+        (indices,) = ctx.saved_tensors
+        return MaxPoolScatter.apply(
+            grad_output, indices=indices, shape=ctx.shape, unique=ctx.unique
+        )
+
+
+def _gather(x: Any, indices: Any) -> Any:
+    """The elements of each (H, W) plane of ``x`` at flat plane ``indices``."""
+    lead = indices.shape[:-2]
+    # explicit sizes, not -1: ambiguous for an empty batch
+    flat = x.reshape(lead + (x.shape[-2] * x.shape[-1],))
+    where = indices.reshape(lead + (indices.shape[-2] * indices.shape[-1],))
+    return xp.take_along_axis(flat, where, axis=-1).reshape(indices.shape)
+
+
+class MaxPoolScatter(Op):
+    """A max pool's input gradient, the output gradient scattered to the
+    winners, as an op: linear, and its adjoint is the gather ``MaxPoolGather``."""
+
+    _name = "MaxPool2DWithIndicesBackwardBackward0"
+
+    @staticmethod
+    def forward(ctx, grad, *, indices, shape, unique):
+        ctx.indices, ctx.shape, ctx.unique = indices, shape, unique
+        return _scatter(grad, indices, shape, unique)
+
+    @staticmethod
+    def backward(ctx, grad_output):
+        # a scatter's gradient reads back the places it wrote to
+        return _gather(grad_output, ctx.indices)
+
+    @staticmethod
+    def backward_graph(ctx, grad_output):
+        return MaxPoolGather.apply(
+            grad_output, indices=ctx.indices, shape=ctx.shape, unique=ctx.unique
+        )
+
+
+class AdaptiveMaxPoolScatter(MaxPoolScatter):
+    _name = "AdaptiveMaxPool2DBackwardBackward0"
+
+
+class MaxPoolGather(Op):
+    """Each plane's elements at fixed flat ``indices``: the adjoint of
+    ``MaxPoolScatter`` (and the max pool itself, with the winners fixed)."""
+
+    _name = "GatherBackward0"
+
+    @staticmethod
+    def forward(ctx, x, *, indices, shape, unique):
+        ctx.indices, ctx.shape, ctx.unique = indices, shape, unique
+        return _gather(x, indices)
+
+    @staticmethod
+    def backward(ctx, grad_output):
+        # a gather's gradient goes back to the places it read
+        return _scatter(grad_output, ctx.indices, ctx.shape, ctx.unique)
+
+    @staticmethod
+    def backward_graph(ctx, grad_output):
+        return MaxPoolScatter.apply(
+            grad_output, indices=ctx.indices, shape=ctx.shape, unique=ctx.unique
+        )
+
+
+def _avg_pool(x: Any, geometry: tuple) -> Any:
+    """Each window's sum over its divisor; ``geometry`` as ``AvgPool2D`` keeps it."""
+    _, kernel_size, stride, pads, divisor = geometry
+    oh, ow = divisor.shape
+    windows = im2col(pad2d(x, pads), kernel_size, stride, (1, 1))
+    total = xp.add.reduce(windows[..., :oh, :ow, :, :], axis=(-2, -1))
+    return (total / divisor).astype(x.dtype, copy=False)
+
+
+def _avg_pool_grad(grad_output: Any, geometry: tuple) -> Any:
+    """The adjoint of ``_avg_pool``: each window's share added back."""
+    shape, (kh, kw), stride, pads, divisor = geometry
+    grad = (grad_output / divisor).astype(grad_output.dtype, copy=False)
+    windows = xp.broadcast_to(grad[..., None, None], grad.shape + (kh, kw))
+    size = (shape[-2] + sum(pads[0]), shape[-1] + sum(pads[1]))
+    grad_input = col2im(windows, size, stride, (1, 1))
+    return xp.ascontiguousarray(unpad(grad_input, pads, shape[-2:]))
+
 
 class AvgPool2D(Op):
     _name = "AvgPool2DBackward0"
@@ -121,22 +212,47 @@ class AvgPool2D(Op):
         bottom = max(ph, (oh - 1) * sh + kh - ph - h)
         right = max(pw, (ow - 1) * sw + kw - pw - w)
         pads = ((ph, bottom), (pw, right))
-        windows = im2col(pad2d(x, pads), kernel_size, stride, (1, 1))
-        total = xp.add.reduce(windows[..., :oh, :ow, :, :], axis=(-2, -1))
-        out = (total / divisor).astype(x.dtype, copy=False)
 
         ctx.geometry = (x.shape, kernel_size, stride, pads, divisor)
-        return out
+        return _avg_pool(x, ctx.geometry)
 
     @staticmethod
     def backward(ctx, grad_output):
         # d mean(window)/dx = 1/divisor for each element of the window
-        shape, (kh, kw), stride, pads, divisor = ctx.geometry
-        grad = (grad_output / divisor).astype(grad_output.dtype, copy=False)
-        windows = xp.broadcast_to(grad[..., None, None], grad.shape + (kh, kw))
-        size = (shape[-2] + sum(pads[0]), shape[-1] + sum(pads[1]))
-        grad_input = col2im(windows, size, stride, (1, 1))
-        return xp.ascontiguousarray(unpad(grad_input, pads, shape[-2:]))
+        return _avg_pool_grad(grad_output, ctx.geometry)
+
+    @staticmethod
+    def backward_graph(ctx, grad_output):
+        # linear: the gradient is the adjoint map, as an op
+        return AvgPool2DGrad.apply(grad_output, geometry=ctx.geometry)
+
+
+class AvgPool2DGrad(Op):
+    """Average pooling's input gradient as an op; its adjoint is the pool."""
+
+    _name = "AvgPool2DBackwardBackward0"
+
+    @staticmethod
+    def forward(ctx, grad, *, geometry):
+        ctx.geometry = geometry
+        return _avg_pool_grad(grad, geometry)
+
+    @staticmethod
+    def backward(ctx, grad_output):
+        # <pool^T(G), U> = <G, pool(U)>
+        return _avg_pool(grad_output, ctx.geometry)
+
+    @staticmethod
+    def backward_graph(ctx, grad_output):
+        _, kernel_size, stride, pads, divisor = ctx.geometry
+        return AvgPool2D.apply(
+            grad_output,
+            kernel_size=kernel_size,
+            stride=stride,
+            padding=(pads[0][0], pads[1][0]),
+            size=divisor.shape,
+            divisor=divisor,
+        )
 
 
 def _adaptive_windows(n: int, out: int) -> tuple[Any, Any]:
@@ -170,6 +286,12 @@ class AdaptiveAvgPool2D(Op):
         # y = A_h x A_w^T is linear: dy/dx = A_h^T G A_w
         a_h, a_w = ctx.saved_tensors
         return a_h.T @ grad_output @ a_w
+
+    @staticmethod
+    def backward_graph(ctx, grad_output):
+        # the averaging matrices are constants
+        a_h, a_w = ctx.saved_graph_tensors
+        return a_h.mT @ grad_output @ a_w
 
 
 class AdaptiveAvgPool2DMean(AdaptiveAvgPool2D):
@@ -211,6 +333,13 @@ class AdaptiveMaxPool2D(Op):
         # d max(window)/dx = 1 at the (first) maximum, 0 elsewhere
         (indices,) = ctx.saved_tensors
         return _scatter(grad_output, indices, ctx.shape, unique=False)
+
+    @staticmethod
+    def backward_graph(ctx, grad_output):
+        (indices,) = ctx.saved_tensors
+        return AdaptiveMaxPoolScatter.apply(
+            grad_output, indices=indices, shape=ctx.shape, unique=False
+        )
 
 
 # ------------------------------------------------------------ public functions

@@ -30,6 +30,22 @@ def _expand_back(grad: Any, axes: tuple | None, keepdim: bool) -> Any:
     return xp.expand_dims(grad, axes)
 
 
+def _expand_graph(grad: Tensor, shape: tuple, axes: tuple | None, keepdim: bool) -> Any:
+    """``_expand_back`` and the broadcast back to ``shape``, on Tensors (for the
+    Tensor-level rules of create_graph)."""
+    if not keepdim:
+        kept = tuple(1 if axes is None or i in axes else n for i, n in enumerate(shape))
+        grad = grad.reshape(kept)
+    return grad.expand(shape)
+
+
+def _where(mask: Any, grad: Tensor) -> Tensor:
+    """``grad`` where the bool array ``mask`` holds, else 0 (Tensor-level)."""
+    from .elementwise import where
+
+    return where(_wrap(mask, None), grad, 0)
+
+
 class Sum(Op):
     _name = "SumBackward0"
 
@@ -46,6 +62,10 @@ class Sum(Op):
         # d(sum a)/da_i = 1 for every summed element
         grad = _expand_back(grad_output, ctx.axes, ctx.keepdim)
         return xp.broadcast_to(grad, ctx.shape)
+
+    @staticmethod
+    def backward_graph(ctx, grad_output):
+        return _expand_graph(grad_output, ctx.shape, ctx.axes, ctx.keepdim)
 
 
 class Mean(Op):
@@ -67,6 +87,11 @@ class Mean(Op):
         # d(mean a)/da_i = 1/n
         grad = _expand_back(grad_output, ctx.axes, ctx.keepdim) / ctx.count
         return xp.broadcast_to(grad, ctx.shape)
+
+    @staticmethod
+    def backward_graph(ctx, grad_output):
+        grad = _expand_graph(grad_output, ctx.shape, ctx.axes, ctx.keepdim)
+        return grad / ctx.count
 
 
 class SumDim(Sum):
@@ -94,6 +119,12 @@ class MaxAll(Op):
         a, out = ctx.saved_tensors
         winners = a == out
         return winners * (grad_output / int(winners.sum()))
+
+    @staticmethod
+    def backward_graph(ctx, grad_output):
+        a, out = ctx.saved_tensors
+        winners = a == out
+        return _wrap(winners, None) * (grad_output / int(winners.sum()))
 
 
 class MinAll(MaxAll):
@@ -127,6 +158,14 @@ class MaxDim(Op):
         xp.put_along_axis(grad_input, indices, grad, axis=ctx.axis)
         return grad_input
 
+    @staticmethod
+    def backward_graph(ctx, grad_output):
+        (indices,) = ctx.saved_tensors
+        picked = xp.zeros(ctx.shape, dtype=bool)
+        xp.put_along_axis(picked, indices, True, axis=ctx.axis)
+        grad = _expand_graph(grad_output, ctx.shape, (ctx.axis,), ctx.keepdim)
+        return _where(picked, grad)
+
 
 class MinDim(MaxDim):
     _name = "MinBackward0"
@@ -153,6 +192,14 @@ class Amax(Op):
         count = xp.add.reduce(winners, axis=ctx.axes, keepdims=True)
         grad = _expand_back(grad_output, ctx.axes, ctx.keepdim)
         return winners * (grad / count)
+
+    @staticmethod
+    def backward_graph(ctx, grad_output):
+        a, out = ctx.saved_tensors
+        winners = a == out
+        count = xp.add.reduce(winners, axis=ctx.axes, keepdims=True)
+        grad = _expand_graph(grad_output, a.shape, ctx.axes, ctx.keepdim)
+        return grad * _wrap((winners / count).astype(a.dtype), None)
 
 
 class Amin(Amax):
@@ -185,6 +232,15 @@ class LogSumExp(Op):
         grad = _expand_back(grad_output, ctx.axes, ctx.keepdim)
         return grad * xp.exp(a - out)
 
+    @staticmethod
+    def backward_graph(ctx, grad_output):
+        # recomputed: the saved result kept its reduced dimensions, so it is not
+        # the output tensor and the graph would see it as a constant
+        (a, _) = ctx.saved_graph_tensors
+        grad = _expand_graph(grad_output, a.shape, ctx.axes, ctx.keepdim)
+        dims = tuple(range(a.ndim)) if ctx.axes is None else ctx.axes
+        return grad * (a - logsumexp(a, dims, keepdim=True)).exp()
+
 
 class Softmax(Op):
     _name = "SoftmaxBackward0"
@@ -202,6 +258,12 @@ class Softmax(Op):
         # d softmax_i / d a_j = s_i (delta_ij - s_j)
         (out,) = ctx.saved_tensors
         dot = xp.sum(grad_output * out, axis=ctx.axis, keepdims=True)
+        return out * (grad_output - dot)
+
+    @staticmethod
+    def backward_graph(ctx, grad_output):
+        (out,) = ctx.saved_graph_tensors
+        dot = (grad_output * out).sum(ctx.axis, keepdim=True)
         return out * (grad_output - dot)
 
 
@@ -222,6 +284,12 @@ class LogSoftmax(Op):
         (out,) = ctx.saved_tensors
         total = xp.sum(grad_output, axis=ctx.axis, keepdims=True)
         return grad_output - xp.exp(out) * total
+
+    @staticmethod
+    def backward_graph(ctx, grad_output):
+        (out,) = ctx.saved_graph_tensors
+        total = grad_output.sum(ctx.axis, keepdim=True)
+        return grad_output - out.exp() * total
 
 
 # ------------------------------------------------------------ public functions
@@ -248,6 +316,35 @@ def sum(input: Tensor, dim: Any = None, keepdim: bool = False, *, dtype=None) ->
         npd = None
     op = Sum if dim is None else SumDim
     return op.apply(input, axes=axes, keepdim=keepdim, dtype=npd)
+
+
+def sum_to_size(input: Tensor, *size: Any) -> Tensor:
+    """Sum ``input`` down to ``size``, the inverse of broadcasting to its shape.
+
+    Example:
+        >>> import plaingrad as torch
+        >>> torch.ones(2, 3).sum_to_size(1, 3)
+        tensor([[2., 2., 2.]])
+    """
+    if len(size) == 1 and isinstance(size[0], (tuple, list)):
+        size = tuple(size[0])
+    shape = input._data.shape
+    extra = len(shape) - len(size)
+    # (``any`` and ``sum`` are this module's own functions)
+    fits = (
+        extra >= 0
+        and [s in (1, n) for s, n in zip(size, shape[extra:])].count(False) == 0
+    )
+    if not fits:
+        raise RuntimeError(
+            f"size {{{list(size)}}} is not expandable to size {{{list(shape)}}}."
+        )
+    if tuple(size) == shape:
+        return input
+    axes = tuple(range(extra)) + tuple(
+        extra + i for i, s in enumerate(size) if s == 1 and shape[extra + i] != 1
+    )
+    return SumDim.apply(input, axes=axes, keepdim=True, dtype=None).reshape(size)
 
 
 def mean(
@@ -323,10 +420,18 @@ def _extreme(op: Any, input: Tensor, dim: Any, keepdim: bool, name: str) -> Tens
     data = input._data
     shape = data.shape
     empty = [i for i in (range(data.ndim) if axes is None else axes) if not shape[i]]
-    if data.size == 0 and (axes is None or empty):
+    if data.size and not empty:
+        return op.apply(input, axes=axes, keepdim=keepdim)
+    if axes is None:  # reducing everything: PyTorch asks for a dim
+        raise RuntimeError(
+            f"{name}: Expected reduction dim to be specified for input.numel() "
+            f"== 0 (input shape {tuple(shape)}). Specify the reduction dim with "
+            "the 'dim' argument."
+        )
+    if empty:
         raise IndexError(
-            f"{name}: Expected reduction dim to have non-zero size (input shape "
-            f"{tuple(shape)})"
+            f"{name}: Expected reduction dim {empty[0]} to have non-zero size "
+            f"(input shape {tuple(shape)})"
         )
     return op.apply(input, axes=axes, keepdim=keepdim)
 
@@ -334,10 +439,17 @@ def _extreme(op: Any, input: Tensor, dim: Any, keepdim: bool, name: str) -> Tens
 def _arg(fn: Any, input: Tensor, dim: Any, keepdim: bool, op: str) -> Tensor:
     data = input._data
     if dim is None:
+        if data.size == 0:
+            raise IndexError(
+                f"{op}(): Expected reduction dim to be specified for "
+                "input.numel() == 0."
+            )
         out = np.int64(fn(data))
         out = xp.asarray(out).reshape((1,) * data.ndim if keepdim else ())
         return _wrap(out, None)
     (axis,) = normalize_dims(dim, data.ndim, op)
+    if data.ndim and data.shape[axis] == 0:
+        raise IndexError(f"{op}(): Expected reduction dim {dim} to have non-zero size.")
     out = fn(data, axis=axis, keepdims=keepdim).astype(np.int64)
     return _wrap(out, None)
 

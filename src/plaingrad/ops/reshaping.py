@@ -1,5 +1,6 @@
-"""Reshaping ops that copy: repeat/tile, flip, roll, narrow, chunk/split/unbind,
-movedim/swapaxes, diagonal and tril/triu (``pad`` is in ``padding``).
+"""Reshaping ops: repeat/tile, flip, roll and tril/triu, which copy, and the
+views narrow, chunk/split/unbind, movedim/swapaxes and diagonal, which share
+the input's memory and version counter (``pad`` is in ``padding``).
 
 Like the views in ``shape``, these ops rearrange values without computing new
 ones, so each backward rule sends every gradient element back to the place its
@@ -14,12 +15,14 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+from numpy.lib.stride_tricks import as_strided
 
+from ..autograd.grad_mode import _mode
 from ..autograd.node import Op
 from ..backend import xp
 from ..tensor import Tensor
 from ._util import normalize_dims
-from .shape import Permute, transpose
+from .shape import IndexScatter, Permute, transpose
 
 
 class Repeat(Op):
@@ -42,19 +45,34 @@ class Repeat(Op):
         grad_input = grad.sum(axis=tuple(range(0, grad.ndim, 2)))
         return grad_input.reshape(ctx.in_shape)
 
+    @staticmethod
+    def backward_graph(ctx, grad_output):
+        interleaved = []
+        for r, n in zip(grad_output.shape, ctx.padded):
+            interleaved += [r // n if n else 0, n]
+        grad = grad_output.reshape(interleaved)
+        grad_input = grad.sum(dim=tuple(range(0, grad.ndim, 2)))
+        return grad_input.reshape(ctx.in_shape)
+
 
 class Flip(Op):
     _name = "FlipBackward0"
 
     @staticmethod
     def forward(ctx, a, axes):
-        ctx.axes = axes
-        return xp.ascontiguousarray(xp.flip(a, axes))
+        # a 0-d tensor flips to itself along dim 0 / -1; `copy` (not
+        # `ascontiguousarray`, which makes 0-d arrays 1-d) keeps its shape
+        ctx.axes = axes if a.ndim else ()
+        return xp.flip(a, ctx.axes).copy()
 
     @staticmethod
     def backward(ctx, grad_output):
         # flipping is its own inverse
         return xp.flip(grad_output, ctx.axes)
+
+    @staticmethod
+    def backward_graph(ctx, grad_output):
+        return flip(grad_output, ctx.axes)
 
 
 class Roll(Op):
@@ -72,11 +90,20 @@ class Roll(Op):
         back = -shifts if ctx.axes is None else tuple(-s for s in shifts)
         return xp.roll(grad_output, back, ctx.axes)
 
+    @staticmethod
+    def backward_graph(ctx, grad_output):
+        shifts = ctx.shifts
+        if ctx.axes is None:
+            return roll(grad_output, -shifts)
+        return roll(grad_output, tuple(-s for s in shifts), ctx.axes)
+
 
 class Slice(Op):
-    """Reads ``a[index]`` (slices and ints); narrow, split, chunk and unbind."""
+    """Reads ``a[index]`` (slices and ints; a view); narrow, split, chunk and
+    unbind."""
 
     _name = "SliceBackward0"
+    _view = True
 
     @staticmethod
     def forward(ctx, a, index):
@@ -89,6 +116,12 @@ class Slice(Op):
         grad_input = xp.zeros(ctx.in_shape, dtype=grad_output.dtype)
         grad_input[ctx.index] = grad_output
         return grad_input
+
+    @staticmethod
+    def backward_graph(ctx, grad_output):
+        return IndexScatter.apply(
+            grad_output, shape=ctx.in_shape, index=ctx.index, basic=True
+        )
 
 
 class SplitPiece(Slice):
@@ -114,13 +147,18 @@ def _diagonal_index(shape: tuple, offset: int) -> tuple:
 
 class Diagonal(Op):
     _name = "DiagonalBackward0"
+    _view = True
 
     @staticmethod
     def forward(ctx, a, offset, axis1, axis2):
         ctx.in_shape, ctx.axes = a.shape, (axis1, axis2)
         moved = xp.moveaxis(a, (axis1, axis2), (-2, -1))
         ctx.index = _diagonal_index(moved.shape, offset)
-        return moved[ctx.index]
+        # a view: one step along the diagonal is a step down plus one right
+        corner = moved[..., max(0, -offset) :, max(0, offset) :]
+        shape = moved.shape[:-2] + (ctx.index[1].size,)
+        strides = moved.strides[:-2] + (moved.strides[-2] + moved.strides[-1],)
+        return as_strided(corner, shape, strides, writeable=a.flags.writeable)
 
     @staticmethod
     def backward(ctx, grad_output):
@@ -129,6 +167,17 @@ class Diagonal(Op):
         moved = xp.moveaxis(grad_input, ctx.axes, (-2, -1))
         moved[ctx.index] = grad_output
         return grad_input
+
+    @staticmethod
+    def backward_graph(ctx, grad_output):
+        # scatter into the planes moved last, then move them back
+        axis1, axis2 = ctx.axes
+        rest = [n for i, n in enumerate(ctx.in_shape) if i not in ctx.axes]
+        moved = (*rest, ctx.in_shape[axis1], ctx.in_shape[axis2])
+        planes = IndexScatter.apply(
+            grad_output, shape=moved, index=ctx.index, basic=True
+        )
+        return movedim(planes, (-2, -1), ctx.axes)
 
 
 class Tril(Op):
@@ -144,6 +193,10 @@ class Tril(Op):
         # d tril(a) / da is 1 on the kept triangle, 0 above it
         return xp.tril(grad_output, ctx.diagonal)
 
+    @staticmethod
+    def backward_graph(ctx, grad_output):
+        return tril(grad_output, ctx.diagonal)
+
 
 class Triu(Op):
     _name = "TriuBackward0"
@@ -157,6 +210,10 @@ class Triu(Op):
     def backward(ctx, grad_output):
         # d triu(a) / da is 1 on the kept triangle, 0 below it
         return xp.triu(grad_output, ctx.diagonal)
+
+    @staticmethod
+    def backward_graph(ctx, grad_output):
+        return triu(grad_output, ctx.diagonal)
 
 
 # ------------------------------------------------------------ public functions
@@ -313,10 +370,20 @@ def narrow(input: Tensor, dim: int, start: Any, length: int) -> Tensor:
 def _pieces(input: Tensor, axis: int, sizes: Any, op: type) -> tuple:
     head = (slice(None),) * axis
     bounds = np.concatenate([[0], np.cumsum(sizes)]).astype(int)
-    return tuple(
+    pieces = tuple(
         op.apply(input, index=head + (slice(int(lo), int(hi)),))
         for lo, hi in zip(bounds[:-1], bounds[1:])
     )
+    return _several_views(pieces, input, op)
+
+
+def _several_views(pieces: tuple, input: Tensor, op: type) -> tuple:
+    """Mark views that one call returned together: PyTorch refuses in-place
+    changes to them that autograd would record (see ``inplace``)."""
+    kind = "multi" if _mode.enabled and input._requires_grad else "multi_no_grad"
+    for i, piece in enumerate(pieces):
+        piece._view_meta = (kind, op._name, i)
+    return pieces
 
 
 def split(input: Tensor, split_size_or_sections: Any, dim: int = 0) -> tuple:
@@ -403,9 +470,11 @@ def unbind(input: Tensor, dim: int = 0) -> tuple:
         )
     (axis,) = normalize_dims(dim, len(shape), "unbind")
     head = (slice(None),) * axis
-    return tuple(
-        UnbindPiece.apply(input, index=head + (i,)) for i in range(shape[axis])
+    # the Ellipsis keeps a 0-d piece a view (NumPy gives a scalar for a[i])
+    pieces = tuple(
+        UnbindPiece.apply(input, index=head + (i, Ellipsis)) for i in range(shape[axis])
     )
+    return _several_views(pieces, input, UnbindPiece)
 
 
 def movedim(input: Tensor, source: Any, destination: Any) -> Tensor:

@@ -32,6 +32,10 @@ class Reshape(Op):
         # a reshape moves no values: reshape the gradient back
         return grad_output.reshape(ctx.in_shape)
 
+    @staticmethod
+    def backward_graph(ctx, grad_output):
+        return grad_output.reshape(ctx.in_shape)
+
 
 class View(Reshape):
     _name = "ViewBackward0"
@@ -43,11 +47,12 @@ class View(Reshape):
         try:
             out = xp.reshape(a, shape, copy=False)
         except ValueError:
+            strides = [st // a.itemsize for st in a.strides]
             raise RuntimeError(
-                f"view size is not compatible with input tensor's size and "
-                f"stride (input shape {tuple(a.shape)}, requested "
-                f"{tuple(shape)}): at least one dimension spans across two "
-                "contiguous subspaces. Use .reshape(...) instead."
+                "view size is not compatible with input tensor's size and stride "
+                "(at least one dimension spans across two contiguous subspaces). "
+                f"Use .reshape(...) instead. (view: input of shape "
+                f"{list(a.shape)} with strides {strides}, requested {list(shape)})"
             ) from None
         return out
 
@@ -83,6 +88,10 @@ class Permute(Op):
         # undo the permutation with its inverse
         return xp.transpose(grad_output, np.argsort(ctx.axes))
 
+    @staticmethod
+    def backward_graph(ctx, grad_output):
+        return grad_output.permute(tuple(int(i) for i in np.argsort(ctx.axes)))
+
 
 class Transpose(Permute):
     _name = "TransposeBackward0"
@@ -99,7 +108,15 @@ class Expand(Op):
     @staticmethod
     def forward(ctx, a, shape):
         ctx.in_shape = a.shape
-        return xp.broadcast_to(a, shape)
+        lead = len(shape) - a.ndim
+        strides = (0,) * lead + tuple(
+            0 if n != m else st for n, m, st in zip(a.shape, shape[lead:], a.strides)
+        )
+        if any(st == 0 and m > 1 for st, m in zip(strides, shape)):
+            # elements repeat: read-only, so that no write reaches them twice
+            return xp.broadcast_to(a, shape)
+        # nothing repeats: a writable view, so in-place ops reach the input
+        return np.lib.stride_tricks.as_strided(a, shape, strides)
 
     @staticmethod
     def backward(ctx, grad_output):
@@ -107,6 +124,10 @@ class Expand(Op):
         from ._util import unbroadcast
 
         return unbroadcast(grad_output, ctx.in_shape)
+
+    @staticmethod
+    def backward_graph(ctx, grad_output):
+        return grad_output.sum_to_size(ctx.in_shape)
 
 
 class Cat(Op):
@@ -123,6 +144,14 @@ class Cat(Op):
         # each input gets back its own slice of the gradient
         return tuple(xp.split(grad_output, ctx.bounds, axis=ctx.axis))
 
+    @staticmethod
+    def backward_graph(ctx, grad_output):
+        head = (slice(None),) * ctx.axis
+        bounds = [0, *(int(b) for b in ctx.bounds), grad_output.shape[ctx.axis]]
+        return tuple(
+            grad_output[head + (slice(lo, hi),)] for lo, hi in zip(bounds, bounds[1:])
+        )
+
 
 class Stack(Op):
     _name = "StackBackward0"
@@ -137,6 +166,12 @@ class Stack(Op):
         # each input gets back its own slice of the gradient
         n = grad_output.shape[ctx.axis]
         return tuple(xp.take(grad_output, i, axis=ctx.axis) for i in range(n))
+
+    @staticmethod
+    def backward_graph(ctx, grad_output):
+        head = (slice(None),) * ctx.axis
+        n = grad_output.shape[ctx.axis]
+        return tuple(grad_output[head + (i,)] for i in range(n))
 
 
 class Index(Op):
@@ -164,6 +199,41 @@ class Index(Op):
         else:
             xp.add.at(target, ctx.index, grad_output)
         return grad_input
+
+    @staticmethod
+    def backward_graph(ctx, grad_output):
+        return IndexScatter.apply(
+            grad_output, shape=ctx.shape, index=ctx.index, basic=ctx.basic, pre=ctx.pre
+        )
+
+
+class IndexScatter(Op):
+    """The adjoint of ``Index``: ``grad`` written (or added) into zeros at the
+    positions ``Index`` read. It is Index's Tensor-level rule, and Index is
+    its backward, so indexing can be differentiated any number of times."""
+
+    _name = "IndexPutBackward0"
+
+    @staticmethod
+    def forward(ctx, grad, shape, index, basic, pre=None):
+        ctx.index, ctx.basic, ctx.pre = index, basic, pre
+        out = xp.zeros(shape, dtype=grad.dtype)
+        target = out if pre is None else out[pre]
+        if basic:
+            target[index] = grad
+        else:
+            xp.add.at(target, index, grad)
+        return out
+
+    @staticmethod
+    def backward(ctx, grad_output):
+        # a scatter's gradient reads back the places it wrote
+        grad = grad_output if ctx.pre is None else grad_output[ctx.pre]
+        return xp.asarray(grad[ctx.index])
+
+    @staticmethod
+    def backward_graph(ctx, grad_output):
+        return Index.apply(grad_output, index=ctx.index, basic=ctx.basic, pre=ctx.pre)
 
 
 class Select(Index):
@@ -214,11 +284,14 @@ def _sizes_allow_neg(args: tuple, op: str) -> tuple:
 def reshape(input: Tensor, *shape: Any) -> Tensor:
     """The same values in a new shape (a view when possible, else a copy)."""
     shape = _shape_arg(input, shape, "reshape")
-    if shape == input._data.shape:
-        return View.apply(input, shape=shape) if input._requires_grad else input
-    if input._data.flags.c_contiguous:
+    data = input._data
+    if data.flags.c_contiguous or shape == data.shape:
         return View.apply(input, shape=shape)
-    return Reshape.apply(input, shape=shape)
+    try:
+        xp.reshape(data, shape, copy=False)
+    except ValueError:
+        return Reshape.apply(input, shape=shape)  # the strides need a copy
+    return View.apply(input, shape=shape)
 
 
 def view(input: Tensor, *shape: Any) -> Tensor:
@@ -240,6 +313,8 @@ def flatten(input: Tensor, start_dim: int = 0, end_dim: int = -1) -> Tensor:
         raise RuntimeError(
             "flatten() has invalid args: start_dim cannot come after end_dim"
         )
+    if start == end:
+        return input  # PyTorch returns the tensor itself, not a view
     merged = int(np.prod(shape[start : end + 1]))
     return reshape(input, shape[:start] + (merged,) + shape[end + 1 :])
 
@@ -272,7 +347,7 @@ def transpose(input: Tensor, dim0: int, dim1: int) -> Tensor:
     ndim = input._data.ndim
     if ndim == 0:
         normalize_dims((dim0, dim1), 0, "transpose")
-        return input
+        return Transpose.apply(input, axes=())
     d0, d1 = normalize_dims((dim0, dim1), ndim, "transpose")
     axes = list(range(ndim))
     axes[d0], axes[d1] = d1, d0
@@ -293,8 +368,6 @@ def t(input: Tensor) -> Tensor:
 def T(input: Tensor) -> Tensor:
     """All dimensions reversed."""
     ndim = input._data.ndim
-    if ndim < 2:
-        return input
     return Permute.apply(input, axes=tuple(range(ndim - 1, -1, -1)))
 
 
@@ -384,8 +457,10 @@ def cat(tensors: Any, dim: int = 0) -> Tensor:
                 f"cat(): zero-dimensional tensor (at position {i}) cannot be "
                 "concatenated"
             )
-    # PyTorch skips 1-D empty tensors in cat (legacy behaviour).
-    tensors = [t for t in tensors if t._data.shape != (0,)] or tensors[:1]
+    # PyTorch skips 1-D empty tensors in cat (legacy behaviour) when they join
+    # tensors of more dims; among 1-D ones they simply add nothing.
+    if any(t._data.ndim != 1 for t in tensors):
+        tensors = [t for t in tensors if t._data.shape != (0,)] or tensors[:1]
     ndim = tensors[0]._data.ndim
     (axis,) = normalize_dims(dim, ndim, "cat")
     first = tensors[0]._data.shape
@@ -501,37 +576,74 @@ def getitem(input: Tensor, index: Any) -> Tensor:
         # PyTorch names a basic index by its last step: select or slice
         kinds = {type(item) for item in np_index}
         op = Select if kinds <= {int} else Slice if slice in kinds else Index
+        if all(isinstance(item, (int, np.integer)) for item in np_index):
+            # NumPy would give a scalar (a copy); PyTorch gives a 0-d view
+            np_index += (Ellipsis,)
     try:
         out = op.apply(input, index=np_index, basic=basic, pre=pre)
     except IndexError as error:
         raise IndexError(f"index: {error} (tensor shape {list(input.shape)})") from None
     if basic:
-        _share_version(out, input)  # basic indexing gives a view
+        _share_version(out, input, op)  # basic indexing gives a view
+    return out
+
+
+def select(input: Tensor, dim: int, index: int) -> Tensor:
+    """The slice at ``index`` along ``dim``, that dimension removed (a view)."""
+    shape = input._data.shape
+    if not shape:
+        raise IndexError("select() cannot be applied to a 0-dim tensor.")
+    (axis,) = normalize_dims(dim, len(shape), "select")
+    index = int(index)
+    if not -shape[axis] <= index < shape[axis]:
+        raise IndexError(
+            f"select(): index {index} out of range for tensor of size "
+            f"{list(shape)} at dimension {axis}"
+        )
+    np_index = (slice(None),) * axis + (index % shape[axis], Ellipsis)
+    out = Select.apply(input, index=np_index, basic=True)
+    _share_version(out, input, Select)
     return out
 
 
 def setitem(input: Tensor, index: Any, value: Any) -> None:
-    """``input[index] = value`` for tensors outside autograd."""
+    """``input[index] = value``, in place, differentiable as in PyTorch.
+
+    A basic index (ints, slices, None, Ellipsis) copies ``value`` into the view
+    ``input[index]`` (so the gradient goes through ``CopySlices``); an advanced
+    one is an in-place ``index_put`` (``IndexPutBackward0``). Either way the
+    written elements lose their old gradient and ``value`` gets the sum of
+    theirs over broadcasting.
+    """
     from ..autograd.grad_mode import _mode
 
-    if _mode.enabled and input._requires_grad:
-        if input.grad_fn is None:
-            raise RuntimeError(
-                "a leaf Variable that requires grad is being used in an in-place "
-                "operation."
-            )
-        raise NotImplementedError(
-            "index assignment: in-place assignment into a tensor that is part of "
-            "the autograd graph is not supported yet; build the result with "
-            "where() or cat() instead"
-        )
     np_index, basic = _convert_index(index, "index assignment")
-    if isinstance(value, Tensor):
-        value = value._data
-    target = input._data
-    if not basic:
-        pre, np_index = _split_index(np_index)
-        if pre is not None:
-            target = target[pre]
-    target[np_index] = value
-    input._version += 1
+    base = input._base
+    if not _mode.enabled or not (
+        input._requires_grad
+        or (base is not None and base._requires_grad)
+        or (isinstance(value, Tensor) and value._requires_grad)
+    ):
+        # nothing to record: write straight into the memory
+        from .inplace import _check_writable
+
+        _check_writable(input)
+        target = input._data
+        if not basic:
+            pre, np_index = _split_index(np_index)
+            if pre is not None:
+                target = target[pre]
+        try:
+            target[np_index] = value._data if isinstance(value, Tensor) else value
+        except ValueError:
+            if not isinstance(value, Tensor):
+                raise
+            from .assign import check_fits
+
+            check_fits(value, target[np_index].shape, basic)
+            raise
+        input._version += 1
+        return
+    from .assign import assign_recorded
+
+    assign_recorded(input, index, np_index, basic, value)

@@ -13,6 +13,9 @@ returns at ties as unspecified (its selection algorithms differ), so only the
 values, and the gradient going to the index returned, are promised to match.
 ``mode`` returns the last occurrence of the most frequent value (the smallest
 such value on ties), which is what PyTorch gives for short slices.
+
+The Tensor-level rules (double backward) are the same scatters as recorded
+ops, with the picked positions as constants.
 """
 
 from __future__ import annotations
@@ -24,8 +27,10 @@ import numpy as np
 
 from ..autograd.node import Op
 from ..backend import xp
-from ..tensor import Tensor
+from ..tensor import Tensor, _wrap
 from ._util import normalize_dims
+from .indexing import _grid
+from .shape import IndexScatter
 
 _INT64 = np.dtype(np.int64)
 
@@ -99,6 +104,16 @@ class Pick(Op):
         grad_input = _scatter_back(grad, indices, work_shape, ctx.axis)
         return grad_input.reshape(ctx.shape)
 
+    @staticmethod
+    def backward_graph(ctx, grad_output):
+        # the same scatter, recorded; the indices are piecewise constant
+        (indices,) = ctx.saved_tensors
+        grad = grad_output.reshape(indices.shape)
+        work_shape = ctx.shape or (1,)
+        grid = _grid(indices, ctx.axis)
+        grad_input = IndexScatter.apply(grad, shape=work_shape, index=grid, basic=False)
+        return grad_input.reshape(ctx.shape)
+
 
 class PickTopk(Pick):
     _name = "TopkBackward0"
@@ -138,6 +153,12 @@ class MedianAll(Op):
         a, out = ctx.saved_tensors
         winners = xp.isnan(a) if xp.isnan(out) else a == out
         return winners * (grad_output / int(winners.sum()))
+
+    @staticmethod
+    def backward_graph(ctx, grad_output):
+        a, out = ctx.saved_tensors
+        winners = xp.isnan(a) if xp.isnan(out) else a == out
+        return _wrap(winners, None) * (grad_output / int(winners.sum()))
 
 
 # ------------------------------------------------------------ public functions
@@ -226,6 +247,8 @@ def topk(
             f"topk: selected index k out of range: `k` is {k} but dim {dim} "
             f"has size {size} (expected 0 <= k <= {size})"
         )
+    if input._data.ndim == 0:
+        k = 1  # PyTorch returns the one element of a 0-d tensor for k = 0 too
     order = _order(work, axis, descending=largest)
     indices = xp.take(order, xp.arange(k), axis=axis)
     values, indices = PickTopk.apply(input, indices=indices, axis=axis, squeeze=False)

@@ -10,6 +10,11 @@ PyTorch's conventions where the derivative is undefined: the gradient of ``std``
 and of the 2-norm is 0 where the result is 0, and a variance whose count minus
 ``correction`` is not positive is ``inf`` (or ``nan`` for 0 / 0), with the
 gradients PyTorch gives it.
+
+Double backward (``backward_graph``) uses the same formulas on Tensors, with
+one change where a formula is exact only at a point: ``cumprod``'s rule at an
+input with zeros, and ``logcumsumexp``'s, become a sum over an (n, n) matrix of
+products or weights, which is exact everywhere.
 """
 
 from __future__ import annotations
@@ -57,6 +62,54 @@ def _reversed_logcumsumexp(a: Any, axis: int) -> Any:
     return xp.flip(xp.logaddexp.accumulate(xp.flip(a, axis), axis=axis), axis)
 
 
+# Tensor-level helpers, for the rules of double backward (``backward_graph``)
+
+
+def _const(array: Any) -> Tensor:
+    return _wrap(xp.asarray(array), None)
+
+
+def _exclusive_cumprod_graph(t: Tensor, axis: int) -> Tensor:
+    """``_exclusive_cumprod`` on a Tensor, recorded."""
+    n = t.shape[axis]
+    shape = list(t.shape)
+    shape[axis] = 1
+    ones = _const(xp.ones(shape, dtype=t._data.dtype))
+    if n <= 1:
+        return ones.expand(tuple(t.shape))
+    from .shape import cat
+
+    return cat([ones, t.narrow(axis, 0, n - 1).cumprod(axis)], axis)
+
+
+def _reversed_cumsum_graph(t: Tensor, axis: int) -> Tensor:
+    return t.flip(axis).cumsum(axis).flip(axis)
+
+
+def _pairs_graph(t: Tensor, axis: int) -> Tensor:
+    """(..., n, n) with ``t`` along ``axis`` (moved last) repeated on each row."""
+    moved = t.movedim(axis, -1)
+    n = moved.shape[-1]
+    return moved.unsqueeze(-2).expand(tuple(moved.shape[:-1]) + (n, n))
+
+
+def _upper(n: int) -> Tensor:
+    """The constant mask row <= column of an (n, n) matrix."""
+    return _const(xp.triu(xp.ones((n, n), dtype=bool)))
+
+
+def _where(condition: Tensor, input: Any, other: Any) -> Tensor:
+    from .elementwise import where
+
+    return where(condition, input, other)
+
+
+def _expand_to(grad: Tensor, shape: tuple, axes: tuple | None, keepdim: bool):
+    from .reduction import _expand_graph
+
+    return _expand_graph(grad, shape, axes, keepdim)
+
+
 class Prod(Op):
     _name = "ProdBackward0"
 
@@ -78,6 +131,19 @@ class Prod(Op):
         after = xp.flip(_exclusive_cumprod(xp.flip(work, at), at), at)
         grad = _expand_back(grad_output, None if axis is None else (axis,), ctx.keepdim)
         return grad * (before * after).reshape(a.shape)
+
+    @staticmethod
+    def backward_graph(ctx, grad_output):
+        # the same products before and after each element: a polynomial in a
+        (a,) = ctx.saved_graph_tensors
+        axis = ctx.axis
+        work = a.reshape(-1) if axis is None else a
+        at = 0 if axis is None else axis
+        before = _exclusive_cumprod_graph(work, at)
+        after = _exclusive_cumprod_graph(work.flip(at), at).flip(at)
+        axes = None if axis is None else (axis,)
+        grad = _expand_to(grad_output, tuple(a.shape), axes, ctx.keepdim)
+        return grad * (before * after).reshape(tuple(a.shape))
 
 
 class ProdDim(Prod):
@@ -101,7 +167,7 @@ class Var(Op):
     @staticmethod
     def forward(ctx, a, axes, correction, keepdim):
         out, dev, ctx.dof = _variance(a, axes, correction, keepdim)
-        ctx.save_for_backward(dev)
+        ctx.save_for_backward(dev, a)
         ctx.axes = axes
         ctx.keepdim = keepdim
         return out
@@ -109,9 +175,15 @@ class Var(Op):
     @staticmethod
     def backward(ctx, grad_output):
         # d var / da_i = 2 (a_i - mean) / (n - correction)
-        (dev,) = ctx.saved_tensors
+        dev, _ = ctx.saved_tensors
         grad = _expand_back(grad_output, ctx.axes, ctx.keepdim)
         return _var_grad(grad, dev, ctx.axes, ctx.dof)
+
+    @staticmethod
+    def backward_graph(ctx, grad_output):
+        dev, a = ctx.saved_tensors[0], ctx.saved_graph_tensors[1]
+        grad = _expand_to(grad_output, tuple(a.shape), ctx.axes, ctx.keepdim)
+        return _var_grad_graph(grad, dev, a, ctx.axes, ctx.dof)
 
 
 def _var_grad(grad: Any, dev: Any, axes: tuple | None, dof: float) -> Any:
@@ -125,6 +197,15 @@ def _var_grad(grad: Any, dev: Any, axes: tuple | None, dof: float) -> Any:
         return (scale * grad) * dev
 
 
+def _var_grad_graph(grad: Tensor, dev: Any, a: Tensor, axes: Any, dof: float):
+    """``_var_grad`` on Tensors, the deviations recomputed from ``a``."""
+    if axes is None and dof <= 0:
+        return grad * _const(xp.where(dev == 0, xp.nan, xp.inf).astype(dev.dtype))
+    scale = 2.0 / dof if dof != 0 else math.inf
+    dims = tuple(range(a.ndim)) if axes is None else axes
+    return (scale * grad) * (a - a.mean(dims, keepdim=True))
+
+
 class Std(Op):
     _name = "StdBackward0"
 
@@ -132,7 +213,7 @@ class Std(Op):
     def forward(ctx, a, axes, correction, keepdim):
         var, dev, ctx.dof = _variance(a, axes, correction, keepdim)
         out = xp.sqrt(var)
-        ctx.save_for_backward(dev, out)
+        ctx.save_for_backward(dev, out, a)
         ctx.axes = axes
         ctx.keepdim = keepdim
         return out
@@ -140,11 +221,21 @@ class Std(Op):
     @staticmethod
     def backward(ctx, grad_output):
         # d std = d var / (2 std), taken as 0 where std is 0 (as PyTorch)
-        dev, out = ctx.saved_tensors
+        dev, out, _ = ctx.saved_tensors
         with errstate(divide="ignore", invalid="ignore"):
             grad_var = xp.where(out == 0, 0, grad_output / (2 * out))
         grad = _expand_back(grad_var.astype(dev.dtype), ctx.axes, ctx.keepdim)
         return _var_grad(grad, dev, ctx.axes, ctx.dof)
+
+    @staticmethod
+    def backward_graph(ctx, grad_output):
+        dev = ctx.saved_tensors[0]
+        _, out, a = ctx.saved_graph_tensors
+        # NOTE: where std is 0 the second derivatives are NaN (0 / 0 through
+        # the unselected branch), as PyTorch's: the std has none there
+        grad_var = _where(_const(out._data == 0), 0.0, grad_output / (2 * out))
+        grad = _expand_to(grad_var, tuple(a.shape), ctx.axes, ctx.keepdim)
+        return _var_grad_graph(grad, dev, a, ctx.axes, ctx.dof)
 
 
 class Norm(Op):
@@ -205,6 +296,43 @@ class Norm(Op):
                 scaled = a * absolute ** (p - 2)
             return scaled * xp.where(out == 0, 0, grad / out ** (p - 1))
 
+    @staticmethod
+    def backward_graph(ctx, grad_output):
+        # the same formulas; the norm is recomputed as a Tensor (the saved one
+        # kept its reduced dimensions, so it is not the output), and the signs,
+        # the masks and the zero-norm cases are constants
+        a = ctx.saved_graph_tensors[0]
+        data, out_data = ctx.saved_tensors
+        p = ctx.p
+        if p == 0:
+            return None
+        grad = grad_output
+        if not ctx.keepdim:
+            grad = grad.reshape(out_data.shape)
+        sign = _const(xp.sign(data))
+        if p == 1:
+            return sign * grad
+        if math.isinf(p):
+            absolute = xp.abs(data)
+            mask = (absolute == out_data) | xp.isnan(absolute)
+            share = xp.sum(mask, axis=ctx.axes, keepdims=True)
+            return grad * _const((xp.sign(data) * mask / share).astype(data.dtype))
+        out = Norm.apply(a, p=p, axes=ctx.axes, keepdim=True)
+        # NOTE: at a zero norm the second derivatives are NaN (0 / 0 through
+        # the unselected branch), as PyTorch's: the norm has none there
+        zero = _const(out_data == 0)
+        if p == 2:
+            return grad * _where(zero, 0.0, a / out)
+        scale = _where(zero, 0.0, grad / out ** (p - 1))
+        if p < 1:
+            at_zero = _const(data == 0)
+            safe = _where(at_zero, 1.0, a.abs())
+            scaled = sign * _where(at_zero, 0.0, safe ** (p - 1))
+            return scaled * grad * out ** (1 - p)
+        if p < 2:
+            return sign * a.abs() ** (p - 1) * scale
+        return a * a.abs() ** (p - 2) * scale
+
 
 class Cumsum(Op):
     _name = "CumsumBackward0"
@@ -222,6 +350,12 @@ class Cumsum(Op):
         if ctx.axis is None:
             return grad_output
         return _reversed_cumsum(grad_output, ctx.axis)
+
+    @staticmethod
+    def backward_graph(ctx, grad_output):
+        if ctx.axis is None:
+            return grad_output
+        return _reversed_cumsum_graph(grad_output, ctx.axis)
 
 
 class Cumprod(Op):
@@ -259,6 +393,25 @@ class Cumprod(Op):
         # after the first zero every product contains it: the gradient is 0
         return xp.where(first_zero, at_zero, grad_input).astype(a.dtype, copy=False)
 
+    @staticmethod
+    def backward_graph(ctx, grad_output):
+        # without zeros the quotient form is exact nearby; with zeros it is not
+        # (a product that contains a zero still depends on the other factors),
+        # so each grad_k = sum_{i >= k} g_i prod_{j <= i, j != k} a_j is taken
+        # from the cumulative products of a with a_k replaced by 1: O(n^2)
+        if ctx.axis is None:
+            return grad_output
+        a, out = ctx.saved_graph_tensors
+        axis = ctx.axis
+        if not (a._data == 0).any():
+            return _reversed_cumsum_graph(out * grad_output, axis) / a
+        n = a.shape[axis]
+        diagonal = _const(xp.eye(n, dtype=bool))
+        products = _where(diagonal, 1.0, _pairs_graph(a, axis)).cumprod(-1)
+        grad = grad_output.movedim(axis, -1).unsqueeze(-2)
+        total = _where(_upper(n), products * grad, 0.0).sum(-1)
+        return total.movedim(-1, axis)
+
 
 class LogCumSumExp(Op):
     _name = "LogcumsumexpBackward0"
@@ -287,6 +440,20 @@ class LogCumSumExp(Op):
             pos = xp.exp(_reversed_logcumsumexp(log_pos - out, ctx.axis) + a)
             neg = xp.exp(_reversed_logcumsumexp(log_neg - out, ctx.axis) + a)
         return (pos - neg).astype(a.dtype, copy=False)
+
+    @staticmethod
+    def backward_graph(ctx, grad_output):
+        # grad_k = sum_{i >= k} g_i exp(a_k - out_i), as an (n, n) matrix of
+        # weights (exact and overflow-free, but O(n^2): double backward only)
+        if ctx.axis is None:
+            return grad_output
+        a, out = ctx.saved_graph_tensors
+        axis = ctx.axis
+        n = a.shape[axis]
+        diff = a.movedim(axis, -1).unsqueeze(-1) - out.movedim(axis, -1).unsqueeze(-2)
+        weights = _where(_upper(n), diff, -math.inf).exp()  # (..., k, i)
+        grad = grad_output.movedim(axis, -1).unsqueeze(-2)
+        return (weights * grad).sum(-1).movedim(-1, axis)
 
 
 # ------------------------------------------------------------ public functions
@@ -484,7 +651,9 @@ def norm(
             )
         p = 2
     p = 2 if p is None else float(p)
-    if math.isinf(p) and input._data.size == 0:
+    shape = input._data.shape
+    reduced = range(len(shape)) if axes is None else axes
+    if math.isinf(p) and any(shape[a] == 0 for a in reduced):
         raise RuntimeError(
             f"norm: cannot compute the {p} norm of an empty tensor (shape "
             f"{tuple(input._data.shape)}): the operation has no identity"
