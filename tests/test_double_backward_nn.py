@@ -6,10 +6,12 @@ Each op is checked twice, in float64: ``gradgradcheck`` (finite differences of
 its first derivatives, with respect to the inputs and the output gradients),
 and real PyTorch: the first derivatives ``(g,) = grad(out, x, v,
 create_graph=True)``, then ``grad((g * u).sum(), [x, ..., v])`` for fixed random
-``v`` and ``u``, compared with the same in torch on the same arrays. Two
-gradient penalties (WGAN-GP style) end the file: one on a small CNN, one on a
-transformer encoder layer whose weights are copied from torch by state_dict
-name.
+``v`` and ``u``, compared with the same in torch on the same arrays. The
+adjoint ops that carry those second derivatives (a convolution's input and
+weight gradients, pooling's scatters, ...) are differentiated once more in the
+third-order tests. Gradient penalties (WGAN-GP style) end the file: on small
+CNNs, and on a transformer encoder layer whose weights are copied from torch by
+state_dict name; every parameter's gradient must equal torch's.
 """
 
 from __future__ import annotations
@@ -40,13 +42,6 @@ def _apart(*shape):
 
 def _positive(*shape):
     return _rng.uniform(0.5, 2.0, shape)
-
-
-def _index(high, *shape):
-    return _rng.integers(0, high, shape)
-
-
-F = "nn.functional"
 
 
 def _f(lib):

@@ -209,7 +209,7 @@ def test_vector_norm_at_zero_and_ties() -> None:
     assert x.grad.tolist() == [0.0, -0.5, 0.5]
 
 
-@pytest.mark.parametrize("ord", ["fro", 1, -1, math.inf, -math.inf])
+@pytest.mark.parametrize("ord", ["fro", 1, -1, math.inf, -math.inf, "nuc", 2, -2])
 def test_matrix_norm(ord) -> None:
     a = np.random.default_rng(7).standard_normal((2, 3, 4))
 
@@ -244,8 +244,8 @@ def test_norm_chooses_as_torch(shape: tuple, ord, dim) -> None:
 
 
 def test_norm_errors() -> None:
-    with pytest.raises(NotImplementedError, match="`ord='nuc'` is not supported"):
-        pg.linalg.matrix_norm(pg.ones(2, 2), ord="nuc")
+    with pytest.raises(RuntimeError, match="Order 3 not supported"):
+        pg.linalg.matrix_norm(pg.ones(2, 2), ord=3)
     with pytest.raises(RuntimeError, match="is a matrix norm, but the input"):
         pg.linalg.norm(pg.ones(3), ord="fro")
     with pytest.raises(TypeError, match="`ord` must be a number"):
@@ -258,3 +258,49 @@ def test_matmul_grad_fn_names_follow_the_ranks() -> None:
         ours = pg.tensor(a, requires_grad=True) @ pg.tensor(b)
         theirs = torch.tensor(a, requires_grad=True) @ torch.tensor(b)
         assert ours.grad_fn.name() == theirs.grad_fn.name()
+
+
+def test_svd_norms_dims_keepdim_and_empty() -> None:
+    a = np.random.default_rng(9).standard_normal((2, 3, 4))
+    for ord in ("nuc", 2, -2):
+        check_against_torch(
+            torch,
+            lambda m, t, ord=ord: m.linalg.matrix_norm(t, ord, (2, 0), keepdim=True),
+            a,
+        )
+        check_against_torch(
+            torch, lambda m, t, ord=ord: m.linalg.norm(t, ord, (0, 2)), a
+        )
+    for ord in ("nuc", 2):
+        check_against_torch(
+            torch, lambda m, t, ord=ord: m.linalg.matrix_norm(t, ord), np.zeros((2, 0))
+        )
+    with pytest.raises(IndexError):
+        pg.linalg.matrix_norm(pg.zeros(2, 0), -2)
+
+
+def test_svd_norms_split_the_gradient_between_equal_singular_values() -> None:
+    # the identity's singular values are all 1: amax shares the gradient, as torch
+    eye = np.eye(3)
+    for ord in (2, -2):
+        check_against_torch(
+            torch, lambda m, t, ord=ord: m.linalg.matrix_norm(t, ord), eye
+        )
+
+
+@pytest.mark.parametrize("shape", [(3, 3), (4, 2), (2, 2, 4)])
+@pytest.mark.parametrize("ord", ["nuc", 2, -2])
+def test_svd_norms_double_backward(shape: tuple, ord) -> None:
+    # the gradient U diag(g) V^T moves with A through U and V too: second
+    # derivatives against torch's and against finite differences
+    a = np.random.default_rng(10).standard_normal(shape)
+    weights = np.random.default_rng(11).standard_normal(shape)
+    hessians = []
+    for m in (pg, torch):
+        x = m.tensor(a, requires_grad=True)
+        (g,) = m.autograd.grad(m.linalg.matrix_norm(x, ord).sum(), x, create_graph=True)
+        (h,) = m.autograd.grad((g * m.tensor(weights)).sum(), x)
+        hessians.append(h.detach().numpy())
+    np.testing.assert_allclose(hessians[0], hessians[1], rtol=1e-7, atol=1e-10)
+    x = pg.tensor(a, requires_grad=True)
+    assert pg.autograd.gradgradcheck(lambda t: pg.linalg.matrix_norm(t, ord), (x,))

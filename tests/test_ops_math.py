@@ -10,6 +10,7 @@ NumPy. Broadcastable shapes come from hypothesis, derandomized and small.
 from __future__ import annotations
 
 import math
+import warnings
 
 import hypothesis.extra.numpy as hnp
 import numpy as np
@@ -590,3 +591,31 @@ def test_clamp_tensor_bounds_at_ties_and_names() -> None:
     assert pg.clamp(pg.zeros(3), pg.zeros(2, 1)).shape == (2, 3)
     with pytest.raises(RuntimeError, match="clamp.*min.*max"):
         pg.clamp(pg.zeros(3))
+
+
+@pytest.mark.parametrize("name", ["atan2", "hypot", "div"])
+def test_gradients_at_zero_are_silent_and_as_torch(name: str) -> None:
+    # 0/0 and 1/0 in the backward rules (first and second order) give torch's
+    # 0, NaN or inf without NumPy's RuntimeWarnings (torch is silent too)
+    a, b = np.array([0.0, 1.0, 0.0]), np.array([0.0, 0.0, 2.0])
+    results = []
+    for m in (pg, torch):
+        x = m.tensor(a, requires_grad=True)
+        y = m.tensor(b, requires_grad=True)
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", RuntimeWarning)
+            out = getattr(m, name)(x, y)
+            grads = m.autograd.grad(out.sum(), (x, y), create_graph=True)
+            second = [
+                m.autograd.grad(g.sum(), (x, y), retain_graph=True, allow_unused=True)
+                for g in grads
+            ]
+        results.append(
+            [t.detach().numpy() for t in (out, *grads)]
+            + [None if t is None else t.numpy() for pair in second for t in pair]
+        )
+    for ours, theirs in zip(*results):
+        if theirs is None:
+            assert ours is None or not ours.any()
+        else:
+            np.testing.assert_array_equal(ours, theirs)

@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 
 from . import _dtype
+from .autograd.node import _broadcast_error
 from .backend import xp
 from .device import check_device
 from .random import _rng
@@ -345,6 +346,17 @@ def randn(
     return _finish(values.astype(npd), requires_grad, "randn")
 
 
+# C++ type names, as in PyTorch's randint bounds errors
+_C_INT_NAMES = {
+    "bool": "bool",
+    "uint8": "unsigned char",
+    "int8": "signed char",
+    "int16": "short int",
+    "int32": "int",
+    "int64": "long int",
+}
+
+
 def randint(
     low: int,
     high: Any = None,
@@ -368,6 +380,15 @@ def randint(
             f"randint: expects `low` < `high`, but got low={low} and high={high}"
         )
     npd = _dtype.to_np(dtype) if dtype is not None else np.dtype(np.int64)
+    if npd.kind in "iub":
+        # PyTorch refuses bounds outside the dtype (NumPy's cast would wrap)
+        info = np.iinfo(npd) if npd.kind != "b" else None
+        lowest, highest = (info.min, info.max) if info else (0, 1)
+        name = _C_INT_NAMES[npd.name]
+        if low < lowest:
+            raise RuntimeError(f"from is out of bounds for {name}")
+        if high - 1 > highest:
+            raise RuntimeError(f"to - 1 is out of bounds for {name}")
     values = _rng(generator).integers(low, high, _sizes((size,), "randint"))
     return _finish(values.astype(npd), requires_grad, "randint")
 
@@ -438,19 +459,46 @@ def normal(
     dtype: Any = None,
     requires_grad: bool = False,
 ) -> Tensor:
-    """Samples from N(mean, std^2); ``mean``/``std`` may be tensors."""
+    """Samples from N(mean, std^2); ``mean``/``std`` may be tensors.
+
+    As PyTorch's four forms: tensor/tensor, tensor/float and float/tensor take
+    their shape (broadcast) and dtype (mean's, else std's) from the tensors and
+    no ``size``, ``dtype`` or ``requires_grad``; float/float needs ``size``.
+    When a tensor mean or std requires grad, so does the sample, whose gradient
+    for both is zero (``NormalBackward1/2/3``).
+    """
+    tensors = [t for t in (mean, std) if isinstance(t, Tensor)]
+    if not tensors and size is None:
+        raise TypeError(
+            "normal() received an invalid combination of arguments - got "
+            "(float, float): a float mean and std need a size"
+        )
+    if tensors and (size is not None or dtype is not None or requires_grad):
+        raise TypeError(
+            "normal() received an invalid combination of arguments: size, dtype "
+            "and requires_grad are taken only with a float mean and std"
+        )
     m = mean._data if isinstance(mean, Tensor) else mean
     s = std._data if isinstance(std, Tensor) else std
-    shape = (
-        _sizes((size,), "normal")
-        if size is not None
-        else np.broadcast_shapes(np.shape(m), np.shape(s))
-    )
+    if isinstance(std, Tensor):
+        if not (s >= 0).all():
+            raise RuntimeError("normal expects all elements of std >= 0.0")
+    elif not std >= 0:
+        raise RuntimeError(f"normal expects std >= 0.0, but found std {float(std):g}")
+    if size is not None:
+        shape = _sizes((size,), "normal")
+    else:
+        try:
+            shape = np.broadcast_shapes(np.shape(m), np.shape(s))
+        except ValueError as error:
+            raise _broadcast_error("normal", mean, std, error) from None
     npd = _float_np(
-        dtype
-        if dtype is not None
-        else (mean.dtype if isinstance(mean, Tensor) else None),
-        "normal",
+        dtype if dtype is not None else tensors[0].dtype if tensors else None, "normal"
     )
-    values = _rng(generator).normal(m, s, shape)
-    return _finish(xp.asarray(values).astype(npd), requires_grad, "normal")
+    values = xp.asarray(_rng(generator).normal(m, s, shape)).astype(npd)
+    if tensors:
+        from .ops.sampling import _NORMAL_NODES  # lazy: ops imports this module
+
+        node = _NORMAL_NODES[(isinstance(mean, Tensor), isinstance(std, Tensor))]
+        return node.apply(*tensors, values=values)
+    return _finish(values, requires_grad, "normal")

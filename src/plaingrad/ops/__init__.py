@@ -44,6 +44,7 @@ from .binary import (
     minimum,
     remainder,
 )
+from .cumulative import cumprod, cumsum, logcumsumexp
 from .einsum import einsum, masked_select, nonzero, where
 from .elementwise import (
     abs,
@@ -170,16 +171,8 @@ from .shape import (
     unsqueeze,
 )
 from .sorting import kthvalue, median, mode, sort, topk
-from .statistics import (
-    count_nonzero,
-    cumprod,
-    cumsum,
-    logcumsumexp,
-    norm,
-    prod,
-    std,
-    var,
-)
+from .statistics import count_nonzero, norm, prod
+from .variance import std, var
 
 __all__ = [
     "elementwise",

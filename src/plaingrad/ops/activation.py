@@ -96,10 +96,14 @@ class Softplus(Op):
     @staticmethod
     def backward_graph(ctx, grad_output):
         # z / (z + 1) = sigmoid(beta a), which never overflows
+        # at beta a == threshold the slope is sigmoid(threshold) but, as in
+        # PyTorch, its own derivative is 0 (the linear side): a is detached there
         (a,) = ctx.saved_graph_tensors
         beta, threshold = ctx.options
-        linear = a * beta > threshold
-        return where(linear, grad_output, grad_output * (a * beta).sigmoid())
+        scaled = a * beta
+        linear = scaled > threshold
+        smooth = where(scaled < threshold, scaled, scaled.detach())
+        return where(linear, grad_output, grad_output * smooth.sigmoid())
 
 
 class Silu(Op):
@@ -183,9 +187,12 @@ class Elu(Op):
 
     @staticmethod
     def backward_graph(ctx, grad_output):
+        # at a == 0 the slope is the negative branch's but, as in PyTorch, its
+        # own derivative is 0 (the a > 0 side): only a < 0 reaches the exp
         (a,) = ctx.saved_graph_tensors
         alpha, scale, input_scale = ctx.options
-        slope = (alpha * scale * input_scale) * (a.clamp(max=0) * input_scale).exp()
+        negative = where(a < 0, a, 0.0)
+        slope = (alpha * scale * input_scale) * (negative * input_scale).exp()
         return where(a > 0, grad_output * scale, grad_output * slope)
 
 

@@ -77,13 +77,15 @@ class Mul(Op):
 
     @staticmethod
     def backward(ctx, grad_output):
-        # d(ab)/da = b, d(ab)/db = a
+        # d(ab)/da = b, d(ab)/db = a (an inf gradient times 0 is NaN, silently
+        # as in PyTorch: a division's double backward at 0 meets it)
         a, b = ctx.saved_tensors
         grad_a = grad_b = None
-        if ctx._next[0] is not None:
-            grad_a = unbroadcast(grad_output * b, a.shape)
-        if ctx._next[1] is not None:
-            grad_b = unbroadcast(grad_output * a, b.shape)
+        with errstate(invalid="ignore"):
+            if ctx._next[0] is not None:
+                grad_a = unbroadcast(grad_output * b, a.shape)
+            if ctx._next[1] is not None:
+                grad_b = unbroadcast(grad_output * a, b.shape)
         return grad_a, grad_b
 
     @staticmethod
@@ -103,17 +105,20 @@ class Div(Op):
     @staticmethod
     def forward(ctx, a, b):
         ctx.save_for_backward(a, b)
-        return a / b
+        with errstate(divide="ignore", invalid="ignore"):
+            return a / b
 
     @staticmethod
     def backward(ctx, grad_output):
         # d(a/b)/da = 1/b, d(a/b)/db = -a/b^2
+        # (inf and NaN at b == 0 are the answer, as PyTorch's: no warning)
         a, b = ctx.saved_tensors
         grad_a = grad_b = None
-        if ctx._next[0] is not None:
-            grad_a = unbroadcast(grad_output / b, a.shape)
-        if ctx._next[1] is not None:
-            grad_b = unbroadcast(-grad_output * a / (b * b), b.shape)
+        with errstate(divide="ignore", invalid="ignore"):
+            if ctx._next[0] is not None:
+                grad_a = unbroadcast(grad_output / b, a.shape)
+            if ctx._next[1] is not None:
+                grad_b = unbroadcast(-grad_output * (a / b / b), b.shape)
         return grad_a, grad_b
 
     @staticmethod
@@ -123,7 +128,8 @@ class Div(Op):
         if ctx._next[0] is not None:
             grad_a = (grad_output / b).sum_to_size(a.shape)
         if ctx._next[1] is not None:
-            grad_b = (-grad_output * a / (b * b)).sum_to_size(b.shape)
+            # (a / b) / b, as PyTorch: b * b would underflow to 0 before a / b
+            grad_b = (-grad_output * (a / b / b)).sum_to_size(b.shape)
         return grad_a, grad_b
 
 
@@ -440,7 +446,8 @@ class Clamp(Op):
             inside &= a >= low
         if high is not None:
             inside &= a <= high
-        return grad_output * _wrap(inside, None)
+        # where, not a product with the mask: NaN outside the range must not pass
+        return where(_wrap(inside, None), grad_output, 0.0)
 
 
 # ------------------------------------------------------------ public functions

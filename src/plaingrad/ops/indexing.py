@@ -190,20 +190,29 @@ class IndexAdd(Op):
     @staticmethod
     def forward(ctx, a, source, index, axis, alpha):
         ctx.index, ctx.axis, ctx.alpha = index, axis, alpha
+        # a 0-d input (and source) is one row: index_add checked the index is [0]
+        ctx.scalar = a.ndim == 0
         out = a.copy()
+        if ctx.scalar:
+            out[()] += alpha * source
+            return out
         xp.add.at(out, (slice(None),) * axis + (index,), alpha * source)
         return out
 
     @staticmethod
     def backward(ctx, grad_output):
         # d out / d a = 1; d out / d source = alpha at the rows it was added to
+        if ctx.scalar:
+            return grad_output, ctx.alpha * grad_output
         grad_source = ctx.alpha * xp.take(grad_output, ctx.index, axis=ctx.axis)
         return grad_output, grad_source
 
     @staticmethod
     def backward_graph(ctx, grad_output):
         grad_source = None
-        if ctx._next[1] is not None:
+        if ctx._next[1] is not None and ctx.scalar:
+            grad_source = ctx.alpha * grad_output
+        elif ctx._next[1] is not None:
             rows = (slice(None),) * ctx.axis + (ctx.index,)
             grad_source = ctx.alpha * _read_graph(grad_output, rows)
         return grad_output, grad_source
@@ -459,6 +468,18 @@ def index_add(
             f"({_TORCH_NAMES.get(source.dtype.name)}) must have the same scalar type"
         )
     shape, src_shape = input._data.shape, source._data.shape
+    if not shape and not src_shape:
+        # PyTorch takes a 0-d input and source as one row each
+        if array.size != 1:
+            raise IndexError(
+                "index_add(): Dimension specified as 0 but tensor has no dimensions"
+            )
+        if array[0] != 0:
+            raise IndexError(
+                f"index_add(): index out of range in self (index {int(array[0])} "
+                f"for a 0-d tensor)"
+            )
+        return IndexAdd.apply(input, source, index=array, axis=0, alpha=alpha)
     if len(src_shape) != len(shape) or any(
         a != b for d, (a, b) in enumerate(zip(shape, src_shape)) if d != axis
     ):

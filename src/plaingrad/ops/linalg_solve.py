@@ -9,7 +9,10 @@ Double backward (``backward_graph``) writes the same rules with recorded ops;
 there the determinant's gradient is ``det(A) * inv(A)^T``, which can be
 differentiated again (the SVD could not), or at a singular matrix the cofactor
 matrix, from determinants of minors: PyTorch too gives the cofactors there
-under create_graph (and 0 without it).
+under create_graph (and 0 without it). The matrix norms 'nuc', 2 and -2 reduce
+the singular values, as PyTorch's do; their gradient ``U diag(g) V^T`` is itself
+an op whose backward is the thin SVD's full one, so they have second
+derivatives too.
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..autograd.node import Op
-from ..backend import xp
+from ..backend import errstate, xp
 from ..tensor import Tensor, _wrap
 from ._util import normalize_dims, to_float, unbroadcast
 from .statistics import Norm
@@ -190,6 +193,71 @@ class Solve(Op):
 # ------------------------------------------------------------------ functions
 
 
+class Svdvals(Op):
+    # PyTorch's matrix norms 'nuc', 2 and -2 reduce linalg.svdvals, whose node
+    # is the SVD's; numpy's SVD sorts the values in descending order, as LAPACK
+    _name = "LinalgSvdBackward0"
+
+    @staticmethod
+    def forward(ctx, a):
+        u, s, vh = xp.linalg.svd(a, full_matrices=False)
+        ctx.save_for_backward(a, u, vh)
+        return s
+
+    @staticmethod
+    def backward(ctx, grad_output):
+        # d s_i / dA = u_i v_i^T, so dA = U diag(grad) V^T
+        _, u, vh = ctx.saved_tensors
+        return (u * grad_output[..., None, :]) @ vh
+
+    @staticmethod
+    def backward_graph(ctx, grad_output):
+        (a, _, _) = ctx.saved_graph_tensors
+        return SvdvalsBackward.apply(a, grad_output)
+
+
+class SvdvalsBackward(Op):
+    """``U(A) diag(g) V(A)^T``, Svdvals' gradient, as an op of A and g: its own
+    backward is the SVD's full one (the singular vectors move with A)."""
+
+    _name = "LinalgSvdBackwardBackward0"
+
+    @staticmethod
+    def forward(ctx, a, g):
+        u, s, vh = xp.linalg.svd(a, full_matrices=False)
+        ctx.save_for_backward(u, s, vh, g)
+        return (u * g[..., None, :]) @ vh
+
+    @staticmethod
+    def backward(ctx, grad_output):
+        # d/dg_i = u_i^T G v_i; d/dA through U and V: the SVD's backward
+        # (Townsend's thin-SVD formula) fed dU = G V diag(g), dV = G^T U diag(g)
+        u, s, vh, g = ctx.saved_tensors
+        v = _mT(vh)
+        ut_g = _mT(u) @ grad_output  # (k, n)
+        grad_g = (ut_g * vh).sum(-1)
+        gu = (grad_output @ v) * g[..., None, :]
+        gv = _mT(ut_g) * g[..., None, :]
+        s2 = s * s
+        with errstate(divide="ignore", invalid="ignore"):
+            diff = s2[..., None, :] - s2[..., :, None]  # s_j^2 - s_i^2
+            f = xp.where(diff == 0, 0.0, 1.0 / diff)
+            inv_s = 1.0 / s
+        ut_gu, vt_gv = _mT(u) @ gu, _mT(v) @ gv
+        core = (f * (ut_gu - _mT(ut_gu))) * s[..., None, :] + s[..., :, None] * (
+            f * (vt_gv - _mT(vt_gv))
+        )
+        grad_a = u @ core @ vh
+        m, n = u.shape[-2], vh.shape[-1]
+        if m > s.shape[-1]:  # the part of gU outside U's columns
+            gu_s = gu * inv_s[..., None, :]
+            grad_a = grad_a + (gu_s - u @ (_mT(u) @ gu_s)) @ vh
+        if n > s.shape[-1]:  # the part of gV outside V's columns
+            gv_s = gv * inv_s[..., None, :]
+            grad_a = grad_a + u @ _mT(gv_s - v @ (_mT(v) @ gv_s))
+        return grad_a, grad_g
+
+
 def _square(a: Tensor, op: str) -> None:
     shape = a._data.shape
     if a._data.ndim < 2 or shape[-1] != shape[-2]:
@@ -290,7 +358,9 @@ def vector_norm(
 def matrix_norm(
     A: Tensor, ord: Any = "fro", dim: tuple = (-2, -1), keepdim: bool = False
 ) -> Tensor:
-    """Frobenius norm, or the largest/smallest column (1) or row (inf) sum."""
+    """Frobenius norm, the largest/smallest column (1) or row (inf) sum, or
+    from the singular values: their sum ('nuc'), the largest (2), the smallest
+    (-2)."""
     if A._data.ndim < 2:
         raise RuntimeError(
             f"linalg.matrix_norm: `A` must have at least 2 dimensions, got "
@@ -309,9 +379,23 @@ def matrix_norm(
             else sums.amin(dim=pick, keepdim=True)
         )
         return out if keepdim else out.squeeze((rows, cols))
-    raise NotImplementedError(
-        f"linalg.matrix_norm: `ord={ord!r}` is not supported yet (supported: "
-        "'fro', 1, -1, inf, -inf)"
+    if ord in ("nuc", 2, -2):
+        # from the singular values: their sum, the largest, the smallest (as
+        # PyTorch: amax/amin share the gradient between equal values)
+        values = Svdvals.apply(to_float(A).movedim((rows, cols), (-2, -1)))
+        if ord == 2 and not values.shape[-1]:
+            # an empty matrix's 2-norm: zeros without a graph, as in PyTorch
+            out = _wrap(xp.zeros(values.shape[:-1], dtype=values._data.dtype), None)
+        elif ord == "nuc":
+            out = values.sum(-1)
+        else:
+            out = values.amax(-1) if ord == 2 else values.amin(-1)
+        if keepdim:
+            out = out.unsqueeze(min(rows, cols)).unsqueeze(max(rows, cols))
+        return out
+    raise RuntimeError(
+        f"linalg.matrix_norm: Order {ord} not supported (expected 'fro', 'nuc', "
+        "2, -2, 1, -1, inf or -inf)"
     )
 
 

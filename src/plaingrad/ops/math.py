@@ -7,7 +7,8 @@ bool tensors into the default float dtype first, as PyTorch does
 (``sign``, ``floor``, ``ceil``, ``round``, ``trunc``) keep integer dtypes, and
 their gradient is zero everywhere, as in PyTorch (it is the derivative almost
 everywhere; at the jumps there is none). ``erf`` and ``erfinv`` are computed in
-float64 by ``_special`` and cast back to the input's dtype.
+float64 by ``_special`` and cast back to the input's dtype. The trigonometric
+and hyperbolic op classes are in ``trig``; their public functions are here.
 """
 
 from __future__ import annotations
@@ -22,183 +23,12 @@ from ..backend import errstate, xp
 from ..tensor import Tensor, _wrap
 from . import _special
 from ._util import to_float
+from .trig import Acos, Asin, Atan, Cos, Cosh, Sin, Sinh, Tan
 
 _LN2 = math.log(2.0)
 _LN10 = math.log(10.0)
 _TWO_OVER_SQRT_PI = 2.0 / math.sqrt(math.pi)
 _SQRT_PI_OVER_TWO = math.sqrt(math.pi) / 2.0
-
-# ------------------------------------------------------------------ trigonometry
-
-
-class Sin(Op):
-    _name = "SinBackward0"
-
-    @staticmethod
-    def forward(ctx, a):
-        ctx.save_for_backward(a)
-        return xp.sin(a)
-
-    @staticmethod
-    def backward(ctx, grad_output):
-        # d(sin a)/da = cos a
-        (a,) = ctx.saved_tensors
-        return grad_output * xp.cos(a)
-
-    @staticmethod
-    def backward_graph(ctx, grad_output):
-        (a,) = ctx.saved_graph_tensors
-        return grad_output * a.cos()
-
-
-class Cos(Op):
-    _name = "CosBackward0"
-
-    @staticmethod
-    def forward(ctx, a):
-        ctx.save_for_backward(a)
-        return xp.cos(a)
-
-    @staticmethod
-    def backward(ctx, grad_output):
-        # d(cos a)/da = -sin a
-        (a,) = ctx.saved_tensors
-        return grad_output * -xp.sin(a)
-
-    @staticmethod
-    def backward_graph(ctx, grad_output):
-        (a,) = ctx.saved_graph_tensors
-        return grad_output * -a.sin()
-
-
-class Tan(Op):
-    _name = "TanBackward0"
-
-    @staticmethod
-    def forward(ctx, a):
-        out = xp.tan(a)
-        ctx.save_for_backward(out)
-        return out
-
-    @staticmethod
-    def backward(ctx, grad_output):
-        # d(tan a)/da = 1 + tan(a)^2
-        (out,) = ctx.saved_tensors
-        return grad_output * (1 + out * out)
-
-    @staticmethod
-    def backward_graph(ctx, grad_output):
-        (out,) = ctx.saved_graph_tensors
-        return grad_output * (1 + out * out)
-
-
-class Asin(Op):
-    _name = "AsinBackward0"
-
-    @staticmethod
-    def forward(ctx, a):
-        ctx.save_for_backward(a)
-        with errstate(invalid="ignore"):
-            return xp.arcsin(a)
-
-    @staticmethod
-    def backward(ctx, grad_output):
-        # d(asin a)/da = 1 / sqrt(1 - a^2): inf at +-1, NaN outside, as PyTorch
-        (a,) = ctx.saved_tensors
-        with errstate(divide="ignore", invalid="ignore"):
-            return grad_output / xp.sqrt(1 - a * a)
-
-    @staticmethod
-    def backward_graph(ctx, grad_output):
-        (a,) = ctx.saved_graph_tensors
-        return grad_output / (1 - a * a).sqrt()
-
-
-class Acos(Op):
-    _name = "AcosBackward0"
-
-    @staticmethod
-    def forward(ctx, a):
-        ctx.save_for_backward(a)
-        with errstate(invalid="ignore"):
-            return xp.arccos(a)
-
-    @staticmethod
-    def backward(ctx, grad_output):
-        # d(acos a)/da = -1 / sqrt(1 - a^2)
-        (a,) = ctx.saved_tensors
-        with errstate(divide="ignore", invalid="ignore"):
-            return -grad_output / xp.sqrt(1 - a * a)
-
-    @staticmethod
-    def backward_graph(ctx, grad_output):
-        (a,) = ctx.saved_graph_tensors
-        return -grad_output / (1 - a * a).sqrt()
-
-
-class Atan(Op):
-    _name = "AtanBackward0"
-
-    @staticmethod
-    def forward(ctx, a):
-        ctx.save_for_backward(a)
-        return xp.arctan(a)
-
-    @staticmethod
-    def backward(ctx, grad_output):
-        # d(atan a)/da = 1 / (1 + a^2)
-        (a,) = ctx.saved_tensors
-        return grad_output / (1 + a * a)
-
-    @staticmethod
-    def backward_graph(ctx, grad_output):
-        (a,) = ctx.saved_graph_tensors
-        return grad_output / (1 + a * a)
-
-
-class Sinh(Op):
-    _name = "SinhBackward0"
-
-    @staticmethod
-    def forward(ctx, a):
-        ctx.save_for_backward(a)
-        with errstate(over="ignore"):
-            return xp.sinh(a)
-
-    @staticmethod
-    def backward(ctx, grad_output):
-        # d(sinh a)/da = cosh a
-        (a,) = ctx.saved_tensors
-        with errstate(over="ignore"):
-            return grad_output * xp.cosh(a)
-
-    @staticmethod
-    def backward_graph(ctx, grad_output):
-        (a,) = ctx.saved_graph_tensors
-        return grad_output * a.cosh()
-
-
-class Cosh(Op):
-    _name = "CoshBackward0"
-
-    @staticmethod
-    def forward(ctx, a):
-        ctx.save_for_backward(a)
-        with errstate(over="ignore"):
-            return xp.cosh(a)
-
-    @staticmethod
-    def backward(ctx, grad_output):
-        # d(cosh a)/da = sinh a
-        (a,) = ctx.saved_tensors
-        with errstate(over="ignore"):
-            return grad_output * xp.sinh(a)
-
-    @staticmethod
-    def backward_graph(ctx, grad_output):
-        (a,) = ctx.saved_graph_tensors
-        return grad_output * a.sinh()
-
 
 # ------------------------------------------------------------- exponents and logs
 

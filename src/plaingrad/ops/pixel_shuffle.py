@@ -5,7 +5,8 @@ channel dimension and blocks of pixels.
 the r^2 channels of each output channel become an r x r block of its pixels.
 Both directions are one reshape, one transpose and one reshape; each is a
 permutation of the elements, so its gradient is the other direction applied
-to the output gradient.
+to the output gradient. The two ops are each other's backward, so they can be
+differentiated any number of times (create_graph=True).
 """
 
 from __future__ import annotations
@@ -53,6 +54,10 @@ class PixelShuffle(Op):
         # a permutation of elements: its gradient is the inverse permutation
         return np.ascontiguousarray(_unshuffle(grad_output, ctx.factor))
 
+    @staticmethod
+    def backward_graph(ctx, grad_output):
+        return PixelUnshuffle.apply(grad_output, factor=ctx.factor)
+
 
 class PixelUnshuffle(Op):
     _name = "PixelUnshuffleBackward0"
@@ -66,6 +71,10 @@ class PixelUnshuffle(Op):
     def backward(ctx, grad_output):
         # the inverse permutation, as for pixel_shuffle
         return np.ascontiguousarray(_shuffle(grad_output, ctx.factor))
+
+    @staticmethod
+    def backward_graph(ctx, grad_output):
+        return PixelShuffle.apply(grad_output, factor=ctx.factor)
 
 
 def _check_factor(input: Tensor, factor: Any, op: str, name: str) -> None:

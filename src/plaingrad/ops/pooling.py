@@ -1,4 +1,4 @@
-"""Pooling: max and average over sliding windows, and their adaptive forms.
+"""Pooling: max and average over sliding windows (adaptive forms re-exported).
 
 ``max_pool2d`` and ``avg_pool2d`` read the padded input's windows through
 ``im2col`` (a strided view, see ``fold.py``) and reduce over the last two axes.
@@ -13,16 +13,14 @@ leaves some input uncovered (never one that would start in the padding).
 Average pooling divides by the window's size clipped to the padded input
 (``count_include_pad=True``) or to the input itself.
 
-The adaptive forms choose window i along a dimension of size n as
-[floor(i * n / out), ceil((i + 1) * n / out)). Windows then differ in size, so
-average pooling is a product with an averaging matrix on each side and max
-pooling gathers windows of the largest size, repeating a window's last element
-to fill it (a repeat never changes the max, nor which element is first).
+The adaptive forms (a fixed output size) are in ``adaptive_pool``; their
+public functions are re-exported here.
 
 Double backward: max pooling's gradient is a scatter to the winners, whose
 indices are piecewise constant, so ``MaxPoolScatter`` and the gather
 ``MaxPoolGather`` (each the other's adjoint) carry it; average pooling is
-linear, and ``AvgPool2DGrad`` (its adjoint) differentiates back into it.
+linear, and ``AvgPool2DGrad`` (its adjoint) differentiates back into it. These
+adjoint ops are in ``pooling_grad``.
 
 The 1-D forms run the 2-D ops on a height of 1 between ``unsqueeze`` and
 ``squeeze``, as PyTorch does, so their ``grad_fn`` is ``SqueezeBackward1``.
@@ -37,7 +35,15 @@ import numpy as np
 from ..autograd.node import Op
 from ..backend import xp
 from ..tensor import Tensor
-from .fold import as_tuple, col2im, im2col, pad2d, unpad
+from .adaptive_pool import adaptive_avg_pool2d, adaptive_max_pool2d  # noqa: F401
+from .fold import as_tuple, im2col, pad2d
+from .pooling_grad import (
+    AvgPool2DGrad,
+    MaxPoolScatter,
+    _avg_pool,
+    _avg_pool_grad,
+    _scatter,
+)
 from .shape import squeeze, unsqueeze
 
 
@@ -48,21 +54,6 @@ def _lowest(dtype: Any) -> Any:
     if dtype.kind == "b":
         return False
     return np.iinfo(dtype).min
-
-
-def _scatter(grad_output: Any, indices: Any, shape: tuple, unique: bool) -> Any:
-    """Send each output's gradient to its input element (flat plane ``indices``)."""
-    plane = shape[-2] * shape[-1]
-    planes = int(np.prod(shape[:-2], dtype=np.int64))
-    offsets = (xp.arange(planes, dtype=np.int64) * plane).reshape(shape[:-2] + (1, 1))
-    flat = (indices + offsets).ravel()
-    grad_input = xp.zeros(planes * plane, dtype=grad_output.dtype)
-    if unique:
-        # windows that never overlap: every input element has one gradient
-        grad_input[flat] = grad_output.ravel()
-    else:
-        xp.add.at(grad_input, flat, grad_output.ravel())
-    return grad_input.reshape(shape)
 
 
 def _window_max(windows: Any) -> tuple[Any, Any]:
@@ -122,84 +113,6 @@ class MaxPool2D(Op):
         )
 
 
-def _gather(x: Any, indices: Any) -> Any:
-    """The elements of each (H, W) plane of ``x`` at flat plane ``indices``."""
-    lead = indices.shape[:-2]
-    # explicit sizes, not -1: ambiguous for an empty batch
-    flat = x.reshape(lead + (x.shape[-2] * x.shape[-1],))
-    where = indices.reshape(lead + (indices.shape[-2] * indices.shape[-1],))
-    return xp.take_along_axis(flat, where, axis=-1).reshape(indices.shape)
-
-
-class MaxPoolScatter(Op):
-    """A max pool's input gradient, the output gradient scattered to the
-    winners, as an op: linear, and its adjoint is the gather ``MaxPoolGather``."""
-
-    _name = "MaxPool2DWithIndicesBackwardBackward0"
-
-    @staticmethod
-    def forward(ctx, grad, *, indices, shape, unique):
-        ctx.indices, ctx.shape, ctx.unique = indices, shape, unique
-        return _scatter(grad, indices, shape, unique)
-
-    @staticmethod
-    def backward(ctx, grad_output):
-        # a scatter's gradient reads back the places it wrote to
-        return _gather(grad_output, ctx.indices)
-
-    @staticmethod
-    def backward_graph(ctx, grad_output):
-        return MaxPoolGather.apply(
-            grad_output, indices=ctx.indices, shape=ctx.shape, unique=ctx.unique
-        )
-
-
-class AdaptiveMaxPoolScatter(MaxPoolScatter):
-    _name = "AdaptiveMaxPool2DBackwardBackward0"
-
-
-class MaxPoolGather(Op):
-    """Each plane's elements at fixed flat ``indices``: the adjoint of
-    ``MaxPoolScatter`` (and the max pool itself, with the winners fixed)."""
-
-    _name = "GatherBackward0"
-
-    @staticmethod
-    def forward(ctx, x, *, indices, shape, unique):
-        ctx.indices, ctx.shape, ctx.unique = indices, shape, unique
-        return _gather(x, indices)
-
-    @staticmethod
-    def backward(ctx, grad_output):
-        # a gather's gradient goes back to the places it read
-        return _scatter(grad_output, ctx.indices, ctx.shape, ctx.unique)
-
-    @staticmethod
-    def backward_graph(ctx, grad_output):
-        return MaxPoolScatter.apply(
-            grad_output, indices=ctx.indices, shape=ctx.shape, unique=ctx.unique
-        )
-
-
-def _avg_pool(x: Any, geometry: tuple) -> Any:
-    """Each window's sum over its divisor; ``geometry`` as ``AvgPool2D`` keeps it."""
-    _, kernel_size, stride, pads, divisor = geometry
-    oh, ow = divisor.shape
-    windows = im2col(pad2d(x, pads), kernel_size, stride, (1, 1))
-    total = xp.add.reduce(windows[..., :oh, :ow, :, :], axis=(-2, -1))
-    return (total / divisor).astype(x.dtype, copy=False)
-
-
-def _avg_pool_grad(grad_output: Any, geometry: tuple) -> Any:
-    """The adjoint of ``_avg_pool``: each window's share added back."""
-    shape, (kh, kw), stride, pads, divisor = geometry
-    grad = (grad_output / divisor).astype(grad_output.dtype, copy=False)
-    windows = xp.broadcast_to(grad[..., None, None], grad.shape + (kh, kw))
-    size = (shape[-2] + sum(pads[0]), shape[-1] + sum(pads[1]))
-    grad_input = col2im(windows, size, stride, (1, 1))
-    return xp.ascontiguousarray(unpad(grad_input, pads, shape[-2:]))
-
-
 class AvgPool2D(Op):
     _name = "AvgPool2DBackward0"
 
@@ -225,121 +138,6 @@ class AvgPool2D(Op):
     def backward_graph(ctx, grad_output):
         # linear: the gradient is the adjoint map, as an op
         return AvgPool2DGrad.apply(grad_output, geometry=ctx.geometry)
-
-
-class AvgPool2DGrad(Op):
-    """Average pooling's input gradient as an op; its adjoint is the pool."""
-
-    _name = "AvgPool2DBackwardBackward0"
-
-    @staticmethod
-    def forward(ctx, grad, *, geometry):
-        ctx.geometry = geometry
-        return _avg_pool_grad(grad, geometry)
-
-    @staticmethod
-    def backward(ctx, grad_output):
-        # <pool^T(G), U> = <G, pool(U)>
-        return _avg_pool(grad_output, ctx.geometry)
-
-    @staticmethod
-    def backward_graph(ctx, grad_output):
-        _, kernel_size, stride, pads, divisor = ctx.geometry
-        return AvgPool2D.apply(
-            grad_output,
-            kernel_size=kernel_size,
-            stride=stride,
-            padding=(pads[0][0], pads[1][0]),
-            size=divisor.shape,
-            divisor=divisor,
-        )
-
-
-def _adaptive_windows(n: int, out: int) -> tuple[Any, Any]:
-    """Start and end (exclusive) of each of ``out`` adaptive windows over ``n``."""
-    i = np.arange(out)
-    return (i * n) // out, -((-(i + 1) * n) // out)
-
-
-def _averaging_matrix(n: int, out: int, dtype: Any) -> Any:
-    """(out, n): row i averages window i, so ``A @ x`` pools one axis."""
-    start, end = _adaptive_windows(n, out)
-    k = np.arange(n)
-    inside = (k >= start[:, None]) & (k < end[:, None])
-    return xp.asarray(inside / (end - start)[:, None], dtype=dtype)
-
-
-class AdaptiveAvgPool2D(Op):
-    _name = "AdaptiveAvgPool2DBackward0"
-
-    @staticmethod
-    def forward(ctx, x, *, size):
-        # x: (*, H, W) -> (*, oH, oW) = A_h @ x @ A_w^T
-        a_h = _averaging_matrix(x.shape[-2], size[0], x.dtype)
-        a_w = _averaging_matrix(x.shape[-1], size[1], x.dtype)
-
-        ctx.save_for_backward(a_h, a_w)
-        return a_h @ x @ a_w.T
-
-    @staticmethod
-    def backward(ctx, grad_output):
-        # y = A_h x A_w^T is linear: dy/dx = A_h^T G A_w
-        a_h, a_w = ctx.saved_tensors
-        return a_h.T @ grad_output @ a_w
-
-    @staticmethod
-    def backward_graph(ctx, grad_output):
-        # the averaging matrices are constants
-        a_h, a_w = ctx.saved_graph_tensors
-        return a_h.mT @ grad_output @ a_w
-
-
-class AdaptiveAvgPool2DMean(AdaptiveAvgPool2D):
-    # PyTorch computes a (1, 1) output as mean(dim=(-1, -2), keepdim=True)
-    _name = "MeanBackward1"
-
-
-def _adaptive_gather(n: int, out: int) -> Any:
-    """(out, k): the positions of each window, padded by repeating its last."""
-    start, end = _adaptive_windows(n, out)
-    k = int((end - start).max())
-    return np.minimum(start[:, None] + np.arange(k), end[:, None] - 1)
-
-
-class AdaptiveMaxPool2D(Op):
-    _name = "AdaptiveMaxPool2DBackward0"
-
-    @staticmethod
-    def forward(ctx, x, *, size):
-        # x: (*, H, W) -> values and int64 indices, both (*, oH, oW)
-        w = x.shape[-1]
-        rows = _adaptive_gather(x.shape[-2], size[0])  # (oH, kh)
-        cols = _adaptive_gather(w, size[1])  # (oW, kw)
-        windows = x[..., rows[:, :, None, None], cols[None, None, :, :]]
-        windows = xp.swapaxes(windows, -3, -2)  # (*, oH, oW, kh, kw)
-        windows = windows.reshape(windows.shape[:-2] + (-1,))
-        out, where = _window_max(windows)
-        i, j = xp.divmod(where, cols.shape[1])
-        row = rows[np.arange(size[0])[:, None], i]
-        col = cols[np.arange(size[1]), j]
-        indices = (row * w + col).astype(np.int64)
-
-        ctx.save_for_backward(indices)
-        ctx.shape = x.shape
-        return out, indices
-
-    @staticmethod
-    def backward(ctx, grad_output):
-        # d max(window)/dx = 1 at the (first) maximum, 0 elsewhere
-        (indices,) = ctx.saved_tensors
-        return _scatter(grad_output, indices, ctx.shape, unique=False)
-
-    @staticmethod
-    def backward_graph(ctx, grad_output):
-        (indices,) = ctx.saved_tensors
-        return AdaptiveMaxPoolScatter.apply(
-            grad_output, indices=indices, shape=ctx.shape, unique=False
-        )
 
 
 # ------------------------------------------------------------ public functions
@@ -594,63 +392,3 @@ def avg_pool1d(
         _op=op,
     )
     return squeeze(out, -2)
-
-
-def _adaptive_size(op: str, input: Tensor, output_size: Any) -> tuple[int, int]:
-    shape = input._data.shape
-    if len(shape) not in (3, 4) or 0 in shape[-2:]:
-        raise RuntimeError(
-            f"{op}: expected a 3D (C, H, W) or 4D (N, C, H, W) input with "
-            f"non-zero H and W, but got input of size: {list(shape)}"
-        )
-    if isinstance(output_size, (int, np.integer)) or output_size is None:
-        output_size = (output_size, output_size)
-    if not isinstance(output_size, (tuple, list)) or len(output_size) != 2:
-        raise TypeError(
-            f"{op}: `output_size` must be an int or a pair of ints (or None), got "
-            f"{output_size!r}"
-        )
-    size = tuple(
-        n if o is None else o for n, o in zip(shape[-2:], output_size, strict=True)
-    )
-    if any(not isinstance(o, (int, np.integer)) or o <= 0 for o in size):
-        raise RuntimeError(f"{op}: `output_size` must be positive, got {output_size!r}")
-    return size
-
-
-def adaptive_avg_pool2d(input: Tensor, output_size: Any) -> Tensor:
-    """Average pooling to a fixed output size, whatever the input's size.
-
-    Args:
-        input: the image, batched or not.
-        output_size: (oH, oW), or one int for both; None keeps that input size.
-
-    Shape:
-        input: (N, C, H, W) or (C, H, W); output: (N, C, oH, oW).
-    """
-    size = _adaptive_size("adaptive_avg_pool2d", input, output_size)
-    if input._data.dtype.kind != "f":
-        raise NotImplementedError(
-            "adaptive_avg_pool2d: integer inputs are not supported yet (got "
-            f"{input.dtype.name}); convert with input.float()"
-        )
-    op = AdaptiveAvgPool2DMean if size == (1, 1) else AdaptiveAvgPool2D
-    return op.apply(input, size=size)
-
-
-def adaptive_max_pool2d(
-    input: Tensor, output_size: Any, return_indices: bool = False
-) -> Any:
-    """Max pooling to a fixed output size, whatever the input's size.
-
-    Args:
-        input: the image, batched or not.
-        output_size: (oH, oW), or one int for both; None keeps that input size.
-        return_indices: also return each maximum's flat index into its plane.
-
-    Shape:
-        input: (N, C, H, W) or (C, H, W); output: (N, C, oH, oW).
-    """
-    size = _adaptive_size("adaptive_max_pool2d", input, output_size)
-    out, indices = AdaptiveMaxPool2D.apply(input, size=size)
-    return (out, indices) if return_indices else out

@@ -10,6 +10,13 @@ source index. Source indices never decrease along an axis, so that scatter is
 one ``add.reduceat`` over the runs of equal indices: no Python loop over
 pixels, and the gradient keeps the input's dtype.
 
+For double backward (create_graph=True) that scatter is an op of its own,
+``ResampleBackward`` (PyTorch's ``upsample_*_backward``, shown as
+``Upsample...BackwardBackward0``). The backward is linear in the gradient with
+constant taps, so the scatter's gradient is the forward gather and the
+gather's is the scatter: either can be differentiated any number of times,
+and the first derivative is the array rule's, shortcuts and all.
+
 Source positions follow PyTorch's CPU kernels, computed in float32 for float32
 (and float16) inputs and float64 for float64 ones:
 
@@ -34,7 +41,10 @@ So with a scale factor that does not match the sizes exactly
 derivative of the forward. Likewise its bicubic backward copies when no size
 changes, while the forward still applies the cubic kernel with the given
 scale. plaingrad follows PyTorch, as DESIGN.md asks, so that programs compute
-and train the same.
+and train the same. Its second derivative follows PyTorch's formula too: the
+derivative of the backward with respect to its gradient is the *forward*, so
+in those cases it is not the transpose of the (shortcut) backward, and
+``gradgradcheck`` fails there as it does in PyTorch.
 """
 
 from __future__ import annotations
@@ -69,41 +79,90 @@ def _scatter(grad: Any, index: Any, axis: int, size: int) -> Any:
     return out
 
 
+def _gather(a: Any, taps: list) -> Any:
+    """Each axis of ``a`` read through its taps: ``sum_k weight_k * a[index_k]``."""
+    out = a
+    for axis, _, axis_taps in taps:
+        if axis_taps is None:
+            continue
+        total = None
+        for index, weight in axis_taps:
+            part = xp.take(out, index, axis=axis)
+            if weight is not None:
+                part = part * _shaped(weight, axis, a.ndim)
+            total = part if total is None else total + part
+        out = total
+    return out.copy() if out is a else out
+
+
+def _scatter_taps(grad: Any, taps: list) -> Any:
+    """The transpose of ``_gather(., taps)``: the axes in reverse order, each
+    tap sending ``weight * grad`` back to its source index."""
+    for axis, size, axis_taps in reversed(taps):
+        if axis_taps is None:
+            continue
+        total = None
+        for index, weight in axis_taps:
+            part = grad if weight is None else grad * _shaped(weight, axis, grad.ndim)
+            part = _scatter(part, index, axis, size)
+            total = part if total is None else total + part
+        grad = total
+    return grad
+
+
 class Resample(Op):
-    """Separable resampling; ``taps`` is ``[(axis, in_size, taps_or_None)]``."""
+    """Separable resampling; ``taps`` is ``[(axis, in_size, taps_or_None)]``.
+
+    ``backward_taps`` are the taps the backward scatters through: the forward
+    ones, except where PyTorch's backward takes its shortcuts (module
+    docstring). Each mode's op has an ``_adjoint``, a ``ResampleBackward``.
+    """
+
+    _adjoint: Any = None
 
     @staticmethod
     def forward(ctx, a, taps, backward_taps):
-        ctx.taps = backward_taps
-        out = a
-        for axis, _, axis_taps in taps:
-            if axis_taps is None:
-                continue
-            total = None
-            for index, weight in axis_taps:
-                part = xp.take(out, index, axis=axis)
-                if weight is not None:
-                    part = part * _shaped(weight, axis, a.ndim)
-                total = part if total is None else total + part
-            out = total
-        return out.copy() if out is a else out
+        ctx.taps, ctx.forward_taps = backward_taps, taps
+        return _gather(a, taps)
 
     @staticmethod
     def backward(ctx, grad_output):
         # d out[dst] / d a[index] = weight: each tap sends weight * grad back
-        grad = grad_output
-        for axis, size, axis_taps in reversed(ctx.taps):
-            if axis_taps is None:
-                continue
-            total = None
-            for index, weight in axis_taps:
-                part = (
-                    grad if weight is None else grad * _shaped(weight, axis, grad.ndim)
-                )
-                part = _scatter(part, index, axis, size)
-                total = part if total is None else total + part
-            grad = total
-        return grad
+        return _scatter_taps(grad_output, ctx.taps)
+
+    @staticmethod
+    def backward_graph(ctx, grad_output):
+        # the same scatter, as an op whose own gradient is this forward
+        adjoint = type(ctx)._adjoint
+        return adjoint.apply(grad_output, taps=ctx.forward_taps, backward_taps=ctx.taps)
+
+
+class ResampleBackward(Op):
+    """``Resample``'s backward as an op (PyTorch's ``upsample_*_backward``):
+    the scatter through ``backward_taps``. Its input is a gradient, and its
+    gradient is the *forward* of its ``_adjoint``, the gather through ``taps``,
+    as PyTorch's derivative formula says: so the pair can be differentiated
+    any number of times. Where ``taps`` and ``backward_taps`` differ (PyTorch's
+    shortcuts) that gather is not the transpose of the scatter, exactly as in
+    PyTorch, whose ``gradgradcheck`` fails there too."""
+
+    _adjoint: Any = None
+
+    @staticmethod
+    def forward(ctx, grad, taps, backward_taps):
+        ctx.taps, ctx.forward_taps = backward_taps, taps
+        out = _scatter_taps(grad, backward_taps)
+        return out.copy() if out is grad else out
+
+    @staticmethod
+    def backward(ctx, grad_output):
+        # linear in grad: d/d grad of the scatter is Resample's forward gather
+        return _gather(grad_output, ctx.forward_taps)
+
+    @staticmethod
+    def backward_graph(ctx, grad_output):
+        forward = type(ctx)._adjoint
+        return forward.apply(grad_output, taps=ctx.forward_taps, backward_taps=ctx.taps)
 
 
 _MODE_NAMES = {
@@ -114,14 +173,23 @@ _MODE_NAMES = {
     "trilinear": "Trilinear",
     "bicubic": "Bicubic",
 }
-_RESAMPLE_OPS = {
-    (mode, k): type(
-        f"Upsample{name}{k}D",
-        (Resample,),
-        {"_name": f"Upsample{name}{k}DBackward0"},
+
+
+def _pair(mode_name: str, k: int) -> type:
+    """The forward op of one mode and rank, linked to its backward op."""
+    stem = f"Upsample{mode_name}{k}D"
+    forward = type(stem, (Resample,), {"_name": f"{stem}Backward0"})
+    backward = type(
+        f"{stem}Backward",
+        (ResampleBackward,),
+        {"_name": f"{stem}BackwardBackward0"},
     )
-    for mode, name in _MODE_NAMES.items()
-    for k in (1, 2, 3)
+    forward._adjoint, backward._adjoint = backward, forward
+    return forward
+
+
+_RESAMPLE_OPS = {
+    (mode, k): _pair(name, k) for mode, name in _MODE_NAMES.items() for k in (1, 2, 3)
 }
 
 # ------------------------------------------------------------ source indices

@@ -248,6 +248,9 @@ def repeat(input: Tensor, *sizes: Any) -> Tensor:
         >>> torch.tensor([1, 2]).repeat(2, 2).tolist()
         [[1, 2, 1, 2], [1, 2, 1, 2]]
     """
+    if not sizes:
+        # as PyTorch: x.repeat() is refused, x.repeat(()) is not
+        raise TypeError('repeat() missing 1 required positional arguments: "repeats"')
     sizes = _int_list(sizes, "repeat", "sizes")
     shape = input._data.shape
     if len(sizes) < len(shape):

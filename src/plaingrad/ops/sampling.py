@@ -10,11 +10,13 @@ Samples are drawn in float64 and cast to the tensor's dtype.
 A sample does not change smoothly with the parameters it was drawn from, so, as
 in PyTorch, its gradient is zero: ``bernoulli(p)`` of a ``p`` that requires grad
 gives a result that requires grad with a ``BernoulliBackward0`` node sending
-zeros back. The in-place fills follow ``fill_``: refused on a leaf that
-requires grad (outside ``no_grad``), written into the tensor's own memory (so
-views see them), the version counter bumped and ``self`` returned. On a
-non-leaf the tensor takes a zero-gradient node, as PyTorch's ``NormalBackward0``
-(through a view, its base a ``CopySlices``): all of it is ``inplace.overwrite_``.
+zeros back (constant zeros under create_graph=True, as in PyTorch, so that
+gradient does not require grad). The in-place fills follow ``fill_``: refused
+on a leaf that requires grad (outside ``no_grad``), written into the tensor's
+own memory (so views see them), the version counter bumped and ``self``
+returned. On a non-leaf the tensor takes a zero-gradient node, as PyTorch's
+``NormalBackward0`` (through a view, its base a ``CopySlices``): all of it is
+``inplace.overwrite_``.
 
 ``multinomial`` with replacement inverts each row's cumulative distribution
 (one ``searchsorted`` for all rows, each row shifted by its index so the rows
@@ -79,12 +81,25 @@ class _ZeroGradSample(Op):
         # d sample / d parameter = 0 (the sample is piecewise constant)
         return tuple(xp.zeros(shape, dtype=dtype) for shape, dtype in ctx.like)
 
+    @staticmethod
+    def backward_graph(ctx, grad_output):
+        # constant zeros, as PyTorch's zeros_like(grad): no second derivative
+        return tuple(
+            _wrap(xp.zeros(shape, dtype=dtype), None) for shape, dtype in ctx.like
+        )
+
 
 def _node(name: str) -> type:
     return type(name.removesuffix("0"), (_ZeroGradSample,), {"_name": name})
 
 
 _BERNOULLI = _node("BernoulliBackward0")
+# normal(mean, std): by which of the two are tensors (mean, std)
+_NORMAL_NODES = {
+    (True, True): _node("NormalBackward3"),
+    (True, False): _node("NormalBackward1"),
+    (False, True): _node("NormalBackward2"),
+}
 _POISSON = _node("PoissonBackward0")
 _FILL_NODES = {
     "normal_": _node("NormalBackward0"),
@@ -96,6 +111,24 @@ _FILL_NODES = {
     "log_normal_": _node("LogNormalBackward0"),
     "cauchy_": _node("CauchyBackward0"),
 }
+
+
+class _BernoulliNotImplemented(Op):
+    """bernoulli(input, p) of an input that requires grad: as in PyTorch the
+    result requires grad, but its node refuses to run backward."""
+
+    _name = "torch::autograd::NotImplemented"
+
+    @staticmethod
+    def forward(ctx, a, values):
+        return values
+
+    @staticmethod
+    def backward(ctx, grad_output):
+        # PyTorch has no derivative for bernoulli with a float p
+        raise RuntimeError("derivative for aten::bernoulli is not implemented")
+
+    backward_graph = backward
 
 
 def _sampled(input: Tensor, values: Any, node: type) -> Tensor:
@@ -256,8 +289,10 @@ def bernoulli(
     rng = _rng(generator)
     if p is not None:
         chance = _check_p(p, "bernoulli_")  # PyTorch names the in-place kernel
-        # the result does not depend on input's values: nothing to record
-        return _wrap((rng.random(a.shape) < chance).astype(a.dtype), None)
+        # the result does not depend on input's values, but PyTorch records a
+        # node (whose backward raises) when input requires grad
+        values = (rng.random(a.shape) < chance).astype(a.dtype)
+        return _sampled(input, values, _BernoulliNotImplemented)
     _require_float(input, "bernoulli_tensor_cpu_p_")
     chance = _check_p_tensor(a, "bernoulli")
     values = (rng.random(a.shape) < chance).astype(a.dtype)

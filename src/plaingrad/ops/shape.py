@@ -14,7 +14,7 @@ import numpy as np
 
 from ..autograd.node import Op
 from ..backend import xp
-from ..tensor import Tensor, _share_version
+from ..tensor import Tensor, _share_version, _wrap
 from ._util import normalize_dims
 
 
@@ -134,23 +134,31 @@ class Cat(Op):
     _name = "CatBackward0"
 
     @staticmethod
-    def forward(ctx, *arrays, axis):
-        ctx.axis = axis
-        ctx.bounds = np.cumsum([a.shape[axis] for a in arrays])[:-1]
-        return xp.concatenate(arrays, axis=axis)
+    def forward(ctx, *arrays, axis, skip=()):
+        # ``skip``: positions of 1-D empty inputs left out (PyTorch's legacy rule)
+        ctx.axis, ctx.skip, ctx.count = axis, skip, len(arrays)
+        kept = [a for i, a in enumerate(arrays) if i not in skip]
+        ctx.bounds = np.cumsum([a.shape[axis] for a in kept])[:-1]
+        return xp.concatenate(kept, axis=axis)
 
     @staticmethod
     def backward(ctx, grad_output):
-        # each input gets back its own slice of the gradient
-        return tuple(xp.split(grad_output, ctx.bounds, axis=ctx.axis))
+        # each input gets back its own slice of the gradient; a skipped one zeros
+        parts = iter(xp.split(grad_output, ctx.bounds, axis=ctx.axis))
+        return tuple(
+            xp.zeros((0,), dtype=grad_output.dtype) if i in ctx.skip else next(parts)
+            for i in range(ctx.count)
+        )
 
     @staticmethod
     def backward_graph(ctx, grad_output):
         head = (slice(None),) * ctx.axis
         bounds = [0, *(int(b) for b in ctx.bounds), grad_output.shape[ctx.axis]]
-        return tuple(
+        parts = iter(
             grad_output[head + (slice(lo, hi),)] for lo, hi in zip(bounds, bounds[1:])
         )
+        empty = _wrap(xp.zeros((0,), dtype=grad_output._data.dtype), None)
+        return tuple(empty if i in ctx.skip else next(parts) for i in range(ctx.count))
 
 
 class Stack(Op):
@@ -393,6 +401,9 @@ def unsqueeze(input: Tensor, dim: int) -> Tensor:
 
 def expand(input: Tensor, *sizes: Any) -> Tensor:
     """Repeat size-1 dimensions without copying; -1 keeps a size."""
+    if not sizes:
+        # as PyTorch: x.expand() is refused, x.expand(()) is not
+        raise TypeError('expand() missing 1 required positional arguments: "size"')
     sizes = _sizes_allow_neg(sizes, "expand")
     shape = input._data.shape
     if len(sizes) < len(shape):
@@ -458,13 +469,16 @@ def cat(tensors: Any, dim: int = 0) -> Tensor:
                 "concatenated"
             )
     # PyTorch skips 1-D empty tensors in cat (legacy behaviour) when they join
-    # tensors of more dims; among 1-D ones they simply add nothing.
+    # tensors of more dims (they still get a zero gradient); among 1-D ones
+    # they simply add nothing.
+    skip = ()
     if any(t._data.ndim != 1 for t in tensors):
-        tensors = [t for t in tensors if t._data.shape != (0,)] or tensors[:1]
-    ndim = tensors[0]._data.ndim
+        skip = tuple(i for i, t in enumerate(tensors) if t._data.shape == (0,))
+    kept = [t for i, t in enumerate(tensors) if i not in skip]
+    ndim = kept[0]._data.ndim
     (axis,) = normalize_dims(dim, ndim, "cat")
-    first = tensors[0]._data.shape
-    for i, t in enumerate(tensors):
+    first = kept[0]._data.shape
+    for i, t in enumerate(kept):
         s = t._data.shape
         if (
             len(s) != ndim
@@ -475,7 +489,7 @@ def cat(tensors: Any, dim: int = 0) -> Tensor:
                 f"Expected {list(first)} (tensor 0) but got {list(s)} for "
                 f"tensor number {i} in the list."
             )
-    return Cat.apply(*tensors, axis=axis)
+    return Cat.apply(*tensors, axis=axis, skip=skip)
 
 
 def stack(tensors: Any, dim: int = 0) -> Tensor:
