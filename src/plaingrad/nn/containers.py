@@ -1,19 +1,74 @@
-"""Containers: ``Sequential``, ``ModuleList``, ``ModuleDict``, ``ParameterList``
-and ``ParameterDict``."""
+"""Module containers: ``Sequential``, ``ModuleList`` and ``ModuleDict``.
+
+Children are kept, as everywhere, both in ``_modules`` and as instance
+attributes, so edits that rename them (``insert``, ``del``, ``pop``) rebuild
+both. The numbering after each edit is PyTorch's, quirks included (see
+``_inserted``). ``ParameterList`` and ``ParameterDict`` live in
+``param_containers`` and are re-exported here.
+"""
 
 from __future__ import annotations
 
+import operator
 from collections import OrderedDict
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import ItemsView, Iterable, Iterator, KeysView, Mapping, ValuesView
+from itertools import chain
 from typing import Any
 
-from ..tensor import Tensor
 from .module import Module, _addindent
-from .parameter import Parameter
+from .param_containers import ParameterDict, ParameterList
+
+__all__ = [
+    "ModuleDict",
+    "ModuleList",
+    "ParameterDict",
+    "ParameterList",
+    "Sequential",
+]
+
+
+def _abs_index(index: Any, size: int, op: str) -> int:
+    # As PyTorch: an int-like index in [-size, size), made non-negative.
+    index = operator.index(index)
+    if not -size <= index < size:
+        raise IndexError(f"{op}: index {index} is out of range (length {size})")
+    return index % size
+
+
+def _set_children(container: Module, pairs: Iterable[tuple[str, Any]]) -> None:
+    # Children live both in ``_modules`` and as instance attributes, so a
+    # container that renames them rebuilds both from ``pairs``.
+    pairs = list(pairs)
+    for key in list(container._modules):
+        container.__dict__.pop(key, None)
+    container._modules.clear()
+    for key, module in pairs:
+        container.add_module(key, module)
+
+
+def _renumber(container: Module) -> None:
+    # As PyTorch after a deletion: the children left are named 0, 1, 2, ...
+    modules = list(container._modules.values())
+    _set_children(container, ((str(i), m) for i, m in enumerate(modules)))
+
+
+def _inserted(modules: OrderedDict, index: int, module: Module) -> OrderedDict:
+    # PyTorch's numbering: each child from ``index`` on takes the name one
+    # higher (read as ``str(i - 1)``, so children with other names raise
+    # KeyError), then ``module`` takes ``str(index)``; an index past the end
+    # leaves the others alone and names ``module`` ``str(index)``.
+    table = OrderedDict(modules)
+    for i in range(len(table), index, -1):
+        table[str(i)] = table[str(i - 1)]
+    table[str(index)] = module
+    return table
 
 
 class Sequential(Module):
     """Modules applied one after another; children are named ``0``, ``1``, ...
+
+    As PyTorch's, deleting or popping a child renames those left ``0``, ``1``,
+    ... (even children that were given names through an ``OrderedDict``).
 
     Example:
         >>> import plaingrad as torch
@@ -23,6 +78,8 @@ class Sequential(Module):
           (0): Linear(in_features=2, out_features=8, bias=True)
           (1): ReLU()
         )
+        >>> [name for name, _ in net.insert(1, torch.nn.Tanh()).named_children()]
+        ['0', '1', '2']
     """
 
     def __init__(self, *args: Any) -> None:
@@ -53,46 +110,130 @@ class Sequential(Module):
     def __getitem__(self, index: Any) -> Any:
         items = list(self._modules.items())
         if isinstance(index, slice):
-            return Sequential(OrderedDict(items[index]))
-        if not -len(items) <= index < len(items):
-            raise IndexError(f"Sequential: index {index} is out of range")
-        return items[index][1]
+            return self.__class__(OrderedDict(items[index]))
+        return items[_abs_index(index, len(items), "Sequential")][1]
 
     def __setitem__(self, index: int, module: Module) -> None:
-        key = list(self._modules)[index]
+        key = list(self._modules)[_abs_index(index, len(self), "Sequential")]
         setattr(self, key, module)
 
     def __delitem__(self, index: Any) -> None:
         keys = list(self._modules)
-        for key in keys[index] if isinstance(index, slice) else [keys[index]]:
+        if isinstance(index, slice):
+            doomed = keys[index]
+        else:
+            doomed = [keys[_abs_index(index, len(keys), "Sequential")]]
+        for key in doomed:
             delattr(self, key)
-        remaining = list(self._modules.values())
-        for key in list(self._modules):
-            delattr(self, key)
-        for i, module in enumerate(remaining):
-            self.add_module(str(i), module)
+        _renumber(self)
 
     def append(self, module: Module) -> Sequential:
+        """Add ``module`` at the end, named ``str(len(self))``."""
         self.add_module(str(len(self)), module)
+        return self
+
+    def extend(self, sequential: Iterable[Module]) -> Sequential:
+        """Append each module of ``sequential`` (any iterable of modules)."""
+        for module in sequential:
+            self.append(module)
+        return self
+
+    def insert(self, index: int, module: Module) -> Sequential:
+        """Put ``module`` before position ``index`` (``-len <= index <= len``)."""
+        if not isinstance(module, Module):
+            # PyTorch's class for this mistake.
+            raise AssertionError(
+                "Sequential.insert: module should be of type: Module, got "
+                f"{type(module).__name__}"
+            )
+        n = len(self)
+        if not -n <= index <= n:
+            raise IndexError(
+                f"Index out of range: {index} (Sequential.insert on length {n})"
+            )
+        if index < 0:
+            index += n
+        _set_children(self, _inserted(self._modules, index, module).items())
+        return self
+
+    def pop(self, key: int | slice) -> Any:
+        """Remove and return the child at ``key`` (a slice gives a Sequential)."""
+        value = self[key]
+        del self[key]
+        return value
+
+    def _check_other(self, other: Any) -> None:
+        if not isinstance(other, Sequential):
+            raise ValueError(
+                "add operator supports only objects of Sequential class, but "
+                f"{type(other)} is given."
+            )
+
+    def __add__(self, other: Sequential) -> Sequential:
+        self._check_other(other)
+        return Sequential().extend(self).extend(other)
+
+    def __iadd__(self, other: Sequential) -> Sequential:
+        self._check_other(other)
+        offset = len(self)
+        for i, module in enumerate(list(other)):
+            self.add_module(str(offset + i), module)
         return self
 
 
 class ModuleList(Module):
-    """A list of modules whose parameters the parent module sees."""
+    """A list of modules whose parameters the parent module sees.
+
+    Children are named ``0``, ``1``, ...; as PyTorch's, ``insert``, ``del`` and
+    ``pop`` rename them so the numbering stays unbroken.
+
+    Example:
+        >>> import plaingrad as torch
+        >>> layers = torch.nn.ModuleList([torch.nn.Linear(2, 2), torch.nn.ReLU()])
+        >>> layers.insert(0, torch.nn.Tanh())
+        >>> del layers[1]
+        >>> [(name, type(m).__name__) for name, m in layers.named_children()]
+        [('0', 'Tanh'), ('1', 'ReLU')]
+    """
 
     def __init__(self, modules: Iterable[Module] | None = None) -> None:
         super().__init__()
-        for module in modules or []:
-            self.append(module)
+        if modules is not None:
+            self.extend(modules)
 
     def append(self, module: Module) -> ModuleList:
+        """Add ``module`` at the end."""
         self.add_module(str(len(self._modules)), module)
         return self
 
     def extend(self, modules: Iterable[Module]) -> ModuleList:
-        for module in modules:
-            self.append(module)
+        """Append each module of ``modules``."""
+        if not isinstance(modules, Iterable):
+            raise TypeError(
+                "ModuleList.extend should be called with an iterable, but got "
+                + type(modules).__name__
+            )
+        offset = len(self)
+        for i, module in enumerate(list(modules)):
+            self.add_module(str(offset + i), module)
         return self
+
+    def insert(self, index: int, module: Module) -> None:
+        """Put ``module`` before position ``index`` (``index >= 0``)."""
+        if index < 0:
+            # PyTorch's ModuleList.insert looks up child '-1' here and fails
+            # with KeyError; this one fails the same way, before any change.
+            raise KeyError(
+                f"ModuleList.insert: negative index {index} is not supported "
+                "(PyTorch raises KeyError '-1')"
+            )
+        _set_children(self, _inserted(self._modules, index, module).items())
+
+    def pop(self, key: int | slice) -> Any:
+        """Remove and return the child at ``key`` (a slice gives a ModuleList)."""
+        value = self[key]
+        del self[key]
+        return value
 
     def __len__(self) -> int:
         return len(self._modules)
@@ -101,13 +242,27 @@ class ModuleList(Module):
         return iter(self._modules.values())
 
     def __getitem__(self, index: Any) -> Any:
-        values = list(self._modules.values())
         if isinstance(index, slice):
-            return ModuleList(values[index])
-        return values[index]
+            return self.__class__(list(self._modules.values())[index])
+        return self._modules[str(_abs_index(index, len(self), "ModuleList"))]
 
     def __setitem__(self, index: int, module: Module) -> None:
-        setattr(self, list(self._modules)[index], module)
+        setattr(self, str(_abs_index(index, len(self), "ModuleList")), module)
+
+    def __delitem__(self, index: int | slice) -> None:
+        if isinstance(index, slice):
+            doomed = [str(k) for k in range(len(self))[index]]
+        else:
+            doomed = [str(_abs_index(index, len(self), "ModuleList"))]
+        for key in doomed:
+            delattr(self, key)
+        _renumber(self)
+
+    def __add__(self, other: Iterable[Module]) -> ModuleList:
+        return ModuleList(chain(self, other))
+
+    def __iadd__(self, modules: Iterable[Module]) -> ModuleList:
+        return self.extend(modules)
 
     def __repr__(self) -> str:
         # As PyTorch: a run of identical children prints once, as
@@ -115,7 +270,7 @@ class ModuleList(Module):
         reprs = [repr(module) for module in self]
         if not reprs:
             return "ModuleList()"
-        runs = [[0, 0, reprs[0]]]
+        runs: list[list[Any]] = [[0, 0, reprs[0]]]
         for i, text in enumerate(reprs[1:], 1):
             if text == runs[-1][2]:
                 runs[-1][1] = i
@@ -132,7 +287,18 @@ class ModuleList(Module):
 
 
 class ModuleDict(Module):
-    """A dict of modules whose parameters the parent module sees."""
+    """A dict of modules whose parameters the parent module sees.
+
+    Unlike ``ParameterDict``, a plain ``dict`` keeps its insertion order.
+
+    Example:
+        >>> import plaingrad as torch
+        >>> heads = torch.nn.ModuleDict({"b": torch.nn.ReLU(), "a": torch.nn.Tanh()})
+        >>> heads.pop("b")
+        ReLU()
+        >>> list(heads.keys())
+        ['a']
+    """
 
     def __init__(self, modules: Any = None) -> None:
         super().__init__()
@@ -140,15 +306,39 @@ class ModuleDict(Module):
             self.update(modules)
 
     def update(self, modules: Any) -> None:
-        items = modules.items() if hasattr(modules, "items") else modules
-        for name, module in items:
-            self.add_module(name, module)
+        """Add (or replace) the entries of a mapping or of (key, module) pairs."""
+        if not isinstance(modules, Iterable):
+            raise TypeError(
+                "ModuleDict.update should be called with an iterable of key/value "
+                "pairs, but got " + type(modules).__name__
+            )
+        if isinstance(modules, (Mapping, ModuleDict)):
+            for key, module in list(modules.items()):
+                self[key] = module
+            return
+        for j, element in enumerate(modules):
+            if not isinstance(element, Iterable):
+                raise TypeError(
+                    f"ModuleDict update sequence element #{j} should be Iterable; "
+                    f"is {type(element).__name__}"
+                )
+            pair: Any = element
+            if len(pair) != 2:
+                raise ValueError(
+                    f"ModuleDict update sequence element #{j} has length "
+                    f"{len(pair)}; 2 is required"
+                )
+            self[pair[0]] = pair[1]
 
     def __getitem__(self, key: str) -> Module:
         return self._modules[key]
 
     def __setitem__(self, key: str, module: Module) -> None:
         self.add_module(key, module)
+
+    def __delitem__(self, key: str) -> None:
+        del self._modules[key]
+        self.__dict__.pop(key, None)
 
     def __len__(self) -> int:
         return len(self._modules)
@@ -159,216 +349,21 @@ class ModuleDict(Module):
     def __contains__(self, key: str) -> bool:
         return key in self._modules
 
-    def keys(self) -> Any:
-        return self._modules.keys()
-
-    def values(self) -> Any:
-        return self._modules.values()
-
-    def items(self) -> Any:
-        return self._modules.items()
-
-
-def _as_parameter(value: Any) -> Any:
-    # As PyTorch: a plain tensor put in a parameter container becomes a
-    # Parameter (that requires grad); other objects are kept as they are.
-    if isinstance(value, Tensor) and not isinstance(value, Parameter):
-        return Parameter(value)
-    return value
-
-
-_LEGACY_TYPE = {
-    "float16": "HalfTensor",
-    "bfloat16": "BFloat16Tensor",
-    "float32": "FloatTensor",
-    "float64": "DoubleTensor",
-    "uint8": "ByteTensor",
-    "int8": "CharTensor",
-    "int16": "ShortTensor",
-    "int32": "IntTensor",
-    "int64": "LongTensor",
-    "bool": "BoolTensor",
-}
-
-
-def _describe(value: Any, dtype_text: str) -> str:
-    if not isinstance(value, Tensor):
-        return f"Object of type: {type(value).__name__}"
-    kind = "Parameter" if isinstance(value, Parameter) else "Tensor"
-    size = "x".join(str(s) for s in value.shape)
-    return f"{kind} containing: [{dtype_text} of size {size}]"
-
-
-class ParameterList(Module):
-    """A list of parameters whose owner module sees them (keys ``0``, ``1``, ...).
-
-    Example:
-        >>> import plaingrad as torch
-        >>> params = torch.nn.ParameterList([torch.ones(2), torch.zeros(3)])
-        >>> [name for name, _ in params.named_parameters()]
-        ['0', '1']
-    """
-
-    _size: int
-
-    def __init__(self, values: Iterable[Any] | None = None) -> None:
-        super().__init__()
-        self.__dict__["_size"] = 0
-        if values is not None:
-            self.extend(values)
-
-    def _index(self, idx: int) -> int:
-        if not -self._size <= idx < self._size:
-            raise IndexError(f"ParameterList: index {idx} is out of range")
-        return idx % self._size
-
-    def __getitem__(self, idx: Any) -> Any:
-        if isinstance(idx, slice):
-            return ParameterList([self[i] for i in range(self._size)[idx]])
-        return getattr(self, str(self._index(idx)))
-
-    def __setitem__(self, idx: int, param: Any) -> None:
-        setattr(self, str(self._index(idx)), _as_parameter(param))
-
-    def __len__(self) -> int:
-        return self._size
-
-    def __iter__(self) -> Iterator[Any]:
-        return iter(self[i] for i in range(self._size))
-
-    def __iadd__(self, parameters: Iterable[Any]) -> ParameterList:
-        return self.extend(parameters)
-
-    def append(self, value: Any) -> ParameterList:
-        """Add ``value`` (a tensor becomes a Parameter) at the end."""
-        self.__dict__["_size"] += 1
-        setattr(self, str(self._size - 1), _as_parameter(value))
-        return self
-
-    def extend(self, values: Iterable[Any]) -> ParameterList:
-        """Append every value in ``values``."""
-        for value in values:
-            self.append(value)
-        return self
-
-    def extra_repr(self) -> str:
-        return "\n".join(
-            f"  ({i}): {_describe(p, str(p.dtype) if isinstance(p, Tensor) else '')}"
-            for i, p in enumerate(self)
-        )
-
-    def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        raise RuntimeError("ParameterList should not be called.")
-
-
-class ParameterDict(Module):
-    """A dict of parameters whose owner module sees them, keyed by name.
-
-    As PyTorch's, a plain ``dict`` given to the constructor or ``update`` is
-    added in sorted key order; an ``OrderedDict`` or a ``ParameterDict`` keeps
-    its order.
-
-    Example:
-        >>> import plaingrad as torch
-        >>> params = torch.nn.ParameterDict({"b": torch.ones(2), "a": torch.ones(1)})
-        >>> list(params.keys())
-        ['a', 'b']
-    """
-
-    _keys: dict[str, None]
-
-    def __init__(self, parameters: Any = None) -> None:
-        super().__init__()
-        self.__dict__["_keys"] = {}
-        if parameters is not None:
-            self.update(parameters)
-
-    def _check_key(self, key: Any) -> None:
-        if not isinstance(key, str):
-            raise TypeError(
-                f"ParameterDict: keys must be strings, got {type(key).__name__}"
-            )
-
-    def __getitem__(self, key: str) -> Any:
-        if key not in self._keys:
-            raise AttributeError(f"'ParameterDict' object has no attribute '{key}'")
-        return getattr(self, key)
-
-    def __setitem__(self, key: str, value: Any) -> None:
-        self._check_key(key)
-        self._keys[key] = None
-        setattr(self, key, _as_parameter(value))
-
-    def __delitem__(self, key: str) -> None:
-        del self._keys[key]
-        delattr(self, key)
-
-    def __len__(self) -> int:
-        return len(self._keys)
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self._keys)
-
-    def __contains__(self, key: object) -> bool:
-        return key in self._keys
-
-    def keys(self) -> Any:
-        return self._keys.keys()
-
-    def values(self) -> Any:
-        return (self[k] for k in self._keys)
-
-    def items(self) -> Any:
-        return ((k, self[k]) for k in self._keys)
-
-    def get(self, key: str, default: Any = None) -> Any:
-        return self[key] if key in self._keys else default
-
-    def pop(self, key: str) -> Any:
-        value = self[key]
+    def pop(self, key: str) -> Module:
+        """Remove ``key`` and return its module (KeyError if absent)."""
+        module = self[key]
         del self[key]
-        return value
-
-    def popitem(self) -> tuple[str, Any]:
-        key = next(reversed(self._keys))
-        return key, self.pop(key)
-
-    def setdefault(self, key: str, default: Any = None) -> Any:
-        if key not in self._keys:
-            self[key] = default
-        return self[key]
+        return module
 
     def clear(self) -> None:
-        for key in list(self._keys):
-            del self[key]
+        """Remove every entry."""
+        _set_children(self, [])
 
-    def copy(self) -> ParameterDict:
-        return ParameterDict(OrderedDict(self.items()))
+    def keys(self) -> KeysView[str]:
+        return self._modules.keys()
 
-    def update(self, parameters: Any) -> None:
-        """Add the entries of a mapping or of an iterable of (key, value) pairs."""
-        if isinstance(parameters, (OrderedDict, ParameterDict)):
-            items: Iterable[Any] = parameters.items()
-        elif isinstance(parameters, Mapping):
-            items = sorted(parameters.items())
-        else:
-            items = parameters
-        for j, pair in enumerate(items):
-            if len(pair) != 2:
-                raise ValueError(
-                    f"ParameterDict update sequence element #{j} has length "
-                    f"{len(pair)}; 2 is required"
-                )
-            self[pair[0]] = pair[1]
+    def values(self) -> ValuesView[Module]:
+        return self._modules.values()
 
-    def extra_repr(self) -> str:
-        lines = []
-        for key, p in self.items():
-            legacy = ""
-            if isinstance(p, Tensor):
-                legacy = "plaingrad." + _LEGACY_TYPE.get(p.dtype.name, "Tensor")
-            lines.append(f"  ({key}): {_describe(p, legacy)}")
-        return "\n".join(lines)
-
-    def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        raise RuntimeError("ParameterDict should not be called.")
+    def items(self) -> ItemsView[str, Module]:
+        return self._modules.items()

@@ -57,6 +57,15 @@ class Embedding(Module):
         super().__init__()
         self.num_embeddings = num_embeddings
         self.embedding_dim = embedding_dim
+        if padding_idx is not None and not (
+            -num_embeddings <= padding_idx < num_embeddings
+        ):
+            # PyTorch's class (it asserts), with its message first.
+            raise AssertionError(
+                "Padding_idx must be within num_embeddings: Embedding got "
+                f"padding_idx={padding_idx} for num_embeddings={num_embeddings} "
+                f"(expected -{num_embeddings} <= padding_idx < {num_embeddings})"
+            )
         self.padding_idx = F._padding_idx(padding_idx, num_embeddings, "Embedding")
         self.max_norm = max_norm
         self.norm_type = norm_type
