@@ -239,3 +239,174 @@ def test_function_needs_a_backward_to_be_differentiated() -> None:
                 return x
 
         SavesANumber.apply(pg.ones(1, requires_grad=True))
+
+
+def _several_outputs(lib: ModuleType, materialize: bool = True) -> Any:
+    """f(x) = (2x, x > 0, 3 x^2, 5): two differentiable outputs, a mask and a
+    number; backward records what it was given."""
+
+    class Several(lib.autograd.Function):
+        @staticmethod
+        def forward(ctx, x):
+            ctx.set_materialize_grads(materialize)
+            ctx.save_for_backward(x)
+            mask = (x > 0).long()
+            ctx.mark_non_differentiable(mask)
+            return x * 2, mask, 3 * x**2, 5
+
+        @staticmethod
+        def backward(ctx, g_double, g_mask, g_square, g_number):
+            (x,) = ctx.saved_tensors
+            ctx.given.append(
+                [
+                    None if g is None else (str(g.dtype)[-5:], g.tolist())
+                    for g in (g_double, g_mask, g_square, g_number)
+                ]
+            )
+            # d(2x)/dx = 2 ; d(3x^2)/dx = 6x
+            grad = None
+            if g_double is not None:
+                grad = 2 * g_double
+            if g_square is not None:
+                grad = 6 * x * g_square if grad is None else grad + 6 * x * g_square
+            return grad
+
+    return Several
+
+
+SEVERAL_LOSSES = {
+    "first": lambda a, c: a.sum(),
+    "second": lambda a, c: (c * c).sum(),
+    "both": lambda a, c: (a * c).sum(),
+}
+
+
+@pytest.mark.parametrize("materialize", [True, False])
+@pytest.mark.parametrize("loss", SEVERAL_LOSSES.values(), ids=SEVERAL_LOSSES.keys())
+def test_several_outputs_get_one_gradient_each(
+    torch: ModuleType, loss: Any, materialize: bool
+) -> None:
+    results = []
+    for lib in (torch, pg):
+        x = lib.tensor([1.5, -1.0], dtype=lib.float64, requires_grad=True)
+        fn = _several_outputs(lib, materialize)
+        a, mask, c, number = fn.apply(x)
+        assert a.grad_fn is not None and c.grad_fn is not None
+        assert a.grad_fn.name() == c.grad_fn.name() == "SeveralBackward"
+        assert mask.grad_fn is None and not mask.requires_grad and number == 5
+        given: list = []
+        type(a.grad_fn).given = given  # ctx is the node in both libraries
+        loss(a, c).backward()
+        results.append((x.grad.tolist(), given))
+    ours, theirs = results[1], results[0]
+    assert len(theirs[1]) == 1  # backward ran once
+    np.testing.assert_allclose(ours[0], theirs[0])
+    assert ours[1] == theirs[1]
+
+
+def test_several_outputs_double_backward(torch: ModuleType) -> None:
+    results = []
+    for lib in (torch, pg):
+        x = lib.tensor([1.5, -1.0], dtype=lib.float64, requires_grad=True)
+        fn = _several_outputs(lib)
+        a, _, c, _ = fn.apply(x)
+        type(a.grad_fn).given = []
+        (g,) = lib.autograd.grad((a * c).sum(), x, create_graph=True)
+        (h,) = lib.autograd.grad(g.sum(), x)
+        results.append((g.tolist(), h.tolist()))
+    np.testing.assert_allclose(results[1], results[0])
+
+
+def test_mark_non_differentiable_extra_output_from_the_report(
+    torch: ModuleType,
+) -> None:
+    def make(lib: ModuleType) -> Any:
+        class Two(lib.autograd.Function):
+            @staticmethod
+            def forward(ctx, x):
+                b = (x > 0).to(x.dtype)
+                ctx.mark_non_differentiable(b)
+                return x * 2, b
+
+            @staticmethod
+            def backward(ctx, ga, gb):
+                return ga * 2
+
+        return Two
+
+    grads = []
+    for lib in (torch, pg):
+        x = lib.tensor([1.0, -1.0], requires_grad=True)
+        a, b = make(lib).apply(x)
+        a.sum().backward()
+        grads.append(x.grad.tolist())
+    assert grads[1] == grads[0] == [2.0, 2.0]
+
+
+def _doubling_in_place(lib: ModuleType) -> Any:
+    class DoubleInPlace(lib.autograd.Function):
+        @staticmethod
+        def forward(ctx, x):
+            x.mul_(2)
+            ctx.mark_dirty(x)
+            return x
+
+        @staticmethod
+        def backward(ctx, grad_output):
+            return grad_output * 2  # d(2x)/dx = 2
+
+    return DoubleInPlace
+
+
+def test_mark_dirty(torch: ModuleType) -> None:
+    results = []
+    for lib in (torch, pg):
+        w = lib.tensor([1.0, 2.0], requires_grad=True)
+        y = w * 3
+        before = y._version
+        z = _doubling_in_place(lib).apply(y)
+        assert z is y and y.grad_fn.name() == "DoubleInPlaceBackward"
+        (z * z).sum().backward()
+        results.append((y.tolist(), y._version - before, w.grad.tolist()))
+    assert results[1] == results[0]
+
+
+def test_mark_dirty_on_a_leaf_is_refused(torch: ModuleType) -> None:
+    messages = []
+    for lib in (torch, pg):
+        with pytest.raises(RuntimeError) as info:
+            _doubling_in_place(lib).apply(lib.tensor([1.0], requires_grad=True))
+        messages.append(str(info.value))
+    assert messages[1] == messages[0]
+
+
+def test_once_differentiable(torch: ModuleType) -> None:
+    from torch.autograd.function import once_differentiable as theirs
+
+    from plaingrad.autograd.function import once_differentiable as ours
+
+    def make(lib: ModuleType, decorator: Any) -> Any:
+        class Square(lib.autograd.Function):
+            @staticmethod
+            def forward(ctx, x):
+                ctx.save_for_backward(x)
+                return x**2
+
+            @staticmethod
+            @decorator
+            def backward(ctx, grad_output):
+                (x,) = ctx.saved_tensors
+                return 2 * x * grad_output  # d(x^2)/dx = 2x
+
+        return Square
+
+    results = []
+    for lib, decorator in ((torch, theirs), (pg, ours)):
+        x = lib.tensor([3.0], requires_grad=True)
+        (g,) = lib.autograd.grad(
+            make(lib, decorator).apply(x).sum(), x, create_graph=True
+        )
+        with pytest.raises(RuntimeError) as info:
+            g.sum().backward()
+        results.append((g.tolist(), g.requires_grad, str(info.value)))
+    assert results[1] == results[0]

@@ -398,3 +398,73 @@ def test_select_matches_torch() -> None:
     check_against_torch(torch, lambda lib, x: x.select(1, -1) * lib.select(x, 1, 0), X)
     same_error(lambda lib: lib.ones(2, 3).select(1, 3), IndexError)
     same_error(lambda lib: lib.ones(2, 3).select(2, 0), IndexError)
+
+
+# ------------------------------------------- refusals before anything is written
+
+LEAF_VIEWS = {
+    # a leaf that requires grad and is itself a view of a plain tensor
+    "reshaped arange": lambda lib: lib.arange(6.0).reshape(2, 3).requires_grad_(),
+    "slice of zeros": lambda lib: lib.zeros(2, 3)[:2].requires_grad_(),
+}
+WRITES = {
+    "setitem basic": lambda lib, x: x.__setitem__((0, 0), 9.0),
+    "setitem row": lambda lib, x: x.__setitem__(0, 9.0),
+    "setitem tensor value": lambda lib, x: x.__setitem__(0, lib.ones(3)),
+    "setitem advanced": lambda lib, x: x.__setitem__(lib.tensor([0]), 9.0),
+    "setitem bool mask": lambda lib, x: x.__setitem__(x.detach() > 1, 9.0),
+    "copy_": lambda lib, x: x.copy_(lib.ones(2, 3)),
+    "fill_": lambda lib, x: x.fill_(1.0),
+    "fill_ tensor": lambda lib, x: x.fill_(lib.tensor(1.0)),
+    "zero_": lambda lib, x: x.zero_(),
+    "add_": lambda lib, x: x.add_(1.0),
+    "mul_ tensor": lambda lib, x: x.mul_(lib.ones(3)),
+    "+=": lambda lib, x: x.__iadd__(1.0),
+    "exp_": lambda lib, x: x.exp_(),
+    "masked_fill_": lambda lib, x: x.masked_fill_(x.detach() > 1, 0.0),
+    "index_put_": lambda lib, x: x.index_put_((lib.tensor([1]),), lib.tensor(5.0)),
+    "clamp_": lambda lib, x: x.clamp_(0, 1),
+    "row add_": lambda lib, x: x[0].add_(1.0),
+}
+
+
+@pytest.mark.parametrize("make", LEAF_VIEWS.values(), ids=LEAF_VIEWS.keys())
+@pytest.mark.parametrize("write", WRITES.values(), ids=WRITES.keys())
+def test_leaf_view_refuses_before_writing(make: Any, write: Any) -> None:
+    results = []
+    for lib in (torch, pg):
+        x = make(lib)
+        before = x.detach().numpy().copy()
+        with pytest.raises(RuntimeError) as info:
+            write(lib, x)
+        results.append((str(info.value), x._version))
+        np.testing.assert_array_equal(x.detach().numpy(), before)
+    assert results[1] == results[0]
+    assert results[0][0] == (
+        "a view of a leaf Variable that requires grad is being used in an "
+        "in-place operation."
+    )
+
+
+@pytest.mark.parametrize("write", WRITES.values(), ids=WRITES.keys())
+def test_leaf_refuses_before_writing(write: Any) -> None:
+    results = []
+    for lib in (torch, pg):
+        x = lib.tensor([[0.0, 1.0, 2.0], [3.0, 4.0, 5.0]], requires_grad=True)
+        with pytest.raises(RuntimeError) as info:
+            write(lib, x)
+        results.append((str(info.value), x._version, x.detach().tolist()))
+    assert results[1] == results[0]
+
+
+def test_leaf_view_writes_under_no_grad() -> None:
+    # the refusal is only for recorded writes, as in PyTorch
+    def fn(lib: Any) -> tuple:
+        x = lib.arange(6.0).reshape(2, 3).requires_grad_()
+        with lib.no_grad():
+            x[0, 0] = 9.0
+            x.add_(1.0)
+        return x.detach().tolist(), x._version
+
+    ours, theirs = both(fn)
+    assert ours == theirs

@@ -43,6 +43,10 @@ class Node:
     _pre_hooks: list | None = None
     # per saved array, where it came from (see ``_saved_sources``)
     _saved_from: tuple = ()
+    # Which gradients read each saved input: None (its own and any other),
+    # "others" (only the other inputs' gradients: a * b, a @ b), or a tuple per
+    # input of the input indices whose gradients need it.
+    _saved_for: Any = None
 
     def save_for_backward(self, *arrays: Any) -> None:
         """Keep ``arrays`` for ``backward``; the engine frees them after use."""
@@ -201,6 +205,8 @@ class Op(Node):
             _share_version(result, inputs[0], cls)
         if ctx._saved:
             ctx._saved_from = _saved_sources(ctx._saved, inputs, out, result)
+            if cls._saved_for is not None:
+                ctx._saved_from = _drop_unneeded(ctx, inputs)
         return results
 
 
@@ -250,6 +256,28 @@ def _saved_sources(saved: tuple, inputs: tuple, out: Any, result: Any) -> tuple:
                     sources.append(None)
                 else:
                     sources.append(_view_source(array, owner, inputs, result))
+    return tuple(sources)
+
+
+def _drop_unneeded(ctx: Any, inputs: tuple) -> tuple:
+    """Stop tracking saved inputs that no wanted gradient reads (as PyTorch,
+    which saves ``b`` for ``a * b`` only when ``a`` needs a gradient), so that
+    changing them in place, e.g. an optimizer step on a weight between two
+    backward passes, is not an error."""
+    needed_for = ctx._saved_for
+    nxt = ctx._next
+    sources = list(ctx._saved_from)
+    for k, source in enumerate(sources):
+        if source is None:
+            continue
+        for i, t in enumerate(inputs):
+            if t is source[0]:
+                users = [j for j in range(len(nxt)) if j != i]
+                if needed_for != "others":
+                    users = needed_for[i]
+                if not any(nxt[j] is not None for j in users):
+                    sources[k] = None
+                break
     return tuple(sources)
 
 

@@ -22,9 +22,15 @@ import numpy as np
 
 from ..autograd.node import Op
 from ..backend import errstate, xp
-from ..tensor import Tensor, _wrap
+from ..tensor import Tensor
 from . import _special
 from .elementwise import abs, add, div, sub, tanh, where
+from .masked_grad import (
+    HardsigmoidBackward,
+    HardtanhBackward,
+    LeakyReluBackward,
+    masked_grad,
+)
 
 _SQRT_HALF = math.sqrt(0.5)
 _INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
@@ -243,9 +249,10 @@ class LeakyRelu(Op):
 
     @staticmethod
     def backward_graph(ctx, grad_output):
-        (a,) = ctx.saved_tensors
-        positive = _wrap(a > 0, None)
-        return where(positive, grad_output, grad_output * ctx.negative_slope)
+        (a,) = ctx.saved_graph_tensors
+        return masked_grad(
+            grad_output, a, a._data > 0, slope=ctx.negative_slope, op=LeakyReluBackward
+        )
 
 
 class Hardtanh(Op):
@@ -267,9 +274,10 @@ class Hardtanh(Op):
 
     @staticmethod
     def backward_graph(ctx, grad_output):
-        (a,) = ctx.saved_tensors
+        (a,) = ctx.saved_graph_tensors
         low, high = ctx.bounds
-        return where(_wrap((a <= low) | (a >= high), None), 0, grad_output)
+        outside = (a._data <= low) | (a._data >= high)
+        return masked_grad(grad_output, a, ~outside, op=HardtanhBackward)
 
 
 class Hardsigmoid(Op):
@@ -289,9 +297,13 @@ class Hardsigmoid(Op):
 
     @staticmethod
     def backward_graph(ctx, grad_output):
-        (a,) = ctx.saved_tensors
-        inside = _wrap((a > -3) & (a < 3), None)
-        return where(inside, grad_output * _ONE_SIXTH_F32, 0)
+        # NOTE: PyTorch records this with ``a`` as an input but has no rule
+        # for its derivative (its double backward raises); here it is zero.
+        (a,) = ctx.saved_graph_tensors
+        inside = (a._data > -3) & (a._data < 3)
+        return masked_grad(
+            grad_output, a, inside, scale=_ONE_SIXTH_F32, op=HardsigmoidBackward
+        )
 
 
 class Hardswish(Op):

@@ -47,6 +47,7 @@ class Einsum(Op):
     # PyTorch has no single node for einsum: it runs permutes, bmm and sums,
     # so its grad_fn is whichever of those ran last.
     _name = "EinsumBackward0"
+    _saved_for = "others"
 
     @staticmethod
     def forward(ctx, *arrays, inputs, output):

@@ -17,6 +17,7 @@ from ..autograd.node import Op, _broadcast_error
 from ..backend import errstate, xp
 from ..tensor import Tensor, _wrap
 from ._util import binary_operands, cast, to_float, unbroadcast
+from .masked_grad import ThresholdBackward, masked_grad
 
 # ------------------------------------------------------------------ arithmetic
 
@@ -69,6 +70,7 @@ class Sub(Op):
 
 class Mul(Op):
     _name = "MulBackward0"
+    _saved_for = "others"
 
     @staticmethod
     def forward(ctx, a, b):
@@ -101,6 +103,7 @@ class Mul(Op):
 
 class Div(Op):
     _name = "DivBackward0"
+    _saved_for = ((1,), (0, 1))
 
     @staticmethod
     def forward(ctx, a, b):
@@ -340,8 +343,8 @@ class Abs(Op):
 
     @staticmethod
     def backward_graph(ctx, grad_output):
-        (a,) = ctx.saved_tensors
-        return grad_output * _wrap(xp.sign(a), None)
+        (a,) = ctx.saved_graph_tensors
+        return masked_grad(grad_output, a, a._data > 0, slope=xp.sign(a._data))
 
 
 class Tanh(Op):
@@ -405,8 +408,8 @@ class Relu(Op):
 
     @staticmethod
     def backward_graph(ctx, grad_output):
-        (out,) = ctx.saved_tensors
-        return grad_output * _wrap(out > 0, None)
+        (out,) = ctx.saved_graph_tensors
+        return masked_grad(grad_output, out, out._data > 0, op=ThresholdBackward)
 
 
 class Clamp(Op):

@@ -236,9 +236,11 @@ def _check_recordable(self: Tensor) -> None:
         if self._requires_grad and self.grad_fn is None:
             raise RuntimeError(_LEAF)
         return
-    if (base._requires_grad and base.grad_fn is None) or (
-        self._requires_grad and self.grad_fn is None
-    ):
+    # PyTorch: a view that requires grad whose base is a leaf (even one that
+    # does not require grad: ``arange(6.).reshape(2, 3).requires_grad_()``)
+    if base.grad_fn is None and (base._requires_grad or self._requires_grad):
+        raise RuntimeError(_VIEW_OF_LEAF)
+    if self._requires_grad and self.grad_fn is None:
         raise RuntimeError(_VIEW_OF_LEAF)
     meta = self._view_meta
     if meta is None:

@@ -21,6 +21,7 @@ from ._util import binary_operands, unbroadcast
 
 class Matmul(Op):
     _name = "MmBackward0"
+    _saved_for = "others"
 
     @staticmethod
     def forward(ctx, a, b):
@@ -80,6 +81,7 @@ class Bmm(Matmul):
 
 class Addmm(Op):
     _name = "AddmmBackward0"
+    _saved_for = ((), (2,), (1,))
 
     @staticmethod
     def forward(ctx, input, m1, m2, beta, alpha):
@@ -91,6 +93,9 @@ class Addmm(Op):
         out = m1 @ m2
         if alpha != 1:
             out *= alpha
+        if beta == 0:
+            # PyTorch ignores input then: its NaN and inf do not reach out
+            return out
         return out + (input if beta == 1 else beta * input)
 
     @staticmethod
@@ -125,6 +130,7 @@ class Baddbmm(Addmm):
 
 class Linear(Op):
     _name = "AddmmBackward0"
+    _saved_for = ((1,), (0,), ())
 
     @staticmethod
     def forward(ctx, x, weight, bias=None):

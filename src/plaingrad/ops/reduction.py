@@ -211,12 +211,21 @@ def _squeeze(a: Any, axes: tuple | None) -> Any:
     return a.reshape(()) if axes is None else xp.squeeze(a, axis=axes)
 
 
+def _peak(a: Any, axes: Any) -> Any:
+    """The max over ``axes`` (kept), to shift by before ``exp``; 0 where a
+    reduced dim is empty (NumPy's max has no identity; PyTorch's results are
+    then -inf for logsumexp and empty for softmax)."""
+    if a.size == 0:
+        return xp.zeros(xp.sum(a, axis=axes, keepdims=True).shape, dtype=a.dtype)
+    return xp.max(a, axis=axes, keepdims=True)
+
+
 class LogSumExp(Op):
     _name = "LogsumexpBackward0"
 
     @staticmethod
     def forward(ctx, a, axes, keepdim):
-        peak = xp.max(a, axis=axes, keepdims=True)
+        peak = _peak(a, axes)
         peak = xp.where(xp.isfinite(peak), peak, 0)
         with errstate(divide="ignore"):
             out = xp.log(xp.sum(xp.exp(a - peak), axis=axes, keepdims=True)) + peak
@@ -247,7 +256,7 @@ class Softmax(Op):
 
     @staticmethod
     def forward(ctx, a, axis):
-        shifted = xp.exp(a - xp.max(a, axis=axis, keepdims=True))
+        shifted = xp.exp(a - _peak(a, axis))
         out = shifted / xp.sum(shifted, axis=axis, keepdims=True)
         ctx.save_for_backward(out)
         ctx.axis = axis
@@ -272,8 +281,9 @@ class LogSoftmax(Op):
 
     @staticmethod
     def forward(ctx, a, axis):
-        shifted = a - xp.max(a, axis=axis, keepdims=True)
-        out = shifted - xp.log(xp.sum(xp.exp(shifted), axis=axis, keepdims=True))
+        shifted = a - _peak(a, axis)
+        with errstate(divide="ignore"):  # log(0) of an empty softmax dim
+            out = shifted - xp.log(xp.sum(xp.exp(shifted), axis=axis, keepdims=True))
         ctx.save_for_backward(out)
         ctx.axis = axis
         return out
@@ -370,14 +380,20 @@ def _max_min(input: Tensor, dim: Any, keepdim: bool, other: Any, kind: str) -> A
 
         pick = gt if kind == "max" else lt
         return where(pick(input, other), input, other)
-    if input._data.size == 0:
-        raise RuntimeError(
-            f"{kind}(): Expected reduction dim to be specified for input.numel() "
-            "== 0. Specify the reduction dim with the 'dim' argument."
-        )
     if dim is None:
+        if input._data.size == 0:
+            raise RuntimeError(
+                f"{kind}(): Expected reduction dim to be specified for "
+                "input.numel() == 0. Specify the reduction dim with the 'dim' "
+                "argument."
+            )
         return (MaxAll if kind == "max" else MinAll).apply(input)
     (axis,) = normalize_dims(dim, input._data.ndim, kind)
+    if input._data.ndim and input._data.shape[axis] == 0:
+        raise IndexError(
+            f"{kind}(): Expected reduction dim {axis} to have non-zero size "
+            f"(input shape {tuple(input._data.shape)})."
+        )
     if not input._data.ndim:
         # a 0-d tensor is its own maximum, at index 0
         index = _wrap(xp.zeros((), dtype=np.int64), None)
