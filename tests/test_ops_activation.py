@@ -219,3 +219,20 @@ def test_module_defaults_are_torch_defaults() -> None:
     assert pg.nn.ELU().alpha == 1.0
     seq = pg.nn.Sequential(pg.nn.Linear(2, 3), pg.nn.GELU(), pg.nn.Linear(3, 1))
     assert "(1): GELU(approximate='none')" in repr(seq)
+
+
+def test_relu_backward_drops_a_nan_gradient_where_the_input_is_negative():
+    # PyTorch's threshold_backward selects, it does not multiply by a mask
+    grads = []
+    for lib in (pg, torch):
+        x = lib.tensor([-1.0, 0.0, 2.0], requires_grad=True)
+        lib.relu(x).backward(lib.tensor([float("nan"), float("nan"), 1.0]))
+        grads.append(x.grad.numpy())
+    np.testing.assert_array_equal(grads[0], grads[1])
+    assert grads[0].tolist() == [0.0, 0.0, 1.0]
+
+
+def test_autograd_grad_of_a_non_scalar_names_grad_outputs():
+    x = pg.ones(2, requires_grad=True)
+    with pytest.raises(RuntimeError, match="`grad_outputs=`"):
+        pg.autograd.grad(x * 2, x)

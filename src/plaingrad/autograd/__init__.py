@@ -86,10 +86,11 @@ def _roots(
         g = grad_outputs[i] if grad_outputs else None
         if g is None:
             if out._data.size != 1:
+                keyword = "grad_outputs" if op == "autograd.grad" else "gradient"
                 raise RuntimeError(
                     "grad can be implicitly created only for scalar outputs "
                     f"(output {i} has shape {tuple(out.shape)}; pass "
-                    "`gradient=` with that shape)"
+                    f"`{keyword}=` with that shape)"
                 )
             array = out._data.__class__(out._data.shape, out._data.dtype)
             array.fill(1)

@@ -403,8 +403,10 @@ class Relu(Op):
     @staticmethod
     def backward(ctx, grad_output):
         # d(max(a, 0))/da = 1 where a > 0, else 0 (0 at a == 0)
+        # (where, not a product: a NaN gradient stays out where a <= 0, as
+        # PyTorch's threshold_backward)
         (out,) = ctx.saved_tensors
-        return grad_output * (out > 0)
+        return xp.where(out > 0, grad_output, 0).astype(grad_output.dtype, copy=False)
 
     @staticmethod
     def backward_graph(ctx, grad_output):
