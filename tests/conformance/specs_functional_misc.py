@@ -430,7 +430,6 @@ SPECS = [
         ),
         _bce_case(),
         grad=(True, False, False),
-        xfail="plaingrad has no nn.functional.binary_cross_entropy",
     ),
     OpSpec(
         "F.binary_cross_entropy_with_logits",
@@ -439,6 +438,5 @@ SPECS = [
         ),
         _bce_case(logits=True),
         grad=(True, True, False, False, False),
-        xfail="plaingrad has no nn.functional.binary_cross_entropy_with_logits",
     ),
 ]

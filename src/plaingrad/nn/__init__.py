@@ -44,6 +44,7 @@ from .conv import Conv1d, Conv2d, ConvTranspose2d, Fold, Unfold
 from .dropout import Dropout, Dropout2d
 from .linear import Bilinear, Identity, Linear
 from .loss import CrossEntropyLoss, MSELoss, NLLLoss
+from .loss_more import BCELoss, BCEWithLogitsLoss, HuberLoss, L1Loss, SmoothL1Loss
 from .module import Module
 from .normalization import BatchNorm1d, BatchNorm2d, GroupNorm, LayerNorm, RMSNorm
 from .parameter import Parameter
@@ -125,6 +126,11 @@ __all__ = [
     "Softsign",
     "Tanhshrink",
     "CrossEntropyLoss",
+    "BCELoss",
+    "BCEWithLogitsLoss",
+    "HuberLoss",
+    "L1Loss",
+    "SmoothL1Loss",
     "Flatten",
     "Identity",
     "Linear",

@@ -33,6 +33,8 @@ from ..ops.embedding import embedding, one_hot
 from ..ops.fold import fold, unfold
 from ..ops.linalg import linear
 from ..ops.loss import cross_entropy, mse_loss, nll_loss
+from ..ops.loss_binary import binary_cross_entropy, binary_cross_entropy_with_logits
+from ..ops.loss_regression import huber_loss, l1_loss, smooth_l1_loss
 from ..ops.normalization import (
     batch_norm,
     cosine_similarity,
@@ -105,6 +107,11 @@ __all__ = [
     "log_softmax",
     "mse_loss",
     "nll_loss",
+    "binary_cross_entropy",
+    "binary_cross_entropy_with_logits",
+    "huber_loss",
+    "l1_loss",
+    "smooth_l1_loss",
     "pad",
     "relu",
     "sigmoid",
