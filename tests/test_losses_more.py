@@ -6,8 +6,8 @@ import warnings
 
 import numpy as np
 import pytest
-from tests.conftest import import_torch
-from tests.opcheck import check_against_torch, check_gradients
+from conftest import import_torch
+from opcheck import check_against_torch, check_gradients
 
 import plaingrad as pg
 
