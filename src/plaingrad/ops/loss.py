@@ -16,7 +16,7 @@ from ..autograd.node import Op
 from ..backend import xp
 from ..tensor import Tensor, _wrap
 from ..warnings import PlaingradWarning
-from ._util import unbroadcast
+from ._util import binary_operands, unbroadcast
 from .elementwise import where
 
 _REDUCTIONS = ("mean", "sum", "none")
@@ -156,31 +156,7 @@ def mse_loss(
     since the broadcast that follows is almost always a bug.
     """
     _check_reduction(reduction, "mse_loss")
-    if not isinstance(target, Tensor) or not isinstance(input, Tensor):
-        raise TypeError(
-            f"mse_loss: expected Tensors, got {type(input).__name__} and "
-            f"{type(target).__name__}"
-        )
-    if input._data.shape != target._data.shape:
-        warnings.warn(
-            f"mse_loss: Using a target size ({tuple(target.shape)}) that is "
-            f"different to the input size ({tuple(input.shape)}). This will "
-            "likely lead to incorrect results due to broadcasting. Please ensure "
-            "they have the same size.",
-            PlaingradWarning,
-            stacklevel=3,
-        )
-        try:
-            np.broadcast_shapes(input._data.shape, target._data.shape)
-        except ValueError:
-            raise RuntimeError(
-                f"mse_loss: The size of `input` {tuple(input.shape)} and of "
-                f"`target` {tuple(target.shape)} cannot be broadcast together"
-            ) from None
-    if target._data.dtype != input._data.dtype:
-        from ._util import binary_operands
-
-        input, target = binary_operands(input, target, "mse_loss")
+    input, target = regression_operands(input, target, "mse_loss")
     return MseLoss.apply(input, target, reduction=reduction)
 
 
@@ -300,3 +276,33 @@ def cross_entropy(
     return nll_loss(
         log_probs, target, weight, ignore_index=ignore_index, reduction=reduction
     )
+
+
+def regression_operands(input: Any, target: Any, op: str) -> tuple[Tensor, Tensor]:
+    """Check a regression loss's operands: Tensors, a warning (as PyTorch)
+    when the target's shape differs from the input's, a clear error when they
+    do not broadcast, one dtype for both."""
+    if not isinstance(target, Tensor) or not isinstance(input, Tensor):
+        raise TypeError(
+            f"{op}: expected Tensors, got {type(input).__name__} and "
+            f"{type(target).__name__}"
+        )
+    if input._data.shape != target._data.shape:
+        warnings.warn(
+            f"{op}: Using a target size ({tuple(target.shape)}) that is "
+            f"different to the input size ({tuple(input.shape)}). This will "
+            "likely lead to incorrect results due to broadcasting. Please ensure "
+            "they have the same size.",
+            PlaingradWarning,
+            stacklevel=3,
+        )
+        try:
+            np.broadcast_shapes(input._data.shape, target._data.shape)
+        except ValueError:
+            raise RuntimeError(
+                f"{op}: The size of `input` {tuple(input.shape)} and of "
+                f"`target` {tuple(target.shape)} cannot be broadcast together"
+            ) from None
+    if target._data.dtype != input._data.dtype:
+        input, target = binary_operands(input, target, op)
+    return input, target

@@ -8,7 +8,6 @@ done inside the op; ``mean`` divides by the broadcast size, as in PyTorch.
 
 from __future__ import annotations
 
-import warnings
 from typing import Any
 
 import numpy as np
@@ -17,10 +16,9 @@ from ..autograd.engine import graph_input
 from ..autograd.node import Op
 from ..backend import xp
 from ..tensor import Tensor, _wrap
-from ..warnings import PlaingradWarning
-from ._util import binary_operands, unbroadcast
+from ._util import unbroadcast
 from .elementwise import where
-from .loss import _check_reduction
+from .loss import _check_reduction, regression_operands
 
 
 def _reduce(losses: Any, reduction: str) -> Any:
@@ -139,33 +137,6 @@ class HuberLoss(_Regression):
         return where(inside, diff, outside)
 
 
-def _prepare(input: Any, target: Any, op: str) -> tuple[Tensor, Tensor]:
-    if not isinstance(target, Tensor) or not isinstance(input, Tensor):
-        raise TypeError(
-            f"{op}: expected Tensors, got {type(input).__name__} and "
-            f"{type(target).__name__}"
-        )
-    if input._data.shape != target._data.shape:
-        warnings.warn(
-            f"{op}: Using a target size ({tuple(target.shape)}) that is "
-            f"different to the input size ({tuple(input.shape)}). This will "
-            "likely lead to incorrect results due to broadcasting. Please ensure "
-            "they have the same size.",
-            PlaingradWarning,
-            stacklevel=3,
-        )
-        try:
-            np.broadcast_shapes(input._data.shape, target._data.shape)
-        except ValueError:
-            raise RuntimeError(
-                f"{op}: The size of `input` {tuple(input.shape)} and of "
-                f"`target` {tuple(target.shape)} cannot be broadcast together"
-            ) from None
-    if target._data.dtype != input._data.dtype:
-        input, target = binary_operands(input, target, op)
-    return input, target
-
-
 def l1_loss(
     input: Tensor,
     target: Tensor,
@@ -182,7 +153,7 @@ def l1_loss(
         tensor(1.5000)
     """
     _check_reduction(reduction, "l1_loss")
-    input, target = _prepare(input, target, "l1_loss")
+    input, target = regression_operands(input, target, "l1_loss")
     return L1Loss.apply(input, target, reduction=reduction, param=None)
 
 
@@ -204,7 +175,7 @@ def smooth_l1_loss(
             f"smooth_l1_loss: `beta` must be non-negative, got {beta} "
             "(smooth_l1_loss does not support negative values for beta.)"
         )
-    input, target = _prepare(input, target, "smooth_l1_loss")
+    input, target = regression_operands(input, target, "smooth_l1_loss")
     if beta == 0:
         return L1Loss.apply(input, target, reduction=reduction, param=None)
     return SmoothL1Loss.apply(input, target, reduction=reduction, param=float(beta))
@@ -226,5 +197,5 @@ def huber_loss(
             f"huber_loss: `delta` must be positive, got {delta} "
             "(huber_loss does not support non-positive values for delta.)"
         )
-    input, target = _prepare(input, target, "huber_loss")
+    input, target = regression_operands(input, target, "huber_loss")
     return HuberLoss.apply(input, target, reduction=reduction, param=float(delta))
