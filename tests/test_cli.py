@@ -136,6 +136,12 @@ def test_config_json_holds_every_setting(default_run):
         "seed": 0,
         "test_size": 0.2,
         "split_seed": 0,
+        "optimizer_args": {},
+        "scheduler": None,
+        "scheduler_args": {},
+        "clip_grad": None,
+        "checkpoint_every": None,
+        "data_dir": None,
         "plaingrad_version": pg.__version__,
     }
 
@@ -148,7 +154,14 @@ def test_metrics_json_holds_every_epoch(default_run):
 
     assert [record["epoch"] for record in history] == list(range(1, 31))
     for record in history:
-        assert set(record) == {"epoch", "train_loss", "train_accuracy", "test_accuracy"}
+        assert set(record) == {
+            "epoch",
+            "train_loss",
+            "train_accuracy",
+            "test_accuracy",
+            "lr",
+        }
+        assert record["lr"] == 0.001  # no --scheduler: the lr stays put
         assert 0 < record["train_loss"] < 2.5  # chance level is ln 10 = 2.30
         assert 0 <= record["train_accuracy"] <= 1
         assert 0 <= record["test_accuracy"] <= 1
@@ -389,7 +402,7 @@ def test_train_xor_saves_its_run_when_asked(tmp_path: Path, capsys):
 @pytest.mark.parametrize(
     ("argv", "pieces"),
     [
-        (["train", "mnist"], ["invalid choice: 'mnist'", "digits", "xor"]),
+        (["train", "imagenet"], ["invalid choice: 'imagenet'", "digits", "xor"]),
         (["train", "--lr", "-1"], ["--lr", "must be greater than 0, got -1"]),
         (["train", "--lr", "0"], ["--lr", "must be greater than 0"]),
         (["train", "--lr", "nan"], ["--lr", "must be a finite number"]),
@@ -407,7 +420,7 @@ def test_train_xor_saves_its_run_when_asked(tmp_path: Path, capsys):
             ["train", "xor", "--seed", str(2**64)],
             ["--seed", "at most 18446744073709551615", f"got {2**64}"],
         ),
-        (["train", "--optimizer", "lbfgs"], ["invalid choice: 'lbfgs'"]),
+        (["train", "--optimizer", "lbfgsb"], ["invalid choice: 'lbfgsb'"]),
         (["train", "--momentum", "0.9"], ["--momentum applies only with"]),
         (["train", "xor", "--batch-size", "2"], ["--batch-size does not apply"]),
         (["fly"], ["invalid choice: 'fly'"]),

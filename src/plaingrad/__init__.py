@@ -13,7 +13,7 @@ layer depends only on those above it:
 
 from __future__ import annotations
 
-from . import _dtype, autograd, cuda, linalg, nn, optim, utils
+from . import _dtype, autograd, cuda, linalg, nn, onnx, optim, utils
 from . import ops as _ops
 from ._dtype import (
     bool_ as bool,  # noqa: A001  (PyTorch's name)

@@ -398,16 +398,12 @@ SPECS = [
         _cross_entropy,
         _class_case(smoothing=True),
         grad=NO_WEIGHT_GRAD,
-        xfail="plaingrad's cross_entropy raises NotImplementedError for "
-        "`label_smoothing` > 0",
     ),
     OpSpec(
         "F.cross_entropy(probabilities)",
         _cross_entropy,
         _class_case(probabilities=True),
         grad=NO_WEIGHT_GRAD,
-        xfail="plaingrad's cross_entropy raises NotImplementedError for "
-        "class-probability targets",
     ),
     OpSpec(
         "F.nll_loss",

@@ -1,7 +1,7 @@
 """docs/conformance.md: generated, complete for issue 3, and not stale.
 
 The table is written by ``tools/conformance_table.py`` from a run of the suite;
-these tests fail when an op that issue 3 names (``issue_ops.txt``) has no row,
+these tests fail when an op that issue 3 or 4 names (``issue_ops.txt``) has no row,
 when a row names no spec (so rows cannot be written by hand), and when a spec
 has no row (the table was not regenerated after specs were added).
 """

@@ -9,8 +9,16 @@ folder that cannot be made, a diverging run) becomes one line on stderr and a
 non-zero exit status instead of a traceback.
 
 Subcommands:
-    train: train a small network on a built-in dataset (``digits``, ``xor``)
-    and save the model, its configuration and its metrics.
+    train: train a small network on a dataset (``digits``, ``xor``, or
+    ``mnist`` / ``fashion-mnist`` / ``kmnist`` from local IDX files) with any
+    of ``plaingrad.optim``'s optimizers and schedules, and save the model, its
+    configuration and its metrics; checkpoints, Ctrl-C and ``--resume`` let a
+    run stop and continue to the same result.
+
+Modules: ``main`` (dispatch and errors), ``args`` (the parser), ``train``
+(the training loops and run files), ``optimizers`` (optimizer and schedule
+names), ``checkpoint``, ``data``, ``output`` (folder and memory checks),
+``progress``.
 """
 
 from __future__ import annotations

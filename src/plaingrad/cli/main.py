@@ -1,24 +1,29 @@
-"""Argument parsing and dispatch for the ``plaingrad`` command.
+"""Dispatch for the ``plaingrad`` command, and the errors a user can cause.
 
 Errors are part of the interface: argparse's own messages are cut to one line
-(``plaingrad train: error: ...``), flag values are checked as they are parsed,
-and the failures a user can cause (a missing extra, an output path that cannot
-be a folder, a diverging run) are caught here and printed as one line on
-stderr. Anything else is a bug in plaingrad and keeps its traceback. A reader
-that goes away (``| head -1``) ends the command quietly with status 141, and a
-run that fails or is interrupted removes the output folder it created.
+(``plaingrad train: error: ...``; see ``args.py``), flag values are checked as
+they are parsed, flags are checked against each other here, and the failures
+a user can cause (a missing extra or data file, an output path that cannot be
+a folder, a bad checkpoint, a diverging run) are caught here and printed as
+one line on stderr. Anything else is a bug in plaingrad and keeps its
+traceback. A reader that goes away (``| head -1``) ends the command quietly
+with status 141, and a run that fails removes the output folder it created.
+Ctrl-C during training saves a checkpoint and ends with status 130 and one
+line saying where it is and how to resume; before training starts it simply
+stops.
 """
 
 from __future__ import annotations
 
 import argparse
-import math
 import os
 import sys
 from collections.abc import Sequence
-from typing import Any, NoReturn
+from typing import Any
 
-from .. import __version__
+from .args import MAX_SEED, build_parser
+
+__all__ = ["MAX_SEED", "build_parser", "main"]
 
 EXIT_OK = 0
 EXIT_FAILURE = 1
@@ -27,221 +32,180 @@ EXIT_INTERRUPTED = 130
 # 128 + SIGPIPE(13): the status a shell reports for `cat big | head -1`.
 EXIT_BROKEN_PIPE = 141
 
-# The seeds manual_seed accepts are [-2**63, 2**64 - 1]; --seed is the
-# non-negative part of that range.
-MAX_SEED = 2**64 - 1
-
-
-class _Parser(argparse.ArgumentParser):
-    """An ArgumentParser whose usage errors take a single line."""
-
-    def error(self, message: str) -> NoReturn:
-        self.exit(
-            EXIT_USAGE,
-            f"{self.prog}: error: {message} (see '{self.prog} --help')\n",
-        )
-
-
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"expected a positive integer, got {text!r}"
-        ) from None
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"must be a positive integer, got {value}")
-    return value
-
-
-def _non_negative_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"expected a non-negative integer, got {text!r}"
-        ) from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be a non-negative integer, got {value}")
-    return value
-
-
-def _seed(text: str) -> int:
-    value = _non_negative_int(text)
-    if value > MAX_SEED:
-        raise argparse.ArgumentTypeError(
-            f"must be at most {MAX_SEED} (2**64 - 1, the largest seed "
-            f"manual_seed takes), got {value}"
-        )
-    return value
-
-
-def _float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-    if not math.isfinite(value):
-        raise argparse.ArgumentTypeError(f"must be a finite number, got {text!r}")
-    return value
-
-
-def _positive_float(text: str) -> float:
-    value = _float(text)
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"must be greater than 0, got {text}")
-    return value
-
-
-def _non_negative_float(text: str) -> float:
-    value = _float(text)
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be 0 or more, got {text}")
-    return value
-
-
-def build_parser() -> argparse.ArgumentParser:
-    """The parser of the ``plaingrad`` command and its subcommands."""
-    from .train import ACTIVATIONS, DEFAULTS, OPTIMIZERS
-
-    parser = _Parser(
-        prog="plaingrad",
-        description="plaingrad: backpropagation you can watch.",
-    )
-    parser.add_argument(
-        "--version", action="version", version=f"plaingrad {__version__}"
-    )
-    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
-    commands.required = True
-
-    digits, xor = DEFAULTS["digits"], DEFAULTS["xor"]
-    train = commands.add_parser(
-        "train",
-        help="train a small network on a built-in dataset",
-        description=(
-            "Train an MLP on a built-in dataset. digits: scikit-learn's 8x8 "
-            "handwritten digits (needs the 'digits' extra), cross-entropy, "
-            "stratified 80/20 split; writes model.safetensors, config.json and "
-            "metrics.json to --output. xor: the backpropagation seed program "
-            "(four points, MSE, full-batch steps); prints the final loss and "
-            "the four predictions, and saves the run only when --output is given."
-        ),
-    )
-    train.add_argument(
-        "dataset",
-        nargs="?",
-        default="digits",
-        choices=sorted(DEFAULTS),
-        help="the dataset to train on (default: digits)",
-    )
-    train.add_argument(
-        "--hidden",
-        type=_positive_int,
-        nargs="+",
-        metavar="N",
-        help=(
-            "hidden layer widths (default: "
-            f"{' '.join(map(str, digits['hidden']))} for digits, "
-            f"{' '.join(map(str, xor['hidden']))} for xor)"
-        ),
-    )
-    train.add_argument(
-        "--activation",
-        choices=sorted(ACTIVATIONS),
-        default="relu",
-        help="non-linearity between layers (default: relu)",
-    )
-    train.add_argument(
-        "--epochs",
-        type=_positive_int,
-        help=(
-            f"passes over the training set (default: {digits['epochs']}); for "
-            f"xor, full-batch steps (default: {xor['epochs']})"
-        ),
-    )
-    train.add_argument(
-        "--batch-size",
-        type=_positive_int,
-        help=f"samples per step, digits only (default: {digits['batch_size']})",
-    )
-    train.add_argument(
-        "--lr",
-        type=_positive_float,
-        help=(
-            f"learning rate (default: {digits['lr']:g} for digits, "
-            f"{xor['lr']:g} for xor)"
-        ),
-    )
-    train.add_argument(
-        "--optimizer",
-        choices=OPTIMIZERS,
-        default="adam",
-        help="optimizer (default: adam)",
-    )
-    train.add_argument(
-        "--momentum",
-        type=_non_negative_float,
-        help="SGD momentum, with --optimizer sgd only (default: 0.9)",
-    )
-    train.add_argument(
-        "--seed",
-        type=_seed,
-        default=0,
-        help="seed of weight initialisation and shuffling, 0 to 2**64-1 (default: 0)",
-    )
-    train.add_argument(
-        "--output",
-        metavar="DIR",
-        help=f"folder for the run's files (default: {digits['output']} for digits)",
-    )
-    train.add_argument(
-        "--quiet",
-        action="store_true",
-        help="no progress bar or per-epoch lines",
-    )
-    train.set_defaults(handler=_run_train)
-    return parser
+# Flags that fix what a run computes; --resume takes them from the checkpoint.
+_FIXED_BY_CHECKPOINT = (
+    "dataset",
+    "hidden",
+    "activation",
+    "batch_size",
+    "lr",
+    "optimizer",
+    "optimizer_args",
+    "momentum",
+    "scheduler",
+    "scheduler_args",
+    "clip_grad",
+    "seed",
+)
 
 
 class _UsageError(Exception):
     """A combination of flags that makes no sense; reported like argparse's."""
 
 
+def _flag(name: str) -> str:
+    return "the dataset" if name == "dataset" else "--" + name.replace("_", "-")
+
+
+def _options(args: argparse.Namespace) -> tuple[dict, dict]:
+    from .optimizers import OptionError, parse_options
+
+    try:
+        return (
+            parse_options(args.optimizer_args, "--optimizer-args"),
+            parse_options(args.scheduler_args, "--scheduler-args"),
+        )
+    except OptionError as error:
+        raise _UsageError(str(error)) from None
+
+
 def _resolve(args: argparse.Namespace) -> Any:
-    """Fill in per-dataset defaults and check flags against each other."""
+    """Fill in per-dataset defaults and check flags against each other.
+
+    Returns:
+        ``(config, output, resume)``: the run's ``RunConfig``, its folder
+        (None for xor without --output) and the checkpoint to resume from
+        (None for a new run).
+    """
+    from .optimizers import UNIT_LR, WITH_MOMENTUM
     from .train import DEFAULTS, RunConfig
 
-    defaults = DEFAULTS[args.dataset]
-    if args.momentum is not None and args.optimizer != "sgd":
-        raise _UsageError("--momentum applies only with --optimizer sgd")
-    if args.dataset == "xor" and args.batch_size is not None:
+    if args.resume is not None:
+        return _resolve_resume(args)
+    dataset = args.dataset or "digits"
+    defaults = DEFAULTS[dataset]
+    optimizer = args.optimizer or "adam"
+    if args.momentum is not None and optimizer not in WITH_MOMENTUM:
+        raise _UsageError("--momentum applies only with --optimizer sgd or rmsprop")
+    if dataset == "xor" and args.batch_size is not None:
         raise _UsageError(
             "--batch-size does not apply to xor, which steps on all 4 points at once"
         )
-    momentum = None
-    if args.optimizer == "sgd":
-        momentum = 0.9 if args.momentum is None else args.momentum
+    if dataset == "xor" and args.checkpoint_every is not None:
+        raise _UsageError("--checkpoint-every does not apply to xor")
+    if args.scheduler_args is not None and args.scheduler is None:
+        raise _UsageError("--scheduler-args needs --scheduler")
+    momentum = args.momentum
+    if optimizer == "sgd" and momentum is None:
+        momentum = 0.9
+    lr = args.lr
+    if lr is None:
+        lr = 1.0 if optimizer in UNIT_LR else defaults["lr"]
+    optimizer_args, scheduler_args = _options(args)
+    if optimizer == "lbfgs":
+        # Without a line search, L-BFGS's full steps on mini-batches blow up.
+        optimizer_args.setdefault("line_search_fn", "strong_wolfe")
 
-    sizes = {"digits": (64, 10), "xor": (2, 1)}[args.dataset]
+    from .data import SHAPES
+
+    sizes = SHAPES.get(dataset, (2, 1))
     hidden = args.hidden if args.hidden is not None else defaults["hidden"]
     config = RunConfig(
-        dataset=args.dataset,
+        dataset=dataset,
         layer_sizes=[sizes[0], *hidden, sizes[1]],
-        activation=args.activation,
-        loss="cross_entropy" if args.dataset == "digits" else "mse",
-        optimizer=args.optimizer,
-        lr=args.lr if args.lr is not None else defaults["lr"],
+        activation=args.activation or "relu",
+        loss="mse" if dataset == "xor" else "cross_entropy",
+        optimizer=optimizer,
+        lr=lr,
         momentum=momentum,
         epochs=args.epochs if args.epochs is not None else defaults["epochs"],
         batch_size=(
             args.batch_size if args.batch_size is not None else defaults["batch_size"]
         ),
-        seed=args.seed,
-        test_size=0.2 if args.dataset == "digits" else None,
-        split_seed=0 if args.dataset == "digits" else None,
+        seed=args.seed if args.seed is not None else 0,
+        test_size=0.2 if dataset == "digits" else None,
+        split_seed=0 if dataset == "digits" else None,
+        optimizer_args=optimizer_args,
+        scheduler=args.scheduler,
+        scheduler_args=scheduler_args,
+        clip_grad=args.clip_grad,
+        checkpoint_every=args.checkpoint_every,
+        data_dir=_data_dir(args, dataset),
     )
+    _check_choices(config)
     output = args.output if args.output is not None else defaults["output"]
-    return config, output
+    return config, output, None
+
+
+def _data_dir(args: argparse.Namespace, dataset: str) -> str | None:
+    from .data import IDX_CLASSES
+
+    if dataset in IDX_CLASSES:
+        return args.data_dir if args.data_dir is not None else "data"
+    if args.data_dir is not None:
+        raise _UsageError("--data-dir applies only to mnist, fashion-mnist and kmnist")
+    return None
+
+
+def _check_choices(config: Any) -> None:
+    """The optimizer, schedule and clipping the run names, tried up front."""
+    from .. import nn
+    from .optimizers import OptionError, check_choices
+
+    if config.clip_grad is not None and not hasattr(nn.utils, "clip_grad_norm_"):
+        raise _UsageError("--clip-grad: this plaingrad has no nn.utils.clip_grad_norm_")
+    try:
+        check_choices(config)
+    except OptionError as error:
+        raise _UsageError(str(error)) from None
+
+
+def _resolve_resume(args: argparse.Namespace) -> Any:
+    """``_resolve`` for ``--resume PATH``: the settings come from the file."""
+    from . import checkpoint
+    from .train import RunConfig
+
+    given = [name for name in _FIXED_BY_CHECKPOINT if getattr(args, name) is not None]
+    if given:
+        raise _UsageError(
+            f"{_flag(given[0])} cannot be given with --resume: the checkpoint fixes it"
+        )
+    path = checkpoint.find(args.resume)
+    state = checkpoint.read(path)
+    try:
+        config = RunConfig(**state["config"])
+    except TypeError as error:
+        raise checkpoint.CheckpointError(
+            f"--resume {path!r}: the checkpoint's config is not one this "
+            f"plaingrad reads ({error})"
+        ) from None
+    if config.dataset == "xor":
+        raise checkpoint.CheckpointError(f"--resume {path!r}: xor has no checkpoints")
+    done = state["epoch"]
+    if args.epochs is not None:
+        if args.epochs <= done:
+            raise _UsageError(
+                f"--epochs {args.epochs}: the checkpoint has already trained "
+                f"{done} epochs; give more to train on"
+            )
+        if config.scheduler == "onecycle" and args.epochs != config.epochs:
+            raise _UsageError(
+                "--epochs cannot change on --resume with --scheduler onecycle, "
+                "whose schedule spans the run's first length"
+            )
+        config.epochs = args.epochs
+    elif done >= config.epochs:
+        raise _UsageError(
+            f"--resume {path!r}: the checkpoint finished all {config.epochs} "
+            "epochs; give --epochs N (more) to train on"
+        )
+    if args.checkpoint_every is not None:
+        config.checkpoint_every = args.checkpoint_every
+    if args.data_dir is not None:
+        config.data_dir = _data_dir(args, config.dataset)
+    _check_choices(config)
+    output = args.output if args.output is not None else os.path.dirname(path)
+    return config, output or ".", state
 
 
 def _describe(config: Any) -> str:
@@ -249,8 +213,15 @@ def _describe(config: Any) -> str:
     optimizer = f"{config.optimizer} lr={config.lr:g}"
     if config.momentum is not None:
         optimizer += f" momentum={config.momentum:g}"
-    batch = f", batch {config.batch_size}" if config.dataset == "digits" else ""
-    unit = "epoch" if config.dataset == "digits" else "step"
+    for key, value in config.optimizer_args.items():
+        optimizer += f" {key}={value}"
+    if config.scheduler is not None:
+        optimizer += f", {config.scheduler} schedule"
+    if config.clip_grad is not None:
+        optimizer += f", clip {config.clip_grad:g}"
+    xor = config.dataset == "xor"
+    batch = "" if xor else f", batch {config.batch_size}"
+    unit = "step" if xor else "epoch"
     if config.epochs != 1:
         unit += "s"
     return (
@@ -279,52 +250,90 @@ def _prediction(value: float) -> str:
     return text
 
 
+def _interrupted(stop: Any, config: Any) -> int:
+    """The one line that says where a Ctrl-C checkpoint is, and how to resume."""
+    where = f"after epoch {stop.epoch} of {config.epochs}"
+    if stop.batch:
+        where = (
+            f"in epoch {stop.epoch + 1} of {config.epochs}, after batch {stop.batch}"
+        )
+    print(
+        f"plaingrad train: interrupted {where}; checkpoint saved to {stop.path}; "
+        f"resume with: plaingrad train --resume {stop.path}",
+        file=sys.stderr,
+        flush=True,
+    )
+    return EXIT_INTERRUPTED
+
+
 def _run_train(args: argparse.Namespace) -> int:
+    from . import checkpoint
+    from .data import load_dataset
     from .progress import EpochProgress
     from .train import (
         check_memory,
         check_output,
-        load_config_digits,
         prepare_output,
         remove_output,
         save_run,
-        train_digits,
+        train_classifier,
         train_xor,
     )
 
-    config, output = _resolve(args)
-    # Whatever can fail for want of a folder, of memory or of an extra fails
-    # here, before a folder is made or a progress bar drawn; quick checks first.
+    config, output, resume = _resolve(args)
+    args.config = config  # for the out-of-memory message
+    # Whatever can fail for want of a folder, of memory, of an extra or of a
+    # data file fails here, before a folder is made or a progress bar drawn;
+    # quick checks first.
     if output is not None:
         check_output(output)
     check_memory(config)
-    data = load_config_digits(config) if config.dataset == "digits" else None
+    data = None if config.dataset == "xor" else load_dataset(config)
     created = prepare_output(output) if output is not None else []
     try:
         print(f"plaingrad train {_describe(config)}", flush=True)
-        if config.dataset == "digits":
-            with (
-                _quiet_numpy(),
-                EpochProgress(config.epochs, "digits", enabled=not args.quiet) as bar,
-            ):
-                result = train_digits(config, bar, data)
-        else:
+        if resume is not None:
+            position = f"epoch {resume['epoch']}"
+            if resume["batch"]:
+                position += f", batch {resume['batch']}"
+            print(f"Resuming from {args.resume} after {position}", flush=True)
+        if config.dataset == "xor":
             with _quiet_numpy():
                 result = train_xor(config)
+        else:
+            done = resume["epoch"] if resume is not None else 0
+            with (
+                _quiet_numpy(),
+                checkpoint.Interrupt() as interrupt,
+                EpochProgress(
+                    config.epochs, config.dataset, enabled=not args.quiet, start=done
+                ) as bar,
+            ):
+                result = train_classifier(
+                    config,
+                    bar,
+                    data,
+                    output=output,
+                    resume=resume,
+                    interrupt=interrupt,
+                )
         # Saved before the results are printed, so that a reader who stops
         # early (`| head -3`) does not cost the trained model.
         paths: list[str] = []
         if output is not None:
             paths = save_run(output, result["model"], config, result["metrics"])
+    except checkpoint.Interrupted as stop:
+        return _interrupted(stop, config)
     except BaseException:
         # Failed, interrupted or cut off (a closed pipe): leave no half-made
-        # run folder behind, but never touch a folder the user already had.
+        # run folder behind, but never touch a folder the user already had
+        # (nor one holding a checkpoint).
         if output is not None:
             remove_output(output, created)
         raise
 
     metrics = result["metrics"]
-    if config.dataset == "digits":
+    if config.dataset != "xor":
         print(
             f"Trained on {metrics['n_train']} images in "
             f"{metrics['train_seconds']:.1f} s; final train loss "
@@ -342,6 +351,9 @@ def _run_train(args: argparse.Namespace) -> int:
     if paths:
         print(f"Saved {', '.join(paths)}")
     return EXIT_OK
+
+
+HANDLERS = {"train": _run_train}
 
 
 def _fail(prog: str, message: str, status: int) -> int:
@@ -390,6 +402,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _main(argv: Sequence[str] | None) -> int:
     from ..datasets import MissingExtraError
+    from .checkpoint import CheckpointError
+    from .data import DataError
     from .train import TrainingError, out_of_memory_message
 
     parser = build_parser()
@@ -399,15 +413,13 @@ def _main(argv: Sequence[str] | None) -> int:
         return stop.code if isinstance(stop.code, int) else EXIT_FAILURE
     prog = f"plaingrad {args.command}"
     try:
-        return args.handler(args)
+        return HANDLERS[args.command](args)
     except _UsageError as error:
         return _fail(prog, f"{error} (see '{prog} --help')", EXIT_USAGE)
-    except MissingExtraError as error:
-        return _fail(prog, str(error), EXIT_FAILURE)
-    except TrainingError as error:
+    except (MissingExtraError, TrainingError, CheckpointError, DataError) as error:
         return _fail(prog, str(error), EXIT_FAILURE)
     except MemoryError:
-        config, _ = _resolve(args)
+        config = getattr(args, "config", None) or _resolve(args)[0]
         return _fail(prog, out_of_memory_message(config), EXIT_FAILURE)
     except BrokenPipeError:
         raise  # handled by main, quietly

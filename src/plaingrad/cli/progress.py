@@ -23,6 +23,7 @@ class EpochProgress:
         desc: a short label shown before the bar (the dataset's name).
         enabled: False writes nothing at all (``--quiet``).
         stream: where to write (default stderr, leaving stdout for results).
+        start: epochs already done (a resumed run); the bar starts there.
     """
 
     def __init__(
@@ -31,6 +32,7 @@ class EpochProgress:
         desc: str,
         enabled: bool = True,
         stream: TextIO | None = None,
+        start: int = 0,
     ) -> None:
         self.total = total
         self.desc = desc
@@ -43,7 +45,13 @@ class EpochProgress:
             except ImportError:
                 tqdm = None
             if tqdm is not None:
-                self._bar = tqdm(total=total, desc=desc, unit="epoch", file=self.stream)
+                self._bar = tqdm(
+                    total=total,
+                    desc=desc,
+                    unit="epoch",
+                    file=self.stream,
+                    initial=start,
+                )
 
     def update(self, epoch: int, metrics: dict[str, float]) -> None:
         """Record that ``epoch`` (1-based) ended with these ``metrics``."""

@@ -1,4 +1,4 @@
-"""``plaingrad train``: fit an MLP on a built-in dataset and save the run.
+"""``plaingrad train``: fit an MLP on a dataset and save the run.
 
 A run folder holds three files, enough to rebuild and check the model with no
 other information:
@@ -6,13 +6,19 @@ other information:
 - ``model.safetensors``: the trained ``state_dict`` (``0.weight``, ``0.bias``,
   ...);
 - ``config.json``: every setting of the run: dataset and split, layer sizes and
-  activation, loss, optimizer and its hyperparameters, epochs, batch size,
-  seed, plaingrad's version;
-- ``metrics.json``: per-epoch history and the final numbers.
+  activation, loss, optimizer, schedule and their options, clipping, epochs,
+  batch size, seed, plaingrad's version;
+- ``metrics.json``: per-epoch history (with the learning rate of each epoch)
+  and the final numbers;
+
+and, when asked (``--checkpoint-every``) or stopped by Ctrl-C, checkpoints to
+resume from (see ``checkpoint.py``).
 
 ``load_run`` reverses this: it rebuilds the network from ``config.json`` and
 loads the weights. The training functions here print nothing; they report
-through an ``EpochProgress`` and return their results to ``main``.
+through an ``EpochProgress`` and return their results to ``main``. The
+optimizer and schedule tables live in ``optimizers.py``, the datasets in
+``data.py``, the run folder's checks in ``output.py``.
 """
 
 from __future__ import annotations
@@ -24,18 +30,51 @@ import time
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from .. import __version__, manual_seed, nn, no_grad, optim
+from .. import __version__, get_rng_state, manual_seed, nn, no_grad, set_rng_state
 from ..datasets import DigitsSplit
 from ..io import load_safetensors, save_safetensors
 from ..random import Generator
 from ..tensor import Tensor
 from ..utils.data import DataLoader, TensorDataset
+from . import checkpoint
+from .data import load_config_digits, load_dataset
+from .optimizers import (
+    OPTIMIZERS,
+    PER_BATCH,
+    make_optimizer,
+    make_scheduler,
+    take_step,
+)
+from .output import (
+    RUN_FILES,
+    TrainingError,
+    check_memory,
+    check_output,
+    memory_needed,
+    out_of_memory_message,
+    prepare_output,
+    remove_output,
+)
 from .progress import EpochProgress
 
+__all__ = [
+    "OPTIMIZERS",
+    "RUN_FILES",
+    "TrainingError",
+    "check_memory",
+    "check_output",
+    "load_config_digits",
+    "make_optimizer",
+    "memory_needed",
+    "out_of_memory_message",
+    "prepare_output",
+    "remove_output",
+]
+
 ACTIVATIONS = {"relu": nn.ReLU, "tanh": nn.Tanh, "sigmoid": nn.Sigmoid}
-OPTIMIZERS = ("adam", "sgd")
 
 # Per-dataset defaults; a flag left out on the command line takes these.
+_IDX = {"hidden": [128, 64], "epochs": 10, "batch_size": 64, "lr": 1e-3}
 DEFAULTS: dict[str, dict[str, Any]] = {
     # About 2 s of training on two cores; >= 0.96 test accuracy for every seed
     # we tried (see tests/test_cli.py).
@@ -46,6 +85,10 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         "lr": 1e-3,
         "output": os.path.join("runs", "digits"),
     },
+    # 60,000 28x28 images from IDX files in --data-dir.
+    "mnist": {**_IDX, "output": os.path.join("runs", "mnist")},
+    "fashion-mnist": {**_IDX, "output": os.path.join("runs", "fashion-mnist")},
+    "kmnist": {**_IDX, "output": os.path.join("runs", "kmnist")},
     # The backpropagation seed program: Linear(2, 8), ReLU, Linear(8, 1),
     # MSE, Adam lr=0.01, 1000 full-batch steps.
     "xor": {
@@ -58,28 +101,31 @@ DEFAULTS: dict[str, dict[str, Any]] = {
 }
 
 
-class TrainingError(RuntimeError):
-    """A run that cannot go on (its loss became NaN or infinite)."""
-
-
 @dataclass
 class RunConfig:
     """Every setting of a training run; saved as ``config.json``.
 
     Attributes:
-        dataset: ``"digits"`` or ``"xor"``.
+        dataset: ``"digits"``, ``"mnist"``, ``"fashion-mnist"``, ``"kmnist"``
+            or ``"xor"``.
         layer_sizes: widths from input to output, e.g. ``[64, 128, 64, 10]``.
         activation: the non-linearity between layers (``relu``, ``tanh``,
             ``sigmoid``).
-        loss: ``"cross_entropy"`` (digits) or ``"mse"`` (xor).
-        optimizer: ``"adam"`` or ``"sgd"``.
-        lr: learning rate.
-        momentum: SGD's momentum (None with Adam).
+        loss: ``"cross_entropy"`` (classifiers) or ``"mse"`` (xor).
+        optimizer: a name of ``optimizers.OPTIMIZERS`` (``"adam"``, ...).
+        lr: learning rate (for ``onecycle``, its peak).
+        momentum: momentum of SGD or RMSprop (None otherwise).
         epochs: passes over the training set (for xor: full-batch steps).
         batch_size: samples per step.
         seed: seeds weight initialisation and the shuffling order.
-        test_size: the held-out fraction (digits; None for xor).
-        split_seed: the seed of the train/test split (digits; None for xor).
+        test_size: the held-out fraction (digits; None otherwise).
+        split_seed: the seed of the train/test split (digits; None otherwise).
+        optimizer_args: other keyword arguments of the optimizer.
+        scheduler: a name of ``optimizers.SCHEDULERS``, or None.
+        scheduler_args: the schedule's keyword arguments, defaults included.
+        clip_grad: the max norm gradients are clipped to, or None.
+        checkpoint_every: keep a checkpoint every this many epochs, or None.
+        data_dir: the folder of the IDX files (mnist, fashion-mnist).
         plaingrad_version: the version that trained the model.
     """
 
@@ -95,6 +141,12 @@ class RunConfig:
     seed: int
     test_size: float | None = None
     split_seed: int | None = None
+    optimizer_args: dict[str, Any] = field(default_factory=dict)
+    scheduler: str | None = None
+    scheduler_args: dict[str, Any] = field(default_factory=dict)
+    clip_grad: float | None = None
+    checkpoint_every: int | None = None
+    data_dir: str | None = None
     plaingrad_version: str = field(default=__version__)
 
 
@@ -137,13 +189,6 @@ def build_mlp(layer_sizes: list[int], activation: str = "relu") -> nn.Sequential
     return nn.Sequential(*layers)
 
 
-def make_optimizer(model: nn.Module, config: RunConfig) -> optim.Optimizer:
-    """The optimizer that ``config`` names, over ``model``'s parameters."""
-    if config.optimizer == "adam":
-        return optim.Adam(model.parameters(), lr=config.lr)
-    return optim.SGD(model.parameters(), lr=config.lr, momentum=config.momentum or 0)
-
-
 def accuracy(model: nn.Module, inputs: Tensor, labels: Tensor) -> float:
     """The fraction of ``inputs`` whose highest logit is at the right label.
 
@@ -165,17 +210,58 @@ def _check_finite(loss: float, when: str, config: RunConfig) -> None:
         )
 
 
-def train_digits(
-    config: RunConfig, progress: EpochProgress, data: DigitsSplit | None = None
+def _state(
+    config: RunConfig, parts: dict[str, Any], history: list, position: tuple
 ) -> dict[str, Any]:
-    """Train an MLP classifier on the 8x8 digits.
+    """A checkpoint's contents: the run ``position = (epoch, batch)`` reached."""
+    scheduler = parts["scheduler"]
+    return {
+        "config": asdict(config),
+        "epoch": position[0],
+        "batch": position[1],
+        "model": parts["model"].state_dict(),
+        "optimizer": parts["optimizer"].state_dict(),
+        "scheduler": None if scheduler is None else scheduler.state_dict(),
+        "shuffle_rng": parts["shuffle_rng"],
+        "global_rng": get_rng_state(),
+        "history": history,
+        "partial": parts["partial"],
+        "train_seconds": parts["seconds"](),
+    }
+
+
+def _resume(parts: dict[str, Any], state: dict[str, Any]) -> None:
+    """Put the model, optimizer, schedule and random streams as ``state`` has
+    them; called once the schedule is built, as building one sets the lr."""
+    parts["model"].load_state_dict(state["model"])
+    parts["optimizer"].load_state_dict(state["optimizer"])
+    if parts["scheduler"] is not None:
+        checkpoint.load_scheduler(parts["scheduler"], state["scheduler"])
+    parts["shuffle"].set_state(state["shuffle_rng"])
+    set_rng_state(state["global_rng"])
+
+
+def train_classifier(
+    config: RunConfig,
+    progress: EpochProgress,
+    data: DigitsSplit | None = None,
+    *,
+    output: str | None = None,
+    resume: dict[str, Any] | None = None,
+    interrupt: checkpoint.Interrupt | None = None,
+) -> dict[str, Any]:
+    """Train an MLP classifier (digits, MNIST, Fashion-MNIST, KMNIST).
 
     Args:
-        config: the run's settings (``dataset == "digits"``).
+        config: the run's settings.
         progress: receives loss and accuracies at the end of every epoch.
-        data: the split to train and test on (default: ``load_digits`` with the
-            config's ``test_size`` and ``split_seed``). ``main`` loads it first,
-            so that a missing scikit-learn is reported before anything starts.
+        data: the split to train and test on (default: ``load_dataset``).
+            ``main`` loads it first, so that a missing extra or file is
+            reported before anything starts.
+        output: the run folder, where checkpoints go (None: no checkpoints).
+        resume: a checkpoint (``checkpoint.read``) to continue from.
+        interrupt: when given and its ``requested`` is set (Ctrl-C), the
+            run saves a checkpoint after the batch in progress and stops.
 
     Returns:
         ``{"model": the trained network, "metrics": the metrics.json dict}``.
@@ -183,9 +269,10 @@ def train_digits(
     Raises:
         MissingExtraError: when scikit-learn is not installed.
         TrainingError: when the loss stops being finite.
+        checkpoint.Interrupted: when stopped through ``interrupt``.
     """
     if data is None:
-        data = load_config_digits(config)
+        data = load_dataset(config)
     manual_seed(config.seed)
     model = build_mlp(config.layer_sizes, config.activation)
     optimizer = make_optimizer(model, config)
@@ -197,30 +284,62 @@ def train_digits(
         shuffle=True,
         generator=shuffle,
     )
-
-    history = []
+    scheduler = make_scheduler(optimizer, config, len(loader))
+    per_batch = config.scheduler in PER_BATCH
+    history: list[dict[str, Any]] = []
+    done, skip, spent = 0, 0, 0.0
     start = time.perf_counter()
-    for epoch in range(1, config.epochs + 1):
-        model.train()
-        loss_sum, correct, seen = 0.0, 0, 0
-        for inputs, labels in loader:
-            logits = model(inputs)  # (batch, 10)
-            loss = criterion(logits, labels)
-            optimizer.zero_grad()
-            loss.backward()
-            optimizer.step()
+    parts: dict[str, Any] = {
+        "model": model,
+        "optimizer": optimizer,
+        "scheduler": scheduler,
+        "shuffle": shuffle,
+        "seconds": lambda: spent + time.perf_counter() - start,
+    }
+    if resume is not None:
+        _resume(parts, resume)
+        history = list(resume["history"])
+        done, skip, spent = resume["epoch"], resume["batch"], resume["train_seconds"]
 
-            count = len(labels)
-            loss_sum += loss.item() * count
-            correct += int((logits.argmax(dim=1) == labels).sum().item())
-            seen += count
-        train_loss = loss_sum / seen
+    def save(position: tuple, keep: str | None = None) -> str:
+        state = _state(config, parts, history, position)
+        names = [keep, checkpoint.LATEST] if keep else [checkpoint.LATEST]
+        for name in names:
+            checkpoint.write(os.path.join(str(output), name), state)
+        return os.path.join(str(output), checkpoint.LATEST)
+
+    if output is None:
+        interrupt = None  # nowhere to save a checkpoint: Ctrl-C stops as usual
+    for epoch in range(done + 1, config.epochs + 1):
+        parts["shuffle_rng"] = shuffle.get_state()  # before the epoch's order
+        sums = {"loss": 0.0, "correct": 0, "seen": 0}
+        sums["lr"] = optimizer.param_groups[0]["lr"]
+        if skip and resume is not None:
+            sums = dict(resume["partial"])
+        parts["partial"] = sums
+        model.train()
+        for index, batch in enumerate(loader):
+            if index < skip:
+                continue
+            logits, loss = take_step(model, optimizer, criterion, batch, config)
+            count = len(batch[1])
+            sums["loss"] += loss.item() * count
+            sums["correct"] += int((logits.argmax(dim=1) == batch[1]).sum().item())
+            sums["seen"] += count
+            if per_batch:
+                scheduler.step()
+            if interrupt and interrupt.requested and index + 1 < len(loader):
+                path = save((epoch - 1, index + 1))
+                raise checkpoint.Interrupted(path, epoch - 1, index + 1)
+        skip = 0
+        train_loss = sums["loss"] / sums["seen"]
         _check_finite(train_loss, f"epoch {epoch}", config)
         record = {
             "epoch": epoch,
             "train_loss": train_loss,
-            "train_accuracy": correct / seen,
+            "train_accuracy": sums["correct"] / sums["seen"],
             "test_accuracy": accuracy(model, data.x_test, data.y_test),
+            "lr": sums["lr"],
         }
         history.append(record)
         progress.update(
@@ -231,6 +350,18 @@ def train_digits(
                 "test_acc": record["test_accuracy"],
             },
         )
+        if scheduler is not None and not per_batch:
+            if config.scheduler == "plateau":
+                scheduler.step(train_loss)
+            else:
+                scheduler.step()
+        parts["shuffle_rng"] = shuffle.get_state()
+        parts["partial"] = None
+        every = config.checkpoint_every
+        if output is not None and every and epoch % every == 0:
+            save((epoch, 0), checkpoint.epoch_name(epoch))
+        if interrupt and interrupt.requested and epoch < config.epochs:
+            raise checkpoint.Interrupted(save((epoch, 0)), epoch, 0)
 
     metrics = {
         "test_accuracy": history[-1]["test_accuracy"],
@@ -238,23 +369,14 @@ def train_digits(
         "train_accuracy": history[-1]["train_accuracy"],
         "n_train": len(data.y_train),
         "n_test": len(data.y_test),
-        "train_seconds": time.perf_counter() - start,
+        "train_seconds": parts["seconds"](),
         "history": history,
     }
     return {"model": model, "metrics": metrics}
 
 
-def load_config_digits(config: RunConfig) -> DigitsSplit:
-    """The digits split that ``config`` names (its test fraction and seed).
-
-    Raises:
-        MissingExtraError: when scikit-learn is not installed.
-    """
-    from ..datasets import load_digits
-
-    test_size = 0.2 if config.test_size is None else config.test_size
-    split_seed = 0 if config.split_seed is None else config.split_seed
-    return load_digits(test_size=test_size, seed=split_seed)
+# The name of the digits trainer before MNIST joined it.
+train_digits = train_classifier
 
 
 def train_xor(config: RunConfig) -> dict[str, Any]:
@@ -262,7 +384,8 @@ def train_xor(config: RunConfig) -> dict[str, Any]:
 
     Args:
         config: the run's settings (``dataset == "xor"``); ``epochs`` counts
-            optimizer steps, each on all four points.
+            optimizer steps, each on all four points (a schedule steps after
+            each of them).
 
     Returns:
         ``{"model", "metrics", "inputs", "targets", "predictions"}``; the
@@ -277,17 +400,18 @@ def train_xor(config: RunConfig) -> dict[str, Any]:
     manual_seed(config.seed)
     model = build_mlp(config.layer_sizes, config.activation)
     optimizer = make_optimizer(model, config)
+    scheduler = make_scheduler(optimizer, config, 1)
     criterion = nn.MSELoss()
 
     losses = []
     for step in range(1, config.epochs + 1):
-        outputs = model(inputs)  # (4, 1)
-        loss = criterion(outputs, targets)
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
+        _, loss = take_step(model, optimizer, criterion, (inputs, targets), config)
         losses.append(loss.item())
         _check_finite(losses[-1], f"step {step}", config)
+        if config.scheduler == "plateau":
+            scheduler.step(losses[-1])
+        elif scheduler is not None:
+            scheduler.step()
 
     model.eval()
     with no_grad():
@@ -300,193 +424,6 @@ def train_xor(config: RunConfig) -> dict[str, Any]:
         "targets": targets.flatten().tolist(),
         "predictions": predictions.flatten().tolist(),
     }
-
-
-RUN_FILES = ("model.safetensors", "config.json", "metrics.json")
-
-
-def check_output(path: str) -> str:
-    """Fail early when ``path`` cannot hold a run; create nothing.
-
-    The folder must be (or be able to become) a folder, and none of the
-    three files a run writes may be a folder, so that a run never trains for
-    minutes and then fails to save.
-
-    Returns:
-        ``path`` unchanged.
-
-    Raises:
-        NotADirectoryError: when ``path``, or a folder above it, is a file.
-        IsADirectoryError: when one of the run's files is a folder.
-        PermissionError: when the folder, or a run file in it, is read-only.
-    """
-    if os.path.exists(path) and not os.path.isdir(path):
-        raise NotADirectoryError(f"--output {path!r} is a file, not a folder")
-    if os.path.isdir(path):
-        if not os.access(path, os.W_OK | os.X_OK):
-            raise PermissionError(f"--output {path!r}: the folder is not writable")
-        for name in RUN_FILES:
-            target = os.path.join(path, name)
-            if os.path.isdir(target):
-                raise IsADirectoryError(
-                    f"--output {path!r}: cannot write {name}: {target!r} is a "
-                    "folder, not a file"
-                )
-            if os.path.exists(target) and not os.access(target, os.W_OK):
-                raise PermissionError(
-                    f"--output {path!r}: cannot write {name}: {target!r} is read-only"
-                )
-        return path
-    parent = os.path.dirname(os.path.abspath(path))
-    while not os.path.exists(parent):
-        parent = os.path.dirname(parent)
-    if not os.path.isdir(parent):
-        raise NotADirectoryError(
-            f"--output {path!r} cannot be a folder: a path above it is a file"
-        )
-    if not os.access(parent, os.W_OK | os.X_OK):
-        raise PermissionError(
-            f"--output {path!r}: cannot create the folder: {parent!r} is not writable"
-        )
-    return path
-
-
-def prepare_output(path: str) -> list[str]:
-    """Create the run folder ``path`` (and its parents) if needed.
-
-    Returns:
-        The folders this call created, deepest first (empty when ``path``
-        already existed); give them to ``remove_output`` if the run fails.
-
-    Raises:
-        NotADirectoryError: when ``path``, or a folder above it, is a file.
-        OSError: when the folder cannot be created for another reason.
-    """
-    check_output(path)
-    missing = []
-    folder = os.path.abspath(path)
-    while not os.path.exists(folder):
-        missing.append(folder)
-        folder = os.path.dirname(folder)
-    try:
-        os.makedirs(path, exist_ok=True)
-    except (FileExistsError, NotADirectoryError):
-        raise NotADirectoryError(
-            f"--output {path!r} cannot be a folder: a path above it is a file"
-        ) from None
-    except OSError as error:
-        raise OSError(
-            f"--output {path!r}: cannot create the folder ({error.strerror})"
-        ) from None
-    return missing
-
-
-def remove_output(path: str, created: list[str]) -> None:
-    """Undo ``prepare_output`` after a failed or interrupted run.
-
-    Only folders the run created are touched: the run's own files in them are
-    deleted, then the folders themselves while they are empty. A folder that
-    existed before the run (``created`` empty) is left exactly as it is.
-    """
-    if not created:
-        return
-    for name in RUN_FILES:
-        target = os.path.join(path, name)
-        if os.path.isfile(target):
-            os.remove(target)
-    for folder in created:
-        try:
-            os.rmdir(folder)
-        except OSError:  # not empty: something else put files there
-            return
-
-
-def _memory_limit() -> int | None:
-    """The bytes this process can hope to use, or None when unknown.
-
-    The smallest of the machine's physical memory, the container's cgroup
-    limit and the process's address-space limit (``ulimit -v``).
-    """
-    limits = []
-    try:
-        limits.append(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"))
-    except (AttributeError, OSError, ValueError):
-        pass
-    try:
-        with open("/sys/fs/cgroup/memory.max", encoding="ascii") as handle:
-            text = handle.read().strip()
-        if text.isdigit():
-            limits.append(int(text))
-    except OSError:
-        pass
-    try:
-        import resource
-
-        soft, _ = resource.getrlimit(resource.RLIMIT_AS)
-        if soft != resource.RLIM_INFINITY:
-            limits.append(soft)
-    except (ImportError, OSError, ValueError):
-        pass
-    return min(limits) if limits else None
-
-
-def memory_needed(config: RunConfig) -> int:
-    """A rough lower bound, in bytes, of the memory training ``config`` takes.
-
-    Every float32 parameter is held with its gradient, the optimizer's
-    buffers (two for Adam, one for SGD with momentum) and one temporary of
-    the update; every layer's output is held with its gradient and one
-    temporary for each row of a batch (the 360-row digits test set is the
-    largest batch, when accuracy is measured).
-    """
-    pairs = list(zip(config.layer_sizes[:-1], config.layer_sizes[1:]))
-    parameters = sum(fan_in * fan_out + fan_out for fan_in, fan_out in pairs)
-    if config.optimizer == "adam":
-        buffers = 2
-    else:
-        buffers = 1 if config.momentum else 0
-    rows = max(config.batch_size, 360) if config.dataset == "digits" else 4
-    activations = rows * sum(config.layer_sizes[1:])
-    return 4 * (parameters * (3 + buffers) + activations * 3)
-
-
-def _hidden(config: RunConfig) -> str:
-    """The hidden widths as --hidden takes them: ``"128 64"``."""
-    return " ".join(map(str, config.layer_sizes[1:-1]))
-
-
-def _gigabytes(count: int) -> str:
-    return f"{count / 2**30:.1f} GiB"
-
-
-def check_memory(config: RunConfig) -> None:
-    """Refuse a network that cannot fit in memory before anything starts.
-
-    A run that does not fit would otherwise fail late with a MemoryError, or
-    be killed by the operating system with no message at all.
-
-    Raises:
-        TrainingError: naming ``--hidden`` when ``memory_needed`` is more
-            than the memory this process may use.
-    """
-    limit = _memory_limit()
-    needed = memory_needed(config)
-    if limit is not None and needed > limit:
-        raise TrainingError(
-            f"--hidden {_hidden(config)}: training the "
-            f"{'-'.join(map(str, config.layer_sizes))} network needs at least "
-            f"{_gigabytes(needed)} of memory, more than the {_gigabytes(limit)} "
-            "available; try narrower hidden layers"
-        )
-
-
-def out_of_memory_message(config: RunConfig) -> str:
-    """The one-line report of a MemoryError while building or training."""
-    return (
-        f"--hidden {_hidden(config)}: ran out of memory building or "
-        f"training the {'-'.join(map(str, config.layer_sizes))} network; try "
-        "narrower hidden layers"
-    )
 
 
 def save_run(

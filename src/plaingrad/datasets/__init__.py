@@ -10,11 +10,30 @@ import.
   images, no download), split 80/20 with every class in proportion.
 - ``load_xor``: the four points of XOR, the classic non-linearly-separable
   problem.
+- ``MNIST``, ``FashionMNIST``, ``KMNIST``: the 28x28 image sets, read from
+  MNIST-format IDX files (``read_idx``) in a local folder, gzipped or not;
+  nothing is downloaded.
+- ``CSVDataset``: the rows of a CSV file of numbers.
+
+The ``Dataset`` classes here plug into ``plaingrad.utils.data.DataLoader``,
+which holds the loading machinery.
 """
 
 from __future__ import annotations
 
+from .csvfile import CSVDataset
 from .digits import DigitsSplit, MissingExtraError, load_digits
+from .idx import KMNIST, MNIST, FashionMNIST, read_idx
 from .xor import load_xor
 
-__all__ = ["DigitsSplit", "MissingExtraError", "load_digits", "load_xor"]
+__all__ = [
+    "CSVDataset",
+    "DigitsSplit",
+    "FashionMNIST",
+    "KMNIST",
+    "MNIST",
+    "MissingExtraError",
+    "load_digits",
+    "load_xor",
+    "read_idx",
+]

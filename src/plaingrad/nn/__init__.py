@@ -44,7 +44,19 @@ from .conv import Conv1d, Conv2d, ConvTranspose2d, Fold, Unfold
 from .dropout import Dropout, Dropout2d
 from .linear import Bilinear, Identity, Linear
 from .loss import CrossEntropyLoss, MSELoss, NLLLoss
+from .loss_margin import (
+    CosineEmbeddingLoss,
+    HingeEmbeddingLoss,
+    MarginRankingLoss,
+    MultiLabelMarginLoss,
+    MultiLabelSoftMarginLoss,
+    MultiMarginLoss,
+    SoftMarginLoss,
+    TripletMarginLoss,
+    TripletMarginWithDistanceLoss,
+)
 from .loss_more import BCELoss, BCEWithLogitsLoss, HuberLoss, L1Loss, SmoothL1Loss
+from .loss_prob import CTCLoss, GaussianNLLLoss, KLDivLoss, PoissonNLLLoss
 from .module import Module
 from .normalization import BatchNorm1d, BatchNorm2d, GroupNorm, LayerNorm, RMSNorm
 from .parameter import Parameter
@@ -131,6 +143,15 @@ __all__ = [
     "HuberLoss",
     "L1Loss",
     "SmoothL1Loss",
+    "CosineEmbeddingLoss",
+    "HingeEmbeddingLoss",
+    "MarginRankingLoss",
+    "MultiLabelMarginLoss",
+    "MultiLabelSoftMarginLoss",
+    "MultiMarginLoss",
+    "SoftMarginLoss",
+    "TripletMarginLoss",
+    "TripletMarginWithDistanceLoss",
     "Flatten",
     "Identity",
     "Linear",
@@ -140,6 +161,10 @@ __all__ = [
     "ModuleDict",
     "ModuleList",
     "NLLLoss",
+    "CTCLoss",
+    "GaussianNLLLoss",
+    "KLDivLoss",
+    "PoissonNLLLoss",
     "Parameter",
     "ReLU",
     "Sequential",

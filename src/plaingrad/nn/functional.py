@@ -34,6 +34,20 @@ from ..ops.fold import fold, unfold
 from ..ops.linalg import linear
 from ..ops.loss import cross_entropy, mse_loss, nll_loss
 from ..ops.loss_binary import binary_cross_entropy, binary_cross_entropy_with_logits
+from ..ops.loss_ctc import ctc_loss
+from ..ops.loss_embedding import (
+    cosine_embedding_loss,
+    multilabel_soft_margin_loss,
+    triplet_margin_loss,
+    triplet_margin_with_distance_loss,
+)
+from ..ops.loss_margin import (
+    hinge_embedding_loss,
+    margin_ranking_loss,
+    soft_margin_loss,
+)
+from ..ops.loss_margin_multi import multi_margin_loss, multilabel_margin_loss
+from ..ops.loss_prob import gaussian_nll_loss, kl_div, poisson_nll_loss
 from ..ops.loss_regression import huber_loss, l1_loss, smooth_l1_loss
 from ..ops.normalization import (
     batch_norm,
@@ -107,11 +121,24 @@ __all__ = [
     "log_softmax",
     "mse_loss",
     "nll_loss",
+    "ctc_loss",
+    "gaussian_nll_loss",
+    "kl_div",
+    "poisson_nll_loss",
     "binary_cross_entropy",
     "binary_cross_entropy_with_logits",
     "huber_loss",
     "l1_loss",
     "smooth_l1_loss",
+    "cosine_embedding_loss",
+    "hinge_embedding_loss",
+    "margin_ranking_loss",
+    "multi_margin_loss",
+    "multilabel_margin_loss",
+    "multilabel_soft_margin_loss",
+    "soft_margin_loss",
+    "triplet_margin_loss",
+    "triplet_margin_with_distance_loss",
     "pad",
     "relu",
     "sigmoid",

@@ -55,16 +55,20 @@ class NLLLoss(_Loss):
 
 
 class CrossEntropyLoss(NLLLoss):
-    """Cross-entropy of logits against class indices.
+    """Cross-entropy of logits against class indices or class probabilities.
 
     Args:
-        weight: per-class weights (C,); the mean divides by the targets' total
-            weight.
-        ignore_index: targets equal to it contribute nothing (default -100).
+        weight: per-class weights (C,); with class indices the mean divides by
+            the targets' total weight, with probabilities by the sample count.
+        ignore_index: class-index targets equal to it contribute nothing
+            (default -100).
         reduction: 'mean' (default), 'sum' or 'none'.
+        label_smoothing: a in [0, 1]: ``(1 - a)`` of the target plus ``a / C``
+            on every class.
 
     Shape:
-        input: (N, C) logits; target: (N,) int64 class indices.
+        input: (N, C), (N, C, d1, ...) or (C,) logits; target: int64 class
+        indices (N,), (N, d1, ...) or (), or probabilities of the input's shape.
     """
 
     def __init__(

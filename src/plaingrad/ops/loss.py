@@ -106,7 +106,9 @@ class NllLoss(Op):
             return xp.asarray(total)
         denominator = w.sum()
         ctx.denominator = denominator
-        return xp.asarray(total / denominator)
+        # every target ignored: 0 / 0 = NaN, as in PyTorch
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return xp.asarray(total / denominator)
 
     @staticmethod
     def backward(ctx, grad_output):
@@ -242,11 +244,20 @@ def cross_entropy(
     reduction: str = "mean",
     label_smoothing: float = 0.0,
 ) -> Tensor:
-    """Cross-entropy of logits against class indices: ``nll(log_softmax(x))``.
+    """Cross-entropy of logits against class indices: ``nll(log_softmax(x))``,
+    or against class probabilities (a float ``target`` of the input's shape).
+
+    Args:
+        weight: per-class weights (C,); with class indices the mean divides by
+            the kept targets' total weight, with probabilities by the number of
+            samples.
+        ignore_index: class-index targets equal to it contribute nothing.
+        label_smoothing: a in [0, 1]: the target becomes ``(1 - a)`` of itself
+            plus ``a / C`` spread over every class.
 
     Shape:
         input: (N, C) or (N, C, d1, ...) or (C,); target: class indices of
-        shape (N,) or (N, d1, ...) or ().
+        shape (N,) or (N, d1, ...) or (), or probabilities of the input's shape.
 
     Example:
         >>> import plaingrad as torch
@@ -262,20 +273,121 @@ def cross_entropy(
             f"cross_entropy: expected `input` to be a floating point tensor of "
             f"logits, got {got} (write 1000. rather than 1000 for float values)"
         )
-    if label_smoothing:
-        raise NotImplementedError(
-            "cross_entropy: `label_smoothing` is not supported yet"
-        )
-    if isinstance(target, Tensor) and target._data.dtype.kind == "f":
-        raise NotImplementedError(
-            "cross_entropy: class-probability targets are not supported yet; "
-            "pass class indices as an int64 tensor"
+    if label_smoothing > 1.0:
+        raise RuntimeError(
+            "cross_entropy: label_smoothing must be between 0.0 and 1.0. Got: "
+            f"{label_smoothing}"
         )
     class_dim = 0 if input._data.ndim == 1 else 1
+    if isinstance(target, Tensor) and target._data.shape == input._data.shape:
+        # the same shape as the input: class probabilities, as in PyTorch
+        _check_reduction(reduction, "cross_entropy")
+        return _cross_entropy_probabilities(
+            input, target, weight, ignore_index, reduction, label_smoothing
+        )
+    if isinstance(target, Tensor) and target._data.dtype.kind == "f":
+        raise RuntimeError(
+            "cross_entropy: a floating point `target` holds class probabilities "
+            f"and must have the input's shape {tuple(input.shape)}, got "
+            f"{tuple(target.shape)}; class indices must be an int64 tensor"
+        )
     log_probs = log_softmax(input, class_dim)
-    return nll_loss(
+    nll = nll_loss(
         log_probs, target, weight, ignore_index=ignore_index, reduction=reduction
     )
+    if label_smoothing <= 0.0:
+        return nll
+    return _smoothed(
+        log_probs, target, weight, ignore_index, reduction, nll, label_smoothing
+    )
+
+
+def _class_weight(weight: Tensor | None, log_probs: Tensor) -> Tensor | None:
+    """``weight`` shaped (1, C, 1, ...) to broadcast against ``log_probs``."""
+    if weight is None:
+        return None
+    n_classes = log_probs.shape[0 if log_probs.ndim == 1 else 1]
+    if tuple(weight.shape) != (n_classes,):
+        raise RuntimeError(
+            f"cross_entropy: weight tensor should be defined either for all "
+            f"{n_classes} classes or no classes but got weight tensor of shape: "
+            f"{list(weight.shape)}"
+        )
+    if log_probs.ndim <= 1:
+        return weight
+    return weight.reshape((1, n_classes) + (1,) * (log_probs.ndim - 2))
+
+
+def _smoothed(
+    log_probs: Tensor,
+    target: Tensor,
+    weight: Tensor | None,
+    ignore_index: int,
+    reduction: str,
+    nll: Tensor,
+    amount: float,
+) -> Tensor:
+    """PyTorch's label smoothing of class-index targets: ``(1 - a) nll + a/C
+    smooth``, where ``smooth`` is minus the (weighted) sum of the log-probabilities
+    over the classes, zero at ignored targets, and its mean divides by the
+    weight of the targets kept (as ``nll``'s does)."""
+    class_dim = 0 if log_probs.ndim == 1 else 1
+    n_classes = log_probs.shape[class_dim]
+    w = _class_weight(weight, log_probs)
+    smooth = -(log_probs if w is None else log_probs * w).sum(class_dim)
+    t = target._data
+    ignored = t == ignore_index
+    smooth = where(_wrap(ignored, None), 0.0, smooth)
+    if reduction == "sum":
+        smooth = smooth.sum()
+    elif reduction == "mean":
+        kept = t[~ignored]
+        denominator = kept.size if weight is None else weight._data[kept].sum()
+        with np.errstate(invalid="ignore", divide="ignore"):
+            smooth = smooth.sum() / float(denominator)
+    return nll * (1.0 - amount) + smooth * (amount / n_classes)
+
+
+def _cross_entropy_probabilities(
+    input: Tensor,
+    target: Tensor,
+    weight: Tensor | None,
+    ignore_index: int,
+    reduction: str,
+    amount: float,
+) -> Tensor:
+    """``-sum_c w_c p_c log_softmax(x)_c``; the mean divides by the number of
+    samples (N * d1 * ...), whatever the weights, as in PyTorch."""
+    from .reduction import log_softmax
+
+    if target._data.dtype.kind != "f":
+        raise RuntimeError(
+            "cross_entropy: Expected floating point type for target with class "
+            f"probabilities, got {target.dtype.name} (a `target` of the input's "
+            f"shape {tuple(input.shape)} holds class probabilities)"
+        )
+    if ignore_index >= 0:
+        raise RuntimeError(
+            "cross_entropy: ignore_index is not supported for floating point "
+            f"target (got ignore_index={ignore_index})"
+        )
+    class_dim = 0 if input._data.ndim == 1 else 1
+    n_classes = input.shape[class_dim]
+    log_probs = log_softmax(input, class_dim)
+    w = _class_weight(weight, log_probs)
+    if amount > 0.0:
+        target = target * (1.0 - amount) + amount / n_classes
+    product = log_probs * target
+    if w is not None:
+        product = product * w
+    if reduction == "none":
+        return -product.sum(class_dim)
+    total = -product.sum()
+    if reduction == "sum":
+        return total
+    # 0 / 0 for an empty batch: NaN, as in PyTorch
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return total / float(input._data.size // max(n_classes, 1) or 0.0)
 
 
 def regression_operands(input: Any, target: Any, op: str) -> tuple[Tensor, Tensor]:

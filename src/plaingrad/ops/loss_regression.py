@@ -132,7 +132,8 @@ class HuberLoss(_Regression):
 
     @staticmethod
     def _slope_graph(diff, delta):
-        inside = _wrap(xp.abs(diff._data) <= delta, None)
+        # |d| = delta counts as outside: PyTorch's second derivative is 0 there
+        inside = _wrap(xp.abs(diff._data) < delta, None)
         outside = _wrap(delta * xp.sign(diff._data), None)
         return where(inside, diff, outside)
 

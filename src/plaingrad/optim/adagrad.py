@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 
 from ..tensor import _wrap
-from .optimizer import Optimizer, check_hyperparameter
+from .optimizer import Optimizer, count_step, effective_grad
 
 
 class Adagrad(Optimizer):
@@ -58,25 +58,29 @@ class Adagrad(Optimizer):
             eps=eps,
             weight_decay=weight_decay,
             initial_accumulator_value=initial_accumulator_value,
+            foreach=foreach,
             maximize=maximize,
+            differentiable=differentiable,
+            fused=fused,
         )
         super().__init__(params, defaults)
         for group in self.param_groups:
             for p in group["params"]:
                 self._init_state(group, p)
 
-    def _validate(self, group: dict) -> None:
-        # PyTorch's order, so the first bad value named is the same one.
-        names = ("lr", "lr_decay", "weight_decay", "initial_accumulator_value", "eps")
-        for name in names:
-            check_hyperparameter(group, name, "Adagrad")
+    _hyperparameters = (
+        "lr",
+        "lr_decay",
+        "weight_decay",
+        "initial_accumulator_value",
+        "eps",
+    )
 
     def _init_state(self, group: dict, p: Any) -> dict:
-        data = p._data
-        state = self.state[p] = {
-            "step": _wrap(np.zeros((), dtype=np.float32), None),
-            "sum": _wrap(np.full_like(data, group["initial_accumulator_value"]), None),
-        }
+        # ``sum`` starts at initial_accumulator_value, not at zero.
+        state = self._state_of(p)
+        initial = group["initial_accumulator_value"]
+        state["sum"] = _wrap(np.full_like(p._data, initial), None)
         return state
 
     def _update(self, group: dict, params: list) -> None:
@@ -84,24 +88,20 @@ class Adagrad(Optimizer):
         lr_decay = group["lr_decay"]
         eps = group["eps"]
         decay = group["weight_decay"]
+        maximize = group["maximize"]
         for p in params:
             data = p._data
-            grad = p.grad._data
-            if group["maximize"]:
-                grad = -grad
-            if decay:
-                grad = grad + decay * data
+            grad = effective_grad(p, maximize, decay)
             state = self.state.get(p)
             if state is None:
                 # A parameter from add_param_group: its state starts now.
                 state = self._init_state(group, p)
-            step_t = state["step"]._data
-            step_t += 1
-            clr = lr / (1 + (float(step_t) - 1) * lr_decay)
+            t = count_step(state)
+            clr = lr / (1 + (t - 1) * lr_decay)
             s = state["sum"]._data
             s += grad * grad
             # p -= clr * g / (sqrt(s) + eps)
-            std = np.sqrt(s)
+            std = np.asarray(np.sqrt(s))  # a 0-d s gives a NumPy scalar
             std += eps
             np.divide(grad, std, out=std)
             std *= clr

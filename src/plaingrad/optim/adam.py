@@ -1,4 +1,4 @@
-"""Adam, with L2 weight decay added to the gradient (as PyTorch's Adam)."""
+"""Adam, with L2 or decoupled weight decay (as PyTorch's Adam)."""
 
 from __future__ import annotations
 
@@ -7,8 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from ..tensor import _wrap
-from .optimizer import Optimizer, check_hyperparameter
+from .optimizer import Optimizer, count_step, effective_grad
 
 
 class Adam(Optimizer):
@@ -16,7 +15,9 @@ class Adam(Optimizer):
 
     ``m = b1 m + (1 - b1) g``; ``v = b2 v + (1 - b2) g^2``;
     ``p -= (lr / (1 - b1^t)) * m / (sqrt(v) / sqrt(1 - b2^t) + eps)``.
-    ``weight_decay`` adds ``weight_decay * p`` to ``g`` first (L2, not AdamW).
+    ``weight_decay`` adds ``weight_decay * p`` to ``g`` first (L2), or with
+    ``decoupled_weight_decay`` scales ``p`` by ``1 - lr * weight_decay``
+    before the step instead (AdamW).
 
     Args:
         params: parameters or parameter groups.
@@ -26,6 +27,8 @@ class Adam(Optimizer):
         weight_decay: L2 penalty (default 0).
         amsgrad: use the running maximum of v (default False).
         maximize: ascend the objective instead (default False).
+        decoupled_weight_decay: decay the weights directly, as AdamW
+            (default False).
 
     Example:
         >>> import plaingrad as torch
@@ -51,6 +54,7 @@ class Adam(Optimizer):
         capturable: bool = False,
         differentiable: bool = False,
         fused: Any = None,
+        decoupled_weight_decay: bool = False,
     ) -> None:
         defaults = dict(
             lr=lr,
@@ -59,20 +63,15 @@ class Adam(Optimizer):
             weight_decay=weight_decay,
             amsgrad=amsgrad,
             maximize=maximize,
+            foreach=foreach,
+            capturable=capturable,
+            differentiable=differentiable,
+            fused=fused,
+            decoupled_weight_decay=decoupled_weight_decay,
         )
         super().__init__(params, defaults)
 
-    def _validate(self, group: dict) -> None:
-        for name in ("lr", "eps", "weight_decay"):
-            check_hyperparameter(group, name, "Adam")
-        betas = group["betas"]
-        if not isinstance(betas, (tuple, list)) or len(betas) != 2:
-            raise ValueError(f"Adam: `betas` must be a pair of numbers, got {betas!r}")
-        for i in (0, 1):
-            if not 0.0 <= betas[i] < 1.0:
-                raise ValueError(
-                    f"Adam: Invalid beta parameter at index {i}: {betas[i]}"
-                )
+    _hyperparameters = ("lr", "eps", "betas", "weight_decay")
 
     def _update(self, group: dict, params: list) -> None:
         lr = group["lr"]
@@ -80,25 +79,21 @@ class Adam(Optimizer):
         eps = group["eps"]
         decay = group["weight_decay"]
         amsgrad = group["amsgrad"]
+        maximize = group["maximize"]
+        buffers: tuple[str, ...] = ("exp_avg", "exp_avg_sq")
+        if amsgrad:
+            buffers += ("max_exp_avg_sq",)
+        # AdamW's p *= 1 - lr * wd, before the step and outside the moments
+        decoupled = decay and group.get("decoupled_weight_decay")
+        shrink = 1 - lr * decay if decoupled else None
+        l2 = 0 if decoupled else decay
         for p in params:
             data = p._data
-            grad = p.grad._data
-            if group["maximize"]:
-                grad = -grad
-            if decay:
-                grad = grad + decay * data
-            state = self.state.get(p)
-            if state is None:
-                state = self.state[p] = {
-                    "step": _wrap(np.zeros((), dtype=np.float32), None),
-                    "exp_avg": _wrap(np.zeros_like(data), None),
-                    "exp_avg_sq": _wrap(np.zeros_like(data), None),
-                }
-                if amsgrad:
-                    state["max_exp_avg_sq"] = _wrap(np.zeros_like(data), None)
-            step_t = state["step"]._data
-            step_t += 1
-            t = float(step_t)
+            grad = effective_grad(p, maximize, l2)
+            if shrink is not None:
+                data *= shrink
+            state = self._state_of(p, buffers)
+            t = count_step(state)
             m = state["exp_avg"]._data
             v = state["exp_avg_sq"]._data
             # m = b1 m + (1 - b1) g ;  v = b2 v + (1 - b2) g^2, in place
@@ -112,7 +107,7 @@ class Adam(Optimizer):
                 v = v_max
             step_size = lr / (1 - beta1**t)
             # p -= step_size * m / (sqrt(v) / sqrt(1 - b2^t) + eps)
-            denom = np.sqrt(v)
+            denom = np.asarray(np.sqrt(v))  # a 0-d v gives a NumPy scalar
             denom /= math.sqrt(1 - beta2**t)
             denom += eps
             np.divide(m, denom, out=denom)

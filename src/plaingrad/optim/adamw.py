@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 from .adam import Adam
-from .optimizer import check_hyperparameter
 
 
 class AdamW(Adam):
@@ -13,7 +12,8 @@ class AdamW(Adam):
 
     Each step first scales ``p`` by ``1 - lr * weight_decay``, then takes
     Adam's step with the plain gradient, so the decay never enters the moment
-    averages. As in PyTorch, ``AdamW`` is a subclass of ``Adam``.
+    averages. As in PyTorch, ``AdamW`` is ``Adam`` with
+    ``decoupled_weight_decay=True``, and a subclass of it.
 
     Args:
         params: parameters or parameter groups.
@@ -58,25 +58,9 @@ class AdamW(Adam):
             weight_decay=weight_decay,
             amsgrad=amsgrad,
             maximize=maximize,
+            foreach=foreach,
+            capturable=capturable,
+            differentiable=differentiable,
+            fused=fused,
+            decoupled_weight_decay=True,
         )
-
-    def _validate(self, group: dict) -> None:
-        for name in ("lr", "eps", "weight_decay"):
-            check_hyperparameter(group, name, "AdamW")
-        betas = group["betas"]
-        if not isinstance(betas, (tuple, list)) or len(betas) != 2:
-            raise ValueError(f"AdamW: `betas` must be a pair of numbers, got {betas!r}")
-        for i in (0, 1):
-            if not 0.0 <= betas[i] < 1.0:
-                raise ValueError(
-                    f"AdamW: Invalid beta parameter at index {i}: {betas[i]}"
-                )
-
-    def _update(self, group: dict, params: list) -> None:
-        decay = group["weight_decay"]
-        if decay:
-            # p *= 1 - lr * wd, before Adam's step and outside its moments
-            shrink = 1 - group["lr"] * decay
-            for p in params:
-                p._data *= shrink
-        super()._update({**group, "weight_decay": 0}, params)

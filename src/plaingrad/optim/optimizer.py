@@ -4,13 +4,25 @@ Subclasses implement ``_update(group, params)``, which changes ``param._data``
 in place with NumPy ``out=`` arithmetic, so a step allocates little and never
 records a graph. ``step`` checks every gradient before any update, so a failed
 step leaves every parameter and every state buffer as it was. Hyperparameters
-are checked when a group is added, with the bad value in the message.
+are checked when a group is added, with the bad value in the message: a
+subclass names them in ``_hyperparameters``, in PyTorch's order.
+
+What the update rules share lives here: ``effective_grad`` (the gradient with
+``maximize`` and L2 weight decay applied), ``_state_of`` (a parameter's state,
+created on its first step as a float32 ``step`` counter and zero buffers) and
+``count_step`` (advance that counter).
+
+State dicts look like PyTorch's (the same option and state names, the step
+counter a float32 scalar tensor), and loading one deep-copies it, casting
+each buffer to its parameter's dtype; ``_load_state_value`` is the hook for
+optimizers whose state is not shaped like the parameters (LBFGS).
 """
 
 from __future__ import annotations
 
 import copy
 import warnings
+from collections import defaultdict
 from collections.abc import Callable
 from typing import Any
 
@@ -29,6 +41,17 @@ _LABELS = {
 }
 
 
+class _RequiredParameter:
+    """The default of an option every parameter group must give itself."""
+
+    def __repr__(self) -> str:
+        return "<required parameter>"
+
+
+# ``defaults=dict(lr=required)``: a group without its own ``lr`` is refused.
+required = _RequiredParameter()
+
+
 class Optimizer:
     """Base class: holds ``param_groups`` (dicts of params and options) and
     ``state`` (per-parameter buffers such as momentum).
@@ -40,9 +63,16 @@ class Optimizer:
         defaults: the default value of every option.
     """
 
+    # The options ``_validate`` checks are numbers >= 0, in PyTorch's order so
+    # that the first bad value named is the same one; "betas" is checked as a
+    # pair in [0, 1). ``_upper_bounds`` caps some of them as well.
+    _hyperparameters: tuple = ()
+    _upper_bounds: dict = {}
+
     def __init__(self, params: Any, defaults: dict) -> None:
         self.defaults = defaults
-        self.state: dict = {}
+        # As PyTorch's: ``opt.state[p]`` of a parameter without state is {}.
+        self.state: defaultdict = defaultdict(dict)
         self.param_groups: list = []
         name = type(self).__name__
         if isinstance(params, Tensor):
@@ -102,6 +132,12 @@ class Optimizer:
             raise ValueError(
                 f"{name}: some parameters appear in more than one parameter group"
             )
+        for key, default in self.defaults.items():
+            if default is required and key not in param_group:
+                raise ValueError(
+                    f"{name}: parameter group didn't specify a value of required "
+                    f"optimization parameter {key}"
+                )
         group = dict(self.defaults)
         group.update(param_group)
         group["params"] = params
@@ -111,7 +147,14 @@ class Optimizer:
         self.param_groups.append(group)
 
     def _validate(self, group: dict) -> None:
-        """Check a group's options; subclasses raise ValueError on bad values."""
+        """Check the group's ``_hyperparameters``; subclasses extend this with
+        checks of other options."""
+        name = type(self).__name__
+        for key in self._hyperparameters:
+            if key == "betas":
+                check_betas(group, name)
+            else:
+                check_hyperparameter(group, key, name, self._upper_bounds.get(key))
 
     def zero_grad(self, set_to_none: bool = True) -> None:
         """Reset every parameter's gradient (to None by default)."""
@@ -162,6 +205,29 @@ class Optimizer:
             f"{type(self).__name__}: an optimizer must implement _update"
         )
 
+    def _state_of(
+        self, param: Tensor, buffers: tuple = (), scalars: dict | None = None
+    ) -> dict:
+        """``param``'s state, created on its first step as PyTorch's is.
+
+        A new state holds ``step`` (a float32 scalar tensor, 0), then each
+        of ``scalars`` (name: value) as a float32 scalar tensor, then each of
+        ``buffers`` (names) as zeros shaped and typed like ``param``, in that
+        order. ``buffers`` is a tuple, not ``*args``: this runs for every
+        parameter on every step, and unpacking arguments costs more than the
+        lookup.
+        """
+        state = self.state.get(param)
+        if state is None:
+            data = param._data
+            state = {"step": _wrap(np.zeros((), dtype=np.float32), None)}
+            for key, value in (scalars or {}).items():
+                state[key] = _wrap(np.full((), value, dtype=np.float32), None)
+            for key in buffers:
+                state[key] = _wrap(np.zeros_like(data), None)
+            self.state[param] = state
+        return state
+
     # ----------------------------------------------------------- state dicts
 
     def state_dict(self) -> dict:
@@ -194,7 +260,7 @@ class Optimizer:
                 "load_state_dict: loaded state dict has a different number of "
                 f"parameter groups ({len(groups)} vs {len(self.param_groups)})"
             )
-        by_index = {}
+        by_index: dict = {}
         for saved, own in zip(groups, self.param_groups):
             if len(saved["params"]) != len(own["params"]):
                 raise ValueError(
@@ -203,15 +269,24 @@ class Optimizer:
                     f"({len(saved['params'])} vs {len(own['params'])})"
                 )
             by_index.update(zip(saved["params"], own["params"]))
-        new_state = {}
+        new_state: defaultdict = defaultdict(dict)
         for i, saved_state in state_dict["state"].items():
             p = by_index[int(i)]
-            new_state[p] = {k: _copy(v, p, k) for k, v in saved_state.items()}
+            new_state[p] = {
+                k: self._load_state_value(p, k, v) for k, v in saved_state.items()
+            }
         for saved, own in zip(groups, self.param_groups):
             for key, value in saved.items():
                 if key != "params":
                     own[key] = copy.deepcopy(value)
         self.state = new_state
+
+    def _load_state_value(self, param: Tensor, key: str, value: Any) -> Any:
+        """A copy of one loaded state value; buffers must fit ``param``."""
+        if key == "step" and not isinstance(value, (Tensor, np.ndarray)):
+            # Old PyTorch state dicts hold the step as a number.
+            return _wrap(np.asarray(float(value), dtype=np.float32), None)
+        return _copy(value, param, key)
 
     def __repr__(self) -> str:
         lines = [f"{type(self).__name__} ("]
@@ -236,8 +311,11 @@ def _copy(value: Any, like: Tensor | None = None, key: str = "") -> Any:
     """A deep copy of a state value; with ``like``, one that fits that parameter.
 
     Buffers shaped like the parameter take its dtype (as PyTorch casts them
-    on load); a buffer of another shape is refused.
+    on load); a buffer of another shape is refused. Lists and tuples (as
+    LBFGS keeps) are copied item by item.
     """
+    if isinstance(value, (list, tuple)):
+        return type(value)(_copy(v, like, key) for v in value)
     if not isinstance(value, (Tensor, np.ndarray)):
         return copy.deepcopy(value)
     data = value._data if isinstance(value, Tensor) else value
@@ -252,8 +330,11 @@ def _copy(value: Any, like: Tensor | None = None, key: str = "") -> Any:
     return _wrap(data, None)
 
 
-def check_hyperparameter(group: dict, name: str, optimizer: str) -> float:
-    """Return ``group[name]`` after checking it is a number >= 0 (not NaN)."""
+def check_hyperparameter(
+    group: dict, name: str, optimizer: str, upper: float | None = None
+) -> float:
+    """Return ``group[name]`` after checking it is a number >= 0 (not NaN),
+    and at most ``upper`` when one is given."""
     value = group[name]
     if isinstance(value, Tensor):
         value = value.item()
@@ -261,7 +342,58 @@ def check_hyperparameter(group: dict, name: str, optimizer: str) -> float:
         raise TypeError(
             f"{optimizer}: `{name}` must be a number, got {type(value).__name__}"
         )
-    if not value >= 0:
+    if not value >= 0 or (upper is not None and value > upper):
         label = _LABELS.get(name, f"{name} value")
         raise ValueError(f"{optimizer}: Invalid {label}: {value}")
     return value
+
+
+def check_betas(group: dict, optimizer: str) -> Any:
+    """Return ``group["betas"]`` after checking it is a pair in [0, 1)."""
+    betas = group["betas"]
+    if not isinstance(betas, (tuple, list)) or len(betas) != 2:
+        raise ValueError(
+            f"{optimizer}: `betas` must be a pair of numbers, got {betas!r}"
+        )
+    for i in (0, 1):
+        if not 0.0 <= betas[i] < 1.0:
+            raise ValueError(
+                f"{optimizer}: Invalid beta parameter at index {i}: {betas[i]}"
+            )
+    return betas
+
+
+def effective_grad(param: Tensor, maximize: bool, weight_decay: float) -> np.ndarray:
+    """``param``'s gradient as the update rule uses it: negated to ascend, plus
+    ``weight_decay * param`` (L2). A new array when either applies, else the
+    gradient's own buffer, which an update must not change."""
+    # ``step`` passes only parameters that have a gradient.
+    grad = param.grad._data  # type: ignore[union-attr]
+    if maximize:
+        grad = -grad
+    if weight_decay:
+        grad = grad + weight_decay * param._data
+    return grad
+
+
+def count_step(state: dict) -> float:
+    """Add one to the state's float32 ``step`` counter; return the new count."""
+    step = state["step"]._data
+    # The same float32 addition as ``step += 1``, in place, but through a
+    # NumPy scalar: an in-place ufunc on a 0-d array costs over 10 times more.
+    step[()] += 1
+    return float(step)
+
+
+def lerp_(start: np.ndarray, end: np.ndarray, weight: float) -> None:
+    """``start += weight * (end - start)`` in place, rounded as PyTorch's lerp_.
+
+    PyTorch works from whichever end is nearer the weight, so its result is
+    exact at both ends; the same formula here keeps trajectories identical.
+    """
+    if abs(weight) < 0.5:
+        start += weight * (end - start)
+    else:
+        diff = end - start
+        diff *= 1 - weight
+        np.subtract(end, diff, out=start, casting="unsafe")

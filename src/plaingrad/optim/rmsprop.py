@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 
 from ..tensor import _wrap
-from .optimizer import Optimizer, check_hyperparameter
+from .optimizer import Optimizer, count_step, effective_grad
 
 
 class RMSprop(Optimizer):
@@ -61,14 +61,14 @@ class RMSprop(Optimizer):
             eps=eps,
             centered=centered,
             weight_decay=weight_decay,
+            capturable=capturable,
+            foreach=foreach,
             maximize=maximize,
+            differentiable=differentiable,
         )
         super().__init__(params, defaults)
 
-    def _validate(self, group: dict) -> None:
-        # PyTorch's order, so the first bad value named is the same one.
-        for name in ("lr", "eps", "momentum", "weight_decay", "alpha"):
-            check_hyperparameter(group, name, "RMSprop")
+    _hyperparameters = ("lr", "eps", "momentum", "weight_decay", "alpha")
 
     def _update(self, group: dict, params: list) -> None:
         lr = group["lr"]
@@ -77,25 +77,18 @@ class RMSprop(Optimizer):
         decay = group["weight_decay"]
         momentum = group["momentum"]
         centered = group["centered"]
+        maximize = group["maximize"]
         for p in params:
             data = p._data
-            grad = p.grad._data
-            if group["maximize"]:
-                grad = -grad
-            if decay:
-                grad = grad + decay * data
-            state = self.state.get(p)
-            if state is None:
-                state = self.state[p] = {
-                    "step": _wrap(np.zeros((), dtype=np.float32), None),
-                    "square_avg": _wrap(np.zeros_like(data), None),
-                }
+            grad = effective_grad(p, maximize, decay)
+            state = self._state_of(p, ("square_avg",))
+            # A group given momentum or centered after its first step gets
+            # those buffers then.
             if momentum > 0 and "momentum_buffer" not in state:
                 state["momentum_buffer"] = _wrap(np.zeros_like(data), None)
             if centered and "grad_avg" not in state:
                 state["grad_avg"] = _wrap(np.zeros_like(data), None)
-            step_t = state["step"]._data
-            step_t += 1
+            count_step(state)
             v = state["square_avg"]._data
             # v = alpha v + (1 - alpha) g^2, in place
             v *= alpha
@@ -104,10 +97,10 @@ class RMSprop(Optimizer):
                 g_avg = state["grad_avg"]._data
                 # gbar = lerp(gbar, g, 1 - alpha); avg = sqrt(v - gbar^2)
                 g_avg += (1 - alpha) * (grad - g_avg)
-                avg = v - g_avg * g_avg
+                avg = np.asarray(v - g_avg * g_avg)  # an array even when 0-d
                 np.sqrt(avg, out=avg)
             else:
-                avg = np.sqrt(v)
+                avg = np.asarray(np.sqrt(v))
             avg += eps
             if momentum > 0:
                 buf = state["momentum_buffer"]._data

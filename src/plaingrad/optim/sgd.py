@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 
 from ..tensor import _wrap
-from .optimizer import Optimizer, check_hyperparameter
+from .optimizer import Optimizer, effective_grad
 
 
 class SGD(Optimizer):
@@ -59,12 +59,16 @@ class SGD(Optimizer):
             weight_decay=weight_decay,
             nesterov=nesterov,
             maximize=maximize,
+            foreach=foreach,
+            differentiable=differentiable,
+            fused=fused,
         )
         super().__init__(params, defaults)
 
+    _hyperparameters = ("lr", "momentum", "weight_decay")
+
     def _validate(self, group: dict) -> None:
-        for name in ("lr", "momentum", "weight_decay"):
-            check_hyperparameter(group, name, "SGD")
+        super()._validate(group)
         if group["nesterov"] and (group["momentum"] <= 0 or group["dampening"] != 0):
             raise ValueError(
                 "SGD: Nesterov momentum requires a momentum and zero dampening, "
@@ -76,13 +80,10 @@ class SGD(Optimizer):
         momentum = group["momentum"]
         dampening = group["dampening"]
         decay = group["weight_decay"]
+        maximize = group["maximize"]
         for p in params:
             data = p._data
-            grad = p.grad._data
-            if group["maximize"]:
-                grad = -grad
-            if decay:
-                grad = grad + decay * data
+            grad = effective_grad(p, maximize, decay)
             if momentum:
                 state = self.state.setdefault(p, {})
                 buf = state.get("momentum_buffer")

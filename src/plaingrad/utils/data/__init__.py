@@ -1,18 +1,50 @@
 """Data loading with PyTorch's import path: ``plaingrad.utils.data``.
 
-``Dataset`` and friends describe samples; ``DataLoader`` turns them into
-batches, fetching a whole batch with one fancy-index when the dataset allows.
+``Dataset`` / ``IterableDataset`` and friends describe samples (dataset.py);
+samplers choose the order (sampler.py); ``DataLoader`` turns them into batches
+(dataloader.py) through ``collate_fn`` (collate.py), in this process or in
+worker processes (_multiprocessing.py on the main side, worker.py inside each
+worker). A ``TensorDataset`` is batched with one fancy-index per tensor.
 """
 
-from .dataloader import DataLoader, default_collate
-from .dataset import ConcatDataset, Dataset, Subset, TensorDataset, random_split
+from .collate import default_collate, default_convert
+from .dataloader import DataLoader
+from .dataset import (
+    ChainDataset,
+    ConcatDataset,
+    Dataset,
+    IterableDataset,
+    Subset,
+    TensorDataset,
+    random_split,
+)
+from .sampler import (
+    BatchSampler,
+    RandomSampler,
+    Sampler,
+    SequentialSampler,
+    SubsetRandomSampler,
+    WeightedRandomSampler,
+)
+from .worker import WorkerInfo, get_worker_info
 
 __all__ = [
+    "BatchSampler",
+    "ChainDataset",
     "ConcatDataset",
     "DataLoader",
     "Dataset",
+    "IterableDataset",
+    "RandomSampler",
+    "Sampler",
+    "SequentialSampler",
     "Subset",
+    "SubsetRandomSampler",
     "TensorDataset",
+    "WeightedRandomSampler",
+    "WorkerInfo",
     "default_collate",
+    "default_convert",
+    "get_worker_info",
     "random_split",
 ]

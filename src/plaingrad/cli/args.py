@@ -1,0 +1,265 @@
+"""The ``plaingrad`` command's argument parser: its flags and their checks.
+
+Flag values are checked as they are parsed (a positive integer, a finite
+number, a seed manual_seed takes), and argparse's own messages are cut to
+one line: ``plaingrad train: error: ... (see 'plaingrad train --help')``.
+Flags whose default depends on the dataset, or that ``--resume`` must not
+see changed, default to None here and are filled in by ``main._resolve``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+from typing import NoReturn
+
+from .. import __version__
+
+EXIT_USAGE = 2
+
+# The seeds manual_seed accepts are [-2**63, 2**64 - 1]; --seed is the
+# non-negative part of that range.
+MAX_SEED = 2**64 - 1
+
+
+class _Parser(argparse.ArgumentParser):
+    """An ArgumentParser whose usage errors take a single line."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(
+            EXIT_USAGE,
+            f"{self.prog}: error: {message} (see '{self.prog} --help')\n",
+        )
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected a positive integer, got {text!r}"
+        ) from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {value}")
+    return value
+
+
+def _non_negative_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected a non-negative integer, got {text!r}"
+        ) from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be a non-negative integer, got {value}")
+    return value
+
+
+def _seed(text: str) -> int:
+    value = _non_negative_int(text)
+    if value > MAX_SEED:
+        raise argparse.ArgumentTypeError(
+            f"must be at most {MAX_SEED} (2**64 - 1, the largest seed "
+            f"manual_seed takes), got {value}"
+        )
+    return value
+
+
+def _float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"must be a finite number, got {text!r}")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    value = _float(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be greater than 0, got {text}")
+    return value
+
+
+def _non_negative_float(text: str) -> float:
+    value = _float(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more, got {text}")
+    return value
+
+
+def _key_value(text: str) -> str:
+    if "=" not in text.strip("="):
+        raise argparse.ArgumentTypeError(
+            f"expected KEY=VALUE, got {text!r} (put the dataset before the flags)"
+        )
+    return text
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The parser of the ``plaingrad`` command and its subcommands."""
+    from .optimizers import ARGS_HELP, OPTIMIZERS, SCHEDULER_HELP, SCHEDULERS
+    from .train import ACTIVATIONS, DEFAULTS
+
+    parser = _Parser(
+        prog="plaingrad",
+        description="plaingrad: backpropagation you can watch.",
+    )
+    parser.add_argument(
+        "--version", action="version", version=f"plaingrad {__version__}"
+    )
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    commands.required = True
+
+    digits, xor, mnist = DEFAULTS["digits"], DEFAULTS["xor"], DEFAULTS["mnist"]
+    train = commands.add_parser(
+        "train",
+        help="train a small network on a built-in dataset",
+        description=(
+            "Train an MLP on a dataset. digits: scikit-learn's 8x8 "
+            "handwritten digits (needs the 'digits' extra), cross-entropy, "
+            "stratified 80/20 split; mnist, fashion-mnist, kmnist: the IDX files "
+            "(gzipped or not) in --data-dir, their own train and test sets. "
+            "These write model.safetensors, config.json and metrics.json to "
+            "--output; Ctrl-C saves a checkpoint there and stops (status 130), "
+            "and --resume continues from it. xor: the backpropagation seed "
+            "program (four points, MSE, full-batch steps); prints the final "
+            "loss and the four predictions, and saves the run only when "
+            "--output is given."
+        ),
+    )
+    train.add_argument(
+        "dataset",
+        nargs="?",
+        choices=sorted(DEFAULTS),
+        help="the dataset to train on (default: digits)",
+    )
+    train.add_argument(
+        "--hidden",
+        type=_positive_int,
+        nargs="+",
+        metavar="N",
+        help=(
+            "hidden layer widths (default: "
+            f"{' '.join(map(str, digits['hidden']))} for digits and mnist, "
+            f"{' '.join(map(str, xor['hidden']))} for xor)"
+        ),
+    )
+    train.add_argument(
+        "--activation",
+        choices=sorted(ACTIVATIONS),
+        help="non-linearity between layers (default: relu)",
+    )
+    train.add_argument(
+        "--epochs",
+        type=_positive_int,
+        help=(
+            f"passes over the training set (default: {digits['epochs']} for "
+            f"digits, {mnist['epochs']} for mnist); for xor, full-batch steps "
+            f"(default: {xor['epochs']}). With --resume: the new total"
+        ),
+    )
+    train.add_argument(
+        "--batch-size",
+        type=_positive_int,
+        help=f"samples per step, not for xor (default: {digits['batch_size']})",
+    )
+    train.add_argument(
+        "--lr",
+        type=_positive_float,
+        help=(
+            f"learning rate (default: {digits['lr']:g} for digits and mnist, "
+            f"{xor['lr']:g} for xor; 1 for adadelta and lbfgs)"
+        ),
+    )
+    train.add_argument(
+        "--optimizer",
+        choices=list(OPTIMIZERS),
+        help=(
+            "optimizer (default: adam); lbfgs runs up to 20 evaluations per "
+            "batch, with line_search_fn=strong_wolfe unless told otherwise"
+        ),
+    )
+    train.add_argument(
+        "--optimizer-args",
+        type=_key_value,
+        nargs="+",
+        metavar="KEY=VALUE",
+        help=ARGS_HELP.format(
+            what="optimizer", example="weight_decay=0.01 betas=0.9,0.99"
+        ),
+    )
+    train.add_argument(
+        "--momentum",
+        type=_non_negative_float,
+        help="momentum, with --optimizer sgd (default: 0.9) or rmsprop (default: 0)",
+    )
+    train.add_argument(
+        "--scheduler",
+        choices=list(SCHEDULERS),
+        help=SCHEDULER_HELP,
+    )
+    train.add_argument(
+        "--scheduler-args",
+        type=_key_value,
+        nargs="+",
+        metavar="KEY=VALUE",
+        help=ARGS_HELP.format(
+            what="schedule",
+            example="--scheduler multistep --scheduler-args milestones=10,20 gamma=0.5",
+        ),
+    )
+    train.add_argument(
+        "--clip-grad",
+        type=_positive_float,
+        metavar="MAX_NORM",
+        help="clip the gradients' total 2-norm to MAX_NORM before each step",
+    )
+    train.add_argument(
+        "--seed",
+        type=_seed,
+        help="seed of weight initialisation and shuffling, 0 to 2**64-1 (default: 0)",
+    )
+    train.add_argument(
+        "--output",
+        metavar="DIR",
+        help=(
+            f"folder for the run's files (default: {digits['output']} for "
+            "digits, runs/DATASET for mnist; with --resume, the checkpoint's "
+            "folder)"
+        ),
+    )
+    train.add_argument(
+        "--checkpoint-every",
+        type=_positive_int,
+        metavar="N",
+        help=(
+            "save a checkpoint every N epochs, as checkpoint-epoch-K.safetensors "
+            "and checkpoint.safetensors (the latest) in --output"
+        ),
+    )
+    train.add_argument(
+        "--resume",
+        metavar="PATH",
+        help=(
+            "continue the run saved in a checkpoint file, or in a run folder's "
+            "checkpoint.safetensors; only --epochs, --output, --checkpoint-every, "
+            "--data-dir and --quiet may be given with it"
+        ),
+    )
+    train.add_argument(
+        "--data-dir",
+        metavar="DIR",
+        help=(
+            "folder of the mnist / fashion-mnist / kmnist IDX files, straight in "
+            "it or in torchvision's DIR/MNIST/raw/ (default: data)"
+        ),
+    )
+    train.add_argument(
+        "--quiet",
+        action="store_true",
+        help="no progress bar or per-epoch lines",
+    )
+    return parser

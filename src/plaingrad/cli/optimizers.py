@@ -1,0 +1,295 @@
+"""Optimizers and learning-rate schedules for ``plaingrad train``, by name.
+
+The command line names an optimizer (``--optimizer nadam``) and a schedule
+(``--scheduler cosine``); the tables here map those names to the classes of
+``plaingrad.optim`` and ``plaingrad.optim.lr_scheduler``. The classes are
+looked up when a run starts, not when this module is imported, so a name
+works as soon as its class exists in the library.
+
+Extra keyword arguments come from ``--optimizer-args`` and
+``--scheduler-args`` as ``KEY=VALUE`` words (``weight_decay=0.01``,
+``milestones=10,20``, ``nesterov=true``); ``parse_value`` turns each value
+into a number, a bool, None, a list (commas) or a string, and
+``check_options`` checks the keys against the class's signature so that a
+typo is reported by name before anything trains.
+
+``take_step`` is one optimizer step on a batch, clipping included, through a
+closure for L-BFGS, which evaluates the loss several times per step.
+
+A schedule steps once per epoch, except ``onecycle``, which steps once per
+batch (its ``total_steps`` is epochs times batches per epoch), and
+``plateau``, which steps once per epoch on the epoch's training loss. Options
+that depend on the length of the run are filled in from ``--epochs`` when not
+given (see ``SCHEDULERS``) and written into ``config.json``, so a run records
+the schedule it actually followed.
+"""
+
+from __future__ import annotations
+
+import inspect
+from typing import Any
+
+from .. import nn, optim, zeros
+from ..tensor import Tensor
+
+# --optimizer name -> class name in plaingrad.optim.
+OPTIMIZERS = {
+    "sgd": "SGD",
+    "adam": "Adam",
+    "adamw": "AdamW",
+    "rmsprop": "RMSprop",
+    "adagrad": "Adagrad",
+    "adadelta": "Adadelta",
+    "adamax": "Adamax",
+    "nadam": "NAdam",
+    "radam": "RAdam",
+    "lbfgs": "LBFGS",
+}
+# Optimizers whose learning rate scales a step the method has already sized
+# (PyTorch's default for both is 1): 1e-3 would barely move them.
+UNIT_LR = ("adadelta", "lbfgs")
+# Optimizers that take --momentum.
+WITH_MOMENTUM = ("sgd", "rmsprop")
+# Buffers each optimizer keeps per parameter (for the memory estimate);
+# L-BFGS keeps `history_size` (100) pairs of flat vectors.
+BUFFERS = {"sgd": 1, "adagrad": 1, "rmsprop": 2, "lbfgs": 203}
+
+# --scheduler name -> class name in plaingrad.optim.lr_scheduler.
+SCHEDULERS = {
+    "step": "StepLR",
+    "multistep": "MultiStepLR",
+    "exponential": "ExponentialLR",
+    "cosine": "CosineAnnealingLR",
+    "cosine-restarts": "CosineAnnealingWarmRestarts",
+    "polynomial": "PolynomialLR",
+    "linear": "LinearLR",
+    "constant": "ConstantLR",
+    "onecycle": "OneCycleLR",
+    "plateau": "ReduceLROnPlateau",
+}
+PER_BATCH = ("onecycle",)
+# Set by the command line itself; not options a user passes.
+_NOT_OPTIONS = {"self", "params", "optimizer", "lr", "last_epoch", "verbose"}
+
+SCHEDULER_HELP = (
+    "learning-rate schedule: step (step_size: epochs/3, gamma 0.1), multistep "
+    "(milestones: 1/2 and 3/4 of the epochs, gamma 0.1), exponential (gamma "
+    "0.9), cosine (T_max: the epochs), cosine-restarts (T_0: epochs/3), "
+    "polynomial, linear, constant (PyTorch's defaults), onecycle (max_lr: "
+    "--lr, total_steps: all the batches; it steps after every batch) or "
+    "plateau (on the training loss); default: none. Any other option of the "
+    "PyTorch class goes in --scheduler-args"
+)
+ARGS_HELP = (
+    "keyword arguments of the {what} as KEY=VALUE words (lists with commas, "
+    "true/false, none), e.g. {example}; put the dataset before this flag"
+)
+
+
+class OptionError(ValueError):
+    """A bad --optimizer-args / --scheduler-args entry; one line for the user."""
+
+
+def parse_value(text: str) -> Any:
+    """A ``--*-args`` value: int, float, bool, None, a list (commas) or str."""
+    if "," in text:
+        return [parse_value(part) for part in text.split(",") if part]
+    lowered = text.lower()
+    if lowered in ("true", "false"):
+        return lowered == "true"
+    if lowered == "none":
+        return None
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            pass
+    return text
+
+
+def parse_options(words: list[str] | None, flag: str) -> dict[str, Any]:
+    """``["gamma=0.5", "milestones=3,6"]`` -> ``{"gamma": 0.5, ...}``."""
+    options: dict[str, Any] = {}
+    for word in words or []:
+        key, sign, value = word.partition("=")
+        if not sign or not key or not value:
+            raise OptionError(f"{flag}: expected KEY=VALUE, got {word!r}")
+        if key in options:
+            raise OptionError(f"{flag}: {key!r} is given twice")
+        options[key] = parse_value(value)
+    return options
+
+
+def optimizer_class(name: str) -> type:
+    """The ``plaingrad.optim`` class behind ``--optimizer name``."""
+    found = getattr(optim, OPTIMIZERS[name], None)
+    if found is None:
+        raise OptionError(
+            f"--optimizer {name}: this plaingrad has no optim.{OPTIMIZERS[name]}"
+        )
+    return found
+
+
+def scheduler_class(name: str) -> type:
+    """The ``plaingrad.optim.lr_scheduler`` class behind ``--scheduler name``."""
+    module = getattr(optim, "lr_scheduler", None)
+    found = getattr(module, SCHEDULERS[name], None)
+    if found is None:
+        raise OptionError(
+            f"--scheduler {name}: this plaingrad has no "
+            f"optim.lr_scheduler.{SCHEDULERS[name]}"
+        )
+    return found
+
+
+def check_options(cls: type, options: dict[str, Any], flag: str, name: str) -> None:
+    """Refuse a key that ``cls`` does not take, listing those it does."""
+    accepted = [
+        key
+        for key, parameter in inspect.signature(cls).parameters.items()
+        if key not in _NOT_OPTIONS
+        and parameter.kind not in (parameter.VAR_POSITIONAL, parameter.VAR_KEYWORD)
+    ]
+    for key in options:
+        if key not in accepted:
+            raise OptionError(
+                f"{flag}: {name} ({cls.__name__}) has no option {key!r}; it takes "
+                f"{', '.join(accepted)}"
+            )
+
+
+def optimizer_options(config: Any) -> dict[str, Any]:
+    """Every keyword ``make_optimizer`` passes, lr and momentum included."""
+    options = {"lr": config.lr}
+    if config.momentum is not None:
+        options["momentum"] = config.momentum
+    for key, value in config.optimizer_args.items():
+        options[key] = tuple(value) if isinstance(value, list) else value
+    return options
+
+
+def make_optimizer(model: nn.Module, config: Any) -> optim.Optimizer:
+    """The optimizer that ``config`` names, over ``model``'s parameters."""
+    cls = optimizer_class(config.optimizer)
+    return cls(model.parameters(), **optimizer_options(config))
+
+
+def scheduler_options(config: Any, steps_per_epoch: int) -> dict[str, Any]:
+    """``config.scheduler_args`` with the run-length defaults filled in."""
+    epochs, name = config.epochs, config.scheduler
+    options = dict(config.scheduler_args)
+    derived: dict[str, Any] = {}
+    if name == "step":
+        derived["step_size"] = max(1, epochs // 3)
+    elif name == "multistep":
+        derived["milestones"] = sorted({max(1, epochs // 2), max(1, 3 * epochs // 4)})
+    elif name == "exponential":
+        derived["gamma"] = 0.9
+    elif name == "cosine":
+        derived["T_max"] = epochs
+    elif name == "cosine-restarts":
+        derived["T_0"] = max(1, epochs // 3)
+    elif name == "onecycle":
+        derived["max_lr"] = config.lr
+        if "epochs" not in options and "steps_per_epoch" not in options:
+            derived["total_steps"] = epochs * steps_per_epoch
+        if config.optimizer in ("adagrad", "adadelta", "lbfgs"):
+            # OneCycleLR cycles momentum or beta1, which these do not have.
+            derived["cycle_momentum"] = False
+    for key, value in derived.items():
+        options.setdefault(key, value)
+    return options
+
+
+def make_scheduler(
+    optimizer: optim.Optimizer, config: Any, steps_per_epoch: int
+) -> Any:
+    """The schedule ``config`` names over ``optimizer`` (None for none).
+
+    The options it was built with, run-length defaults included, are written
+    back into ``config.scheduler_args``.
+    """
+    if config.scheduler is None:
+        return None
+    cls = scheduler_class(config.scheduler)
+    options = scheduler_options(config, steps_per_epoch)
+    scheduler = cls(optimizer, **options)
+    config.scheduler_args = options
+    return scheduler
+
+
+def take_step(
+    model: nn.Module, optimizer: Any, criterion: Any, batch: tuple, config: Any
+) -> tuple[Tensor, Tensor]:
+    """One optimizer step on ``batch``; returns its outputs and loss.
+
+    L-BFGS evaluates the loss several times per step, through a closure; the
+    outputs and loss reported are those of its first evaluation, at the
+    weights the step started from, as for every other optimizer.
+    """
+    inputs, targets = batch
+    clip = config.clip_grad
+    if config.optimizer == "lbfgs":
+        first: list[tuple[Tensor, Tensor]] = []
+
+        def closure() -> Tensor:
+            optimizer.zero_grad()
+            outputs = model(inputs)
+            loss = criterion(outputs, targets)
+            loss.backward()
+            if clip is not None:
+                nn.utils.clip_grad_norm_(model.parameters(), clip)
+            if not first:
+                first.append((outputs, loss))
+            return loss
+
+        optimizer.step(closure)
+        return first[0]
+    outputs = model(inputs)
+    loss = criterion(outputs, targets)
+    optimizer.zero_grad()
+    loss.backward()
+    if clip is not None:
+        nn.utils.clip_grad_norm_(model.parameters(), clip)
+    optimizer.step()
+    return outputs, loss
+
+
+def check_choices(config: Any) -> None:
+    """Build the run's optimizer and schedule on a stand-in parameter.
+
+    Every check the classes make of their arguments (an unknown key, a
+    negative gamma, a milestone list that is not increasing) happens here,
+    before data is loaded or a folder made; the model's real parameters are
+    not needed for that, and no random numbers are drawn.
+
+    Raises:
+        OptionError: naming the flag, the class and what the class said.
+    """
+    cls = optimizer_class(config.optimizer)
+    check_options(cls, config.optimizer_args, "--optimizer-args", config.optimizer)
+    for key in ("lr", "momentum"):
+        if key in config.optimizer_args:
+            raise OptionError(f"--optimizer-args: give {key} as --{key}, not here")
+    stand_in = nn.Parameter(zeros(1))
+    try:
+        optimizer = cls([stand_in], **optimizer_options(config))
+    except (TypeError, ValueError) as error:
+        raise OptionError(f"--optimizer {config.optimizer}: {error}") from None
+    if config.scheduler is None:
+        return
+    scheduler = scheduler_class(config.scheduler)
+    check_options(
+        scheduler, config.scheduler_args, "--scheduler-args", config.scheduler
+    )
+    try:
+        scheduler(optimizer, **scheduler_options(config, 1))
+    except (TypeError, ValueError, KeyError) as error:
+        raise OptionError(f"--scheduler {config.scheduler}: {error}") from None
+
+
+def buffers(config: Any) -> int:
+    """How many parameter-sized buffers the run's optimizer keeps."""
+    if config.optimizer == "sgd":
+        return 1 if config.momentum else 0
+    return BUFFERS.get(config.optimizer, 2)

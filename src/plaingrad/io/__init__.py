@@ -1,0 +1,42 @@
+"""Checkpoints: safetensors files plus JSON structure; never pickle.
+
+Loading a checkpoint must never run code from it, which is why plaingrad
+stores tensors in the safetensors format (a JSON header and raw bytes: reading
+one can only ever produce arrays) and never pickles.
+
+- ``save_safetensors`` / ``load_safetensors`` (``safetensors_file``) read and
+  write named tensors, a state dict, as plain safetensors files that any
+  safetensors reader (``safetensors.torch.load_file``) understands, and read
+  any such file, bfloat16 included (as float32, with a warning).
+- ``save`` / ``load`` (``checkpoint``) are ``torch.save`` / ``torch.load`` for
+  what training scripts checkpoint: nested dicts, lists and tuples of tensors,
+  numbers, strings, bools and None (model, optimizer and scheduler state
+  dicts, RNG states, ``{'epoch': 3, 'model': ...}``). The tensors go into a
+  safetensors file under their dotted paths; the structure goes, as JSON, into
+  its header (``structure``).
+- ``load`` also reads the zip files PyTorch's ``torch.save`` writes
+  (``torch_file``) through a restricted unpickler that rebuilds tensors and
+  plain containers and refuses every other global, the guarantee of
+  ``torch.load(weights_only=True)``: PyTorch weights load without PyTorch and
+  without trusting the file.
+
+Files are written to a temporary file in the target's folder and renamed over
+it only when complete, so an error or a crash never leaves half a checkpoint.
+"""
+
+from .checkpoint import load, save
+from .safetensors_file import (
+    load_safetensors,
+    load_safetensors_metadata,
+    save_safetensors,
+)
+from .torch_file import UnsafeGlobalError
+
+__all__ = [
+    "UnsafeGlobalError",
+    "load",
+    "load_safetensors",
+    "load_safetensors_metadata",
+    "save",
+    "save_safetensors",
+]
