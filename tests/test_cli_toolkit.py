@@ -376,6 +376,12 @@ def test_bad_resume_is_one_line(
 # -------------------------------------------------------------------- Ctrl-C
 
 
+def _with_ctrl_c() -> None:
+    """In the child: SIGINT at its default, even when the tests run with it
+    ignored (started in the background), so that Python catches it."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def test_ctrl_c_saves_a_checkpoint_that_resume_finishes(tmp_path: Path, capsys):
     folder = tmp_path / "run"
     argv = ["--hidden", "16", "--epochs", "8", "--batch-size", "32", "--quiet"]
@@ -385,6 +391,7 @@ def test_ctrl_c_saves_a_checkpoint_that_resume_finishes(tmp_path: Path, capsys):
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        preexec_fn=_with_ctrl_c,
     )
     deadline = time.monotonic() + 120
     while not (folder / "checkpoint-epoch-1.safetensors").exists():

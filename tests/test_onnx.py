@@ -378,3 +378,52 @@ def test_weights_from_torch_give_torch_outputs(tmp_path):
         np.testing.assert_allclose(
             got, want, rtol=RTOL, atol=ATOL, err_msg=build.__name__
         )
+
+
+class PicksLayer(nn.Module):
+    """A Python branch choosing between layers, on the input's size or values."""
+
+    def __init__(self, on) -> None:
+        super().__init__()
+        self.on = on
+        self.a = nn.Linear(4, 4)
+        self.b = nn.Linear(4, 4)
+        self.register_buffer("p", torch.ones(4))
+        self.register_buffer("q", torch.zeros(4))
+
+    def forward(self, x):
+        if self.on == "size":
+            return self.a(x) if x.shape[0] > 4 else self.b(x)
+        if self.on == "buffer":
+            return x + (self.p if x.shape[0] > 4 else self.q)
+        return self.a(x) if float(x.sum()) > 0 else self.b(x)
+
+
+@pytest.mark.parametrize(
+    "on, match",
+    [
+        (
+            "size",
+            "`b.weight` on the example input but `a.weight` on an input of "
+            "other size along `n`",
+        ),
+        ("buffer", "`q` on the example input but `p`"),
+        (
+            "values",
+            "`[ab].weight` on the example input but `[ab].weight` on an "
+            "input of other values",
+        ),
+    ],
+)
+def test_python_branch_between_parameters_raises(tmp_path, on, match):
+    x = torch.randn(3, 4)
+    for sign in (1, -1):  # either branch taken on the example input
+        with pytest.raises(OnnxExporterError, match=match):
+            export(
+                PicksLayer(on),
+                x * sign,
+                tmp_path / "m.onnx",
+                input_names=["x"],
+                dynamic_axes={"x": {0: "n"}},
+            )
+    assert not (tmp_path / "m.onnx").exists()

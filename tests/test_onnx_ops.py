@@ -7,6 +7,7 @@ import subprocess
 import sys
 
 import numpy as np
+import onnx
 import pytest
 from conftest import import_torch
 from onnxcheck import ATOL, RTOL, check, run, session_of
@@ -14,7 +15,12 @@ from onnxcheck import ATOL, RTOL, check, run, session_of
 import plaingrad as torch
 import plaingrad.nn as nn
 from plaingrad.autograd.node import Op
-from plaingrad.onnx import OnnxExporterError, UnsupportedOperatorError, export
+from plaingrad.onnx import (
+    OnnxExporterError,
+    TrainingMode,
+    UnsupportedOperatorError,
+    export,
+)
 
 
 class Fn(nn.Module):
@@ -188,3 +194,101 @@ def test_importing_plaingrad_does_not_import_onnx():
     code = "import sys, plaingrad; print('onnx' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert out.stdout.strip() == "False", out.stderr
+
+
+def test_torch_keywords(tmp_path, capsys):
+    torch.manual_seed(0)
+    model = nn.Linear(3, 2)
+    x = torch.randn(4, 3)
+    want = (x.numpy() @ model.weight.detach().numpy().T) + model.bias.detach().numpy()
+    path = tmp_path / "m.onnx"
+    export(
+        model,
+        (x,),
+        path,
+        export_params=True,
+        do_constant_folding=True,
+        verbose=False,
+        training=TrainingMode.EVAL,
+        dynamo=False,
+        keep_initializers_as_inputs=False,
+        kwargs=None,
+        opset_version=17,
+        input_names=["x"],
+        output_names=["y"],
+        dynamic_axes={"x": {0: "n"}, "y": {0: "n"}},
+    )
+    assert capsys.readouterr().out == ""
+    np.testing.assert_allclose(run(session_of(path), x.numpy())[0], want, 1e-5, 1e-6)
+
+
+def test_export_params_false_makes_weights_inputs(tmp_path):
+    model = nn.Linear(3, 2)
+    x = torch.randn(4, 3)
+    w, b = model.weight.detach().numpy(), model.bias.detach().numpy()
+    export(model, x, tmp_path / "m.onnx", export_params=False)
+    graph = onnx.load(str(tmp_path / "m.onnx")).graph
+    assert [i.name for i in graph.input] == ["input", "weight", "bias"]
+    assert not [t.name for t in graph.initializer if not t.name.startswith("/")]
+    w2, b2 = 2 * w, b - 1
+    got = run(session_of(tmp_path / "m.onnx"), x.numpy(), w2, b2)[0]
+    np.testing.assert_allclose(got, x.numpy() @ w2.T + b2, 1e-5, 1e-6)
+
+
+def test_keep_initializers_as_inputs_and_verbose(tmp_path, capsys):
+    model = nn.Linear(3, 2)
+    x = torch.randn(4, 3)
+    w, b = model.weight.detach().numpy(), model.bias.detach().numpy()
+    path = tmp_path / "m.onnx"
+    export(model, x, path, keep_initializers_as_inputs=True, verbose=True)
+    assert "Gemm" in capsys.readouterr().out
+    graph = onnx.load(str(path)).graph
+    assert [i.name for i in graph.input] == ["input", "weight", "bias"]
+    session = session_of(path)
+    got = session.run(None, {"input": x.numpy()})[0]  # the stored weights
+    np.testing.assert_allclose(got, x.numpy() @ w.T + b, 1e-5, 1e-6)
+    got = session.run(None, {"input": x.numpy(), "bias": b + 3})[0]
+    np.testing.assert_allclose(got, x.numpy() @ w.T + b + 3, 1e-5, 1e-6)
+
+
+@pytest.mark.parametrize(
+    "options, error, match",
+    [
+        ({"dynamo": True}, ValueError, "tracing one"),
+        ({"training": TrainingMode.TRAINING}, ValueError, "training mode"),
+        ({"kwargs": {"y": 1}}, ValueError, "`kwargs`"),
+        ({"operator_export_type": 0, "foo": 1}, TypeError, "`foo`, `operator"),
+        ({"input_names": "abc"}, TypeError, "`input_names` must be a list"),
+        ({"input_names": ["x"], "output_names": ["x"]}, ValueError, r"\['x'\]"),
+        ({"dynamic_axes": {"input": {"0": "n"}}}, TypeError, "axes must be int"),
+        ({"dynamic_axes": {"input": {0: 5}}}, TypeError, "str dim name"),
+        ({"dynamic_axes": [0]}, TypeError, "must be a dict"),
+    ],
+)
+def test_bad_keywords(tmp_path, options, error, match):
+    with pytest.raises(error, match=match):
+        export(nn.Linear(3, 2), torch.randn(4, 3), tmp_path / "m.onnx", **options)
+    assert not list(tmp_path.iterdir())
+
+
+def test_preserve_mode(tmp_path):
+    model = nn.Sequential(nn.Linear(3, 2), nn.Dropout(0.5))
+    with pytest.raises(ValueError, match="training mode"):
+        export(model, torch.randn(4, 3), tmp_path / "m.onnx", training=1)
+    model.eval()
+    export(model, torch.randn(4, 3), tmp_path / "m.onnx", training=1)
+    assert (tmp_path / "m.onnx").exists()
+
+
+def test_bad_target_and_model(tmp_path):
+    x = torch.randn(4, 3)
+    with pytest.raises(IsADirectoryError, match="`f` is a folder"):
+        export(nn.Linear(3, 2), x, tmp_path)
+    with pytest.raises(FileNotFoundError, match="folder of `f` does not exist"):
+        export(nn.Linear(3, 2), x, tmp_path / "no" / "m.onnx")
+    for f in (5, None):
+        with pytest.raises(TypeError, match="`f` must be a path"):
+            export(nn.Linear(3, 2), x, f)
+    with pytest.raises(TypeError, match="`model` must be a Module"):
+        export(object(), x, tmp_path / "m.onnx")
+    assert not list(tmp_path.iterdir())

@@ -31,6 +31,16 @@ class _Parser(argparse.ArgumentParser):
             f"{self.prog}: error: {message} (see '{self.prog} --help')\n",
         )
 
+    def parse_args(self, args=None, namespace=None):  # type: ignore[override]
+        """As argparse's, but an unknown flag after a subcommand is reported
+        by that subcommand's parser (``see 'plaingrad train --help'``)."""
+        parsed, extras = self.parse_known_args(args, namespace)
+        if extras:
+            commands = getattr(self, "commands", {})
+            parser = commands.get(getattr(parsed, "command", None), self)
+            parser.error(f"unrecognized arguments: {' '.join(extras)}")
+        return parsed
+
 
 def _positive_int(text: str) -> int:
     try:
@@ -130,6 +140,7 @@ def build_parser() -> argparse.ArgumentParser:
             "--output is given."
         ),
     )
+    parser.commands = {"train": train}
     train.add_argument(
         "dataset",
         nargs="?",
@@ -237,7 +248,9 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="N",
         help=(
             "save a checkpoint every N epochs, as checkpoint-epoch-K.safetensors "
-            "and checkpoint.safetensors (the latest) in --output"
+            "and checkpoint.safetensors (the latest, also written after the last "
+            "epoch) in --output; a new run first deletes the checkpoints an "
+            "older run left there"
         ),
     )
     train.add_argument(

@@ -21,19 +21,25 @@ So a run resumed from a checkpoint takes exactly the steps the uninterrupted
 run would have taken, and ends with bitwise the same weights and metrics.
 
 Files in a run folder: ``checkpoint.safetensors`` is always the latest
-checkpoint (``--resume FOLDER`` reads it); ``--checkpoint-every N`` also keeps
-``checkpoint-epoch-K.safetensors`` after every N-th epoch.
+checkpoint (``--resume FOLDER`` reads it), written again after the last epoch
+of a run that keeps checkpoints or continues one; ``--checkpoint-every N``
+also keeps ``checkpoint-epoch-K.safetensors`` after every N-th epoch. A new
+run into a folder deletes the checkpoints an older run left there.
 
 Ctrl-C: ``Interrupt`` turns the first SIGINT into a request that the training
 loop honours after the batch in progress, by saving a checkpoint and
-stopping; a second Ctrl-C stops at once, without one.
+stopping; a second Ctrl-C (a second or more later, and not while a
+checkpoint is being written) stops at once, without one.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import threading
+import time
+from collections.abc import Iterator
 from typing import Any
 
 from .. import load, save
@@ -126,20 +132,40 @@ class Interrupt:
     """Turns Ctrl-C into a request to checkpoint and stop; a context manager.
 
     Inside the ``with`` block, the first SIGINT sets ``requested`` and
-    training goes on to the end of its batch; a second raises
-    ``KeyboardInterrupt`` at once. Outside it (or off the main thread, where
-    signals cannot be caught, or in a process started with SIGINT ignored)
-    Ctrl-C behaves as usual.
+    training goes on to the end of its batch. A second one stops at once
+    (``KeyboardInterrupt``), except within ``GRACE`` seconds of the first (a
+    burst of presses asks once) or while a checkpoint is being written
+    (``saving``), which it must not cut short. Once a stop is requested,
+    SIGINT stays ignored after the block: the command is on its way out, and
+    a late press must not turn its last line into a traceback (``main``
+    restores the handler when called as a function). Outside the block (or
+    off the main thread, where signals cannot be caught, or in a process
+    started with SIGINT ignored) Ctrl-C behaves as usual.
     """
+
+    GRACE = 1.0
 
     def __init__(self) -> None:
         self.requested = False
+        self._first = 0.0
+        self._saving = 0
         self._previous: Any = None
 
     def _handle(self, signum: int, frame: Any) -> None:
-        if self.requested:
+        now = time.monotonic()
+        if not self.requested:
+            self.requested, self._first = True, now
+        elif not self._saving and now - self._first >= self.GRACE:
             raise KeyboardInterrupt
-        self.requested = True
+
+    @contextlib.contextmanager
+    def saving(self) -> Iterator[None]:
+        """A block (writing a checkpoint) that Ctrl-C never interrupts."""
+        self._saving += 1
+        try:
+            yield
+        finally:
+            self._saving -= 1
 
     def __enter__(self) -> Interrupt:
         if threading.current_thread() is not threading.main_thread():
@@ -151,7 +177,8 @@ class Interrupt:
 
     def __exit__(self, *exc: object) -> None:
         if self._previous is not None:
-            signal.signal(signal.SIGINT, self._previous)
+            quiet = self.requested or exc[0] is KeyboardInterrupt
+            signal.signal(signal.SIGINT, signal.SIG_IGN if quiet else self._previous)
             self._previous = None
 
 

@@ -65,7 +65,10 @@ def load_idx(name: str, root: str) -> DigitsSplit:
     try:
         train, test = cls(root, train=True), cls(root, train=False)
     except ValueError as error:  # a damaged file; the message names it
-        raise DataError(f"{name}: {error}") from None
+        text = str(error)
+        if not text.startswith(f"{IDX_CLASSES[name]}:"):
+            text = f"{name}: {text}"
+        raise DataError(text) from None
     return DigitsSplit(
         _flat(train.data),
         train.targets.to(int64),

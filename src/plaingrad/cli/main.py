@@ -10,14 +10,17 @@ traceback. A reader that goes away (``| head -1``) ends the command quietly
 with status 141, and a run that fails removes the output folder it created.
 Ctrl-C during training saves a checkpoint and ends with status 130 and one
 line saying where it is and how to resume; before training starts it simply
-stops.
+stops (status 130, one line). Once stopping, further Ctrl-Cs are ignored, so
+a burst of them never ends in a traceback.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
+import threading
 from collections.abc import Sequence
 from typing import Any
 
@@ -188,11 +191,8 @@ def _resolve_resume(args: argparse.Namespace) -> Any:
                 f"--epochs {args.epochs}: the checkpoint has already trained "
                 f"{done} epochs; give more to train on"
             )
-        if config.scheduler == "onecycle" and args.epochs != config.epochs:
-            raise _UsageError(
-                "--epochs cannot change on --resume with --scheduler onecycle, "
-                "whose schedule spans the run's first length"
-            )
+        if args.epochs != config.epochs:
+            _check_length(config)
         config.epochs = args.epochs
     elif done >= config.epochs:
         raise _UsageError(
@@ -206,6 +206,22 @@ def _resolve_resume(args: argparse.Namespace) -> Any:
     _check_choices(config)
     output = args.output if args.output is not None else os.path.dirname(path)
     return config, output or ".", state
+
+
+def _check_length(config: Any) -> None:
+    """Refuse a new --epochs on --resume when the schedule's length came from
+    the old one (cosine's T_max, step's step_size, ...): the lr would follow
+    the first run's schedule and then go wrong (cosine: down to 0 and back up
+    again). A length the user gave is not tied to --epochs and may go on."""
+    from .optimizers import length_option
+
+    key = length_option(config)
+    if key is not None:
+        raise _UsageError(
+            f"--epochs cannot change on --resume with --scheduler "
+            f"{config.scheduler}, whose {key} was set from the run's first "
+            f"{config.epochs} epochs; start a new run for a longer schedule"
+        )
 
 
 def _describe(config: Any) -> str:
@@ -266,9 +282,32 @@ def _interrupted(stop: Any, config: Any) -> int:
     return EXIT_INTERRUPTED
 
 
+def _continues_in(output: str, args: argparse.Namespace) -> bool:
+    """Whether the run resumes a checkpoint kept in the folder ``output``."""
+    from . import checkpoint
+
+    if args.resume is None:
+        return False
+    folder = os.path.dirname(checkpoint.find(args.resume)) or "."
+    try:
+        return os.path.samefile(folder, output)
+    except OSError:
+        return False
+
+
+def _ignore_ctrl_c() -> None:
+    """Ignore SIGINT from here on: the command is stopping, and a further
+    Ctrl-C must not cut its last line short with a traceback."""
+    try:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+    except ValueError:  # not the main thread
+        pass
+
+
 def _run_train(args: argparse.Namespace) -> int:
     from . import checkpoint
     from .data import load_dataset
+    from .output import remove_checkpoints
     from .progress import EpochProgress
     from .train import (
         check_memory,
@@ -290,6 +329,8 @@ def _run_train(args: argparse.Namespace) -> int:
     check_memory(config)
     data = None if config.dataset == "xor" else load_dataset(config)
     created = prepare_output(output) if output is not None else []
+    if output is not None and not _continues_in(output, args):
+        remove_checkpoints(output)
     try:
         print(f"plaingrad train {_describe(config)}", flush=True)
         if resume is not None:
@@ -323,8 +364,11 @@ def _run_train(args: argparse.Namespace) -> int:
         if output is not None:
             paths = save_run(output, result["model"], config, result["metrics"])
     except checkpoint.Interrupted as stop:
+        _ignore_ctrl_c()
         return _interrupted(stop, config)
-    except BaseException:
+    except BaseException as error:
+        if isinstance(error, KeyboardInterrupt):
+            _ignore_ctrl_c()
         # Failed, interrupted or cut off (a closed pipe): leave no half-made
         # run folder behind, but never touch a folder the user already had
         # (nor one holding a checkpoint).
@@ -383,9 +427,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         error, 130 when interrupted, 141 when the reader of its output went
         away (``plaingrad train | head -1``).
     """
+    handler = _sigint_handler()
     try:
         status = _main(argv)
         sys.stdout.flush()  # a closed pipe must fail here, not at exit
+    except KeyboardInterrupt:  # a Ctrl-C before _main could catch it
+        _ignore_ctrl_c()
+        status = _fail("plaingrad", "interrupted", EXIT_INTERRUPTED)
     except BrokenPipeError:
         # What well-behaved command-line tools do when the reader of their
         # output goes away: stop at once and quietly, with no error message.
@@ -397,7 +445,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         # same status from plaingrad as from `cat`.
         _silence_stdout()
         return EXIT_BROKEN_PIPE
+    finally:
+        # Called as a function (tests, scripts), give back the caller's
+        # Ctrl-C; as the command (argv None), a stopping run keeps ignoring
+        # it until the process is gone.
+        if argv is not None and handler is not None:
+            signal.signal(signal.SIGINT, handler)
     return status
+
+
+def _sigint_handler() -> Any:
+    """The current SIGINT handler (None off the main thread)."""
+    if threading.current_thread() is not threading.main_thread():
+        return None
+    return signal.getsignal(signal.SIGINT)
 
 
 def _main(argv: Sequence[str] | None) -> int:
@@ -426,6 +487,7 @@ def _main(argv: Sequence[str] | None) -> int:
     except OSError as error:
         return _fail(prog, str(error), EXIT_FAILURE)
     except KeyboardInterrupt:
+        _ignore_ctrl_c()
         return _fail(prog, "interrupted", EXIT_INTERRUPTED)
 
 

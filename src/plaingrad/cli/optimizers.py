@@ -10,8 +10,12 @@ Extra keyword arguments come from ``--optimizer-args`` and
 ``--scheduler-args`` as ``KEY=VALUE`` words (``weight_decay=0.01``,
 ``milestones=10,20``, ``nesterov=true``); ``parse_value`` turns each value
 into a number, a bool, None, a list (commas) or a string, and
-``check_options`` checks the keys against the class's signature so that a
-typo is reported by name before anything trains.
+``check_options`` checks the keys against the class's signature and the
+values against its annotations (a bool option takes true/false only, an int
+option an integer, a list option a list, one number becoming a one-element
+list), so that a typo is reported by name before anything trains;
+``check_choices`` then builds both on a stand-in parameter and takes two
+steps, so whatever else a value would break fails up front too.
 
 ``take_step`` is one optimizer step on a batch, clipping included, through a
 closure for L-BFGS, which evaluates the loss several times per step.
@@ -21,11 +25,13 @@ batch (its ``total_steps`` is epochs times batches per epoch), and
 ``plateau``, which steps once per epoch on the epoch's training loss. Options
 that depend on the length of the run are filled in from ``--epochs`` when not
 given (see ``SCHEDULERS``) and written into ``config.json``, so a run records
-the schedule it actually followed.
+the schedule it actually followed; ``--resume`` refuses a new ``--epochs``
+for such a schedule (``length_option``).
 """
 
 from __future__ import annotations
 
+import copy
 import inspect
 from typing import Any
 
@@ -142,20 +148,142 @@ def scheduler_class(name: str) -> type:
     return found
 
 
-def check_options(cls: type, options: dict[str, Any], flag: str, name: str) -> None:
-    """Refuse a key that ``cls`` does not take, listing those it does."""
-    accepted = [
-        key
+def _accepted(cls: type) -> dict[str, Any]:
+    """The keyword parameters of ``cls`` a user may set, by name."""
+    return {
+        key: parameter
         for key, parameter in inspect.signature(cls).parameters.items()
         if key not in _NOT_OPTIONS
         and parameter.kind not in (parameter.VAR_POSITIONAL, parameter.VAR_KEYWORD)
-    ]
-    for key in options:
+    }
+
+
+# Options that count something (iterations, epochs, steps): 0 or less would
+# only fail later, mid-run, inside the class.
+_POSITIVE = {
+    "history_size",
+    "max_iter",
+    "max_eval",
+    "step_size",
+    "T_max",
+    "T_0",
+    "T_mult",
+    "total_steps",
+    "epochs",
+    "steps_per_epoch",
+}
+
+
+def _kinds(parameter: inspect.Parameter) -> set[str]:
+    """The kinds of value ``parameter`` takes: its annotation's names
+    (``'int | None'`` -> ``{'int', 'None'}``), else its default's type."""
+    annotation = parameter.annotation
+    if isinstance(annotation, str):
+        text = annotation
+    elif annotation is not parameter.empty:
+        text = getattr(annotation, "__name__", str(annotation))
+    else:
+        text = ""
+    kinds = set()
+    for part in text.split("|"):
+        part = part.strip()
+        head = part.split("[")[0].strip().rsplit(".", 1)[-1]
+        if head in ("list", "tuple", "Iterable", "Sequence"):
+            kinds.add("intlist" if part.endswith("[int]") else "list")
+        elif head in ("int", "float", "bool", "str", "None"):
+            kinds.add(head)
+        elif head == "Literal":
+            kinds.add("str")
+        elif part:
+            return set()  # Any, or a type we do not know: take the value as is
+    default = parameter.default
+    if not kinds and default is not parameter.empty and default is not None:
+        for kind in (bool, int, float, str):
+            if isinstance(default, kind):
+                return {kind.__name__}
+        if isinstance(default, (list, tuple)):
+            return {"list"}
+    if default is None and kinds:
+        kinds.add("None")
+    return kinds
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _coerce(key: str, value: Any, kinds: set[str], where: str) -> Any:
+    """``value`` as ``kinds`` wants it, or an ``OptionError`` naming ``where``."""
+    if not kinds:
+        return value
+    if value is None:
+        if "None" in kinds:
+            return None
+    elif isinstance(value, bool):
+        if "bool" in kinds:
+            return value
+    elif isinstance(value, int):
+        if "int" in kinds:
+            if key in _POSITIVE and value <= 0:
+                raise OptionError(
+                    f"{where}: {key} must be a positive integer, got {value}"
+                )
+            return value
+        if "float" in kinds:
+            return float(value)
+        if "list" in kinds or "intlist" in kinds:
+            return [value]
+    elif isinstance(value, float):
+        if "float" in kinds:
+            return value
+        if "list" in kinds:
+            return [value]
+    elif isinstance(value, list):
+        if "intlist" in kinds:
+            if not all(isinstance(item, int) for item in value) or any(
+                isinstance(item, bool) for item in value
+            ):
+                raise OptionError(
+                    f"{where}: {key} expects a list of integers, got {value!r}"
+                )
+            return value
+        if "list" in kinds:
+            if not all(_is_number(item) for item in value):
+                raise OptionError(
+                    f"{where}: {key} expects a list of numbers, got {value!r}"
+                )
+            return value
+    elif "str" in kinds:
+        return value
+    names = {
+        "bool": "true or false",
+        "int": "an integer",
+        "float": "a number",
+        "list": "a list of numbers (with commas)",
+        "intlist": "a list of integers (with commas)",
+        "str": "a word",
+        "None": "none",
+    }
+    wanted = " or ".join(names[kind] for kind in sorted(kinds) if kind in names)
+    shown = {True: "true", False: "false", None: "none"}.get(value, value)
+    if isinstance(value, list):
+        shown = ",".join(map(str, value))
+    raise OptionError(f"{where}: {key} expects {wanted}, got {shown!r}")
+
+
+def check_options(cls: type, options: dict[str, Any], flag: str, name: str) -> None:
+    """Refuse a key that ``cls`` does not take, listing those it does, or a
+    value of the wrong kind (by the class's annotations and defaults); values
+    are converted in place (``1`` for a float option is ``1.0``, one number
+    for a list option a one-element list)."""
+    accepted = _accepted(cls)
+    for key, value in list(options.items()):
         if key not in accepted:
             raise OptionError(
                 f"{flag}: {name} ({cls.__name__}) has no option {key!r}; it takes "
                 f"{', '.join(accepted)}"
             )
+        options[key] = _coerce(key, value, _kinds(accepted[key]), f"{flag} {name}")
 
 
 def optimizer_options(config: Any) -> dict[str, Any]:
@@ -199,6 +327,32 @@ def scheduler_options(config: Any, steps_per_epoch: int) -> dict[str, Any]:
     for key, value in derived.items():
         options.setdefault(key, value)
     return options
+
+
+# Schedules whose length option is filled in from --epochs when not given.
+LENGTH_OPTIONS = {
+    "step": "step_size",
+    "multistep": "milestones",
+    "cosine": "T_max",
+    "cosine-restarts": "T_0",
+    "onecycle": "total_steps",
+}
+
+
+def length_option(config: Any) -> str | None:
+    """The option of ``config``'s schedule that was set from its --epochs
+    (None when there is none, or the user gave it). ``onecycle`` always
+    counts: its schedule spans the whole run whatever sets its length."""
+    key = LENGTH_OPTIONS.get(config.scheduler)
+    if key is None or config.scheduler == "onecycle":
+        return key
+    given = config.scheduler_args.get(key)
+    stripped = copy.copy(config)
+    stripped.scheduler_args = {}
+    derived = scheduler_options(stripped, 1)[key]
+    if isinstance(given, (list, tuple)) and isinstance(derived, list):
+        given = list(given)
+    return key if given is None or given == derived else None
 
 
 def make_scheduler(
@@ -256,36 +410,73 @@ def take_step(
 
 
 def check_choices(config: Any) -> None:
-    """Build the run's optimizer and schedule on a stand-in parameter.
+    """Build the run's optimizer and schedule on a stand-in parameter, and
+    take two steps of each.
 
     Every check the classes make of their arguments (an unknown key, a
-    negative gamma, a milestone list that is not increasing) happens here,
-    before data is loaded or a folder made; the model's real parameters are
-    not needed for that, and no random numbers are drawn.
+    negative gamma, a milestone list that is not increasing), and every
+    failure a bad value would cause in the first steps, happens here, before
+    data is loaded or a folder made; the model's real parameters are not
+    needed for that, and no random numbers are drawn. Values are checked
+    against the classes' annotations first (``check_options``).
 
     Raises:
-        OptionError: naming the flag, the class and what the class said.
+        OptionError: naming the flag, the class and what went wrong.
     """
-    cls = optimizer_class(config.optimizer)
-    check_options(cls, config.optimizer_args, "--optimizer-args", config.optimizer)
     for key in ("lr", "momentum"):
         if key in config.optimizer_args:
             raise OptionError(f"--optimizer-args: give {key} as --{key}, not here")
+    cls = optimizer_class(config.optimizer)
+    check_options(cls, config.optimizer_args, "--optimizer-args", config.optimizer)
     stand_in = nn.Parameter(zeros(1))
     try:
         optimizer = cls([stand_in], **optimizer_options(config))
-    except (TypeError, ValueError) as error:
-        raise OptionError(f"--optimizer {config.optimizer}: {error}") from None
+        for _ in range(2):
+            _trial_step(optimizer, stand_in, config)
+    except Exception as error:  # noqa: BLE001 - any failure is the options'
+        raise OptionError(f"--optimizer {config.optimizer}: {_said(error)}") from None
     if config.scheduler is None:
         return
     scheduler = scheduler_class(config.scheduler)
+    if "lr" in config.scheduler_args:
+        raise OptionError("--scheduler-args: give lr as --lr, not here")
     check_options(
         scheduler, config.scheduler_args, "--scheduler-args", config.scheduler
     )
     try:
-        scheduler(optimizer, **scheduler_options(config, 1))
-    except (TypeError, ValueError, KeyError) as error:
-        raise OptionError(f"--scheduler {config.scheduler}: {error}") from None
+        built = scheduler(optimizer, **scheduler_options(config, 1))
+        for _ in range(min(2, config.epochs)):
+            _trial_step(optimizer, stand_in, config)
+            if config.scheduler == "plateau":
+                built.step(1.0)
+            else:
+                built.step()
+    except Exception as error:  # noqa: BLE001 - any failure is the options'
+        raise OptionError(f"--scheduler {config.scheduler}: {_said(error)}") from None
+
+
+def _trial_step(optimizer: Any, stand_in: Tensor, config: Any) -> None:
+    """One step of ``optimizer`` on ``(stand_in - 1)**2``."""
+
+    def closure() -> Tensor:
+        optimizer.zero_grad()
+        loss = ((stand_in - 1.0) ** 2).sum()
+        loss.backward()
+        return loss
+
+    if config.optimizer == "lbfgs":
+        optimizer.step(closure)
+    else:
+        closure()
+        optimizer.step()
+
+
+def _said(error: BaseException) -> str:
+    """What ``error`` says, with its type when it says nothing useful."""
+    text = str(error).strip("'\"")
+    if isinstance(error, (TypeError, ValueError)) and text:
+        return text
+    return f"{type(error).__name__}: {text}" if text else type(error).__name__
 
 
 def buffers(config: Any) -> int:

@@ -5,7 +5,9 @@ half-made folder behind when it fails: ``check_output`` refuses a path that
 cannot hold the run before anything starts, ``prepare_output`` makes the
 folder and remembers which folders it created, and ``remove_output`` takes
 them away again after a failed run. A folder the user already had, or one
-that holds a checkpoint of the run, is never removed. ``check_memory``
+that holds a checkpoint of the run, is never removed. A new run into a
+folder first deletes the checkpoints an older run left there
+(``remove_checkpoints``), as it replaces that run's files. ``check_memory``
 refuses, up front, a network too big for the memory this process may use.
 """
 
@@ -123,6 +125,30 @@ def remove_output(path: str, created: list[str]) -> None:
             os.rmdir(folder)
         except OSError:  # not empty: something else put files there
             return
+
+
+def remove_checkpoints(path: str) -> list[str]:
+    """Delete the checkpoints an earlier run left in the run folder ``path``.
+
+    A new run writes over the run files of a folder it is given; it must not
+    leave the old run's ``checkpoint.safetensors`` and
+    ``checkpoint-epoch-K.safetensors`` beside them, or a later ``--resume``
+    would continue the old run over the new one's files. Only regular files
+    with those names are touched.
+
+    Returns:
+        The names removed.
+    """
+    removed = []
+    for name in sorted(os.listdir(path)):
+        stale = name == "checkpoint.safetensors" or (
+            name.startswith("checkpoint-epoch-") and name.endswith(".safetensors")
+        )
+        target = os.path.join(path, name)
+        if stale and os.path.isfile(target) and not os.path.islink(target):
+            os.remove(target)
+            removed.append(name)
+    return removed
 
 
 def _memory_limit() -> int | None:

@@ -23,6 +23,7 @@ optimizer and schedule tables live in ``optimizers.py``, the datasets in
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
@@ -304,9 +305,18 @@ def train_classifier(
     def save(position: tuple, keep: str | None = None) -> str:
         state = _state(config, parts, history, position)
         names = [keep, checkpoint.LATEST] if keep else [checkpoint.LATEST]
-        for name in names:
-            checkpoint.write(os.path.join(str(output), name), state)
+        with interrupt.saving() if interrupt else contextlib.nullcontext():
+            for name in names:
+                checkpoint.write(os.path.join(str(output), name), state)
         return os.path.join(str(output), checkpoint.LATEST)
+
+    # The last epoch is always checkpointed when the run keeps checkpoints
+    # (or continues one), so that a later --resume --epochs N goes on from it.
+    final = output is not None and bool(
+        config.checkpoint_every
+        or resume is not None
+        or os.path.isfile(os.path.join(output, checkpoint.LATEST))
+    )
 
     if output is None:
         interrupt = None  # nowhere to save a checkpoint: Ctrl-C stops as usual
@@ -360,6 +370,8 @@ def train_classifier(
         every = config.checkpoint_every
         if output is not None and every and epoch % every == 0:
             save((epoch, 0), checkpoint.epoch_name(epoch))
+        elif final and epoch == config.epochs:
+            save((epoch, 0))
         if interrupt and interrupt.requested and epoch < config.epochs:
             raise checkpoint.Interrupted(save((epoch, 0)), epoch, 0)
 

@@ -22,9 +22,15 @@ one can only ever produce arrays) and never pickles.
 
 Files are written to a temporary file in the target's folder and renamed over
 it only when complete, so an error or a crash never leaves half a checkpoint.
+The files ``save`` and ``save_safetensors`` write record a SHA-256 digest of
+each tensor's bytes (``integrity``), checked on loading, so that a file
+damaged later is refused rather than loaded with wrong values. A file that is
+damaged, truncated or in no format plaingrad reads raises ``CheckpointError``,
+a ``ValueError`` that names the file and what is wrong.
 """
 
 from .checkpoint import load, save
+from .errors import CheckpointError
 from .safetensors_file import (
     load_safetensors,
     load_safetensors_metadata,
@@ -33,6 +39,7 @@ from .safetensors_file import (
 from .torch_file import UnsafeGlobalError
 
 __all__ = [
+    "CheckpointError",
     "UnsafeGlobalError",
     "load",
     "load_safetensors",

@@ -17,6 +17,7 @@ from collections import OrderedDict
 from collections.abc import Mapping
 from typing import Any, BinaryIO
 
+from .errors import CheckpointError
 from .safetensors_file import (
     FORMAT_KEY,
     ORDER_KEY,
@@ -42,7 +43,9 @@ def save(obj: Any, f: str | os.PathLike | BinaryIO) -> None:
     written through a temporary file in the same folder that replaces it only
     when complete: a refused value or a crash midway leaves an existing
     checkpoint as it was. A flat state dict gives a plain safetensors file
-    that ``safetensors.torch.load_file`` reads with the same names.
+    that ``safetensors.torch.load_file`` reads with the same names. The file
+    records a SHA-256 digest of every tensor and of the structure, which
+    ``load`` checks.
 
     Args:
         obj: a tensor, number, string, bool or None, or dicts (``dict``,
@@ -141,9 +144,12 @@ def load(
 
     Raises:
         FileNotFoundError: when ``f`` does not exist.
-        ValueError: when ``f`` is truncated, corrupted, or in no format that
-            plaingrad reads (a legacy non-zip torch file, a bare pickle, a
-            text file), the message naming the file and what is wrong.
+        CheckpointError: (a ``ValueError``) when ``f`` is truncated,
+            corrupted, or in no format that plaingrad reads (a legacy non-zip
+            torch file, a bare pickle, a text file), the message naming the
+            file and what is wrong; for a file written by ``save`` or
+            ``save_safetensors``, when a tensor's bytes or the structure do
+            not match the digests recorded at saving, naming the tensor.
         pickle.UnpicklingError: when a torch file asks for anything other
             than tensors and plain containers (code to run, an arbitrary
             class), naming the global it refused; nothing from it runs.
@@ -161,13 +167,14 @@ def load(
         return TorchReader(where).load_raw(_read(source))
     length = len(source) if isinstance(source, bytes) else os.path.getsize(source)
     if head[8:9] != b"{" and not 0 < size <= length - 8:
-        raise ValueError(
+        raise CheckpointError(
             f"load: {where} is not a plaingrad checkpoint: expected a "
             "safetensors file written by plaingrad.save, another safetensors "
             "file or a torch.save zip archive"
         )
     with SafetensorsFile(source, where) as tensors:
         result = _rebuild(tensors, where, map_location)
+        tensors.check_rest()
     if tensors.bfloat16:
         warn_bfloat16("load", where, stacklevel=3)
     return result
@@ -184,12 +191,15 @@ def _rebuild(tensors: SafetensorsFile, where: str, map_location: Any) -> Any:
             for name in tensors.names()
         )
     if version != _FORMAT:
-        raise ValueError(
+        raise CheckpointError(
             f"load: {where} is in the format {version!r}, which this plaingrad "
             f"does not read (it reads {_FORMAT!r}); a newer plaingrad wrote it?"
         )
     try:
         structure = json.loads(metadata[STRUCTURE_KEY])
-    except (KeyError, ValueError):
+    except (KeyError, ValueError, RecursionError):  # RecursionError: too deep
         raise rebuild.damaged(f"no readable {STRUCTURE_KEY!r} entry") from None
-    return rebuild.decode(structure, map_location)
+    try:
+        return rebuild.decode(structure, map_location)
+    except RecursionError:  # only if called with little stack left
+        raise rebuild.damaged("containers nested too deep") from None

@@ -2,7 +2,8 @@
 
 The package checks every file it opens (a truncated file, a header that is not
 JSON, offsets outside the data, a size that does not match a shape); its
-errors come back as a ``ValueError`` that names the file. A path is opened
+errors come back as a ``CheckpointError`` (a ``ValueError``) that names the
+file. A path is opened
 lazily with ``safetensors.safe_open``; the bytes of a file object are checked
 by ``safetensors.deserialize``. plaingrad adds only what the package leaves
 out:
@@ -11,6 +12,8 @@ out:
   header points at and widened to float32, with a ``PlaingradWarning``;
 - the order the tensors were saved in, which the format does not keep, stored
   in the metadata under ``plaingrad.key_order``;
+- a SHA-256 digest of every tensor's bytes, under ``plaingrad.sha256``,
+  checked as each tensor is read (see ``integrity``);
 - atomic writes: the bytes ``safetensors.numpy.save`` gives go to a temporary
   file beside the target, which replaces it only once complete, so an error or
   a crash midway leaves the previous file as it was.
@@ -35,12 +38,14 @@ from safetensors import SafetensorError
 from .. import _dtype
 from ..tensor import Tensor
 from ..warnings import PlaingradWarning
+from .errors import CheckpointError
+from .integrity import INTEGRITY_KEY, Digests, record
 from .structure import make_tensor
 
 ORDER_KEY = "plaingrad.key_order"
 FORMAT_KEY = "plaingrad.format"
 STRUCTURE_KEY = "plaingrad.structure"
-RESERVED = (ORDER_KEY, FORMAT_KEY, STRUCTURE_KEY)
+RESERVED = (ORDER_KEY, FORMAT_KEY, STRUCTURE_KEY, INTEGRITY_KEY)
 
 # The safetensors codes of the dtypes NumPy holds, for `deserialize`'s bytes.
 _NUMPY = dict(
@@ -80,6 +85,7 @@ class SafetensorsFile:
 
     ``source`` is a path or the bytes of a file object; ``where`` names it in
     errors. Use it as a context manager, so that a path's file is closed.
+    Every tensor read is checked against the file's digests, if it has them.
     """
 
     def __init__(self, source: str | bytes, where: str, op: str = "load") -> None:
@@ -95,10 +101,15 @@ class SafetensorsFile:
                 metadata = self.handle.metadata()
                 self.entries = set(self.handle.keys())
         except SafetensorError as error:
-            raise ValueError(
+            raise CheckpointError(
                 f"{op}: {where} is not a readable safetensors file: {error}"
             ) from error
         self.metadata: dict[str, str] = metadata or {}
+        self.digests = Digests(
+            self.metadata.get(INTEGRITY_KEY), self.entries, op, where
+        )
+        self.digests.check_structure(self.metadata.get(STRUCTURE_KEY))
+        self.checked: set[str] = set()
 
     def __enter__(self) -> SafetensorsFile:
         return self
@@ -122,16 +133,27 @@ class SafetensorsFile:
 
     def array(self, name: str) -> np.ndarray:
         """A new, native-endian, writable array with the tensor's values."""
+        self.checked.add(name)
         if isinstance(self.source, bytes):
             info = self.raw[name]
             code, shape, raw = info["dtype"], info["shape"], info["data"]
         else:
             try:
-                return np.array(self.handle.get_tensor(name))  # a copy, off the mmap
+                array = np.array(self.handle.get_tensor(name))  # a copy, off the mmap
             except (TypeError, AttributeError):  # NumPy lacks it: BF16, F8_E4M3...
                 view = self.handle.get_slice(name)
                 code, shape = view.get_dtype(), view.get_shape()
                 raw = self.bytes_of(name) if code == "BF16" else b""
+            else:
+                self.digests.check_tensor(name, array)
+                if array.dtype.name != "bfloat16":
+                    return array
+                # With ml_dtypes installed (onnx brings it) NumPy can hold
+                # bfloat16, but plaingrad has no such dtype: widen it all the same.
+                self.bfloat16 = True
+                return array.astype(np.float32)
+        if code == "BF16" or code in _NUMPY:
+            self.digests.check_tensor(name, raw)
         if code == "BF16":
             self.bfloat16 = True
             return bfloat16_to_float32(np.frombuffer(raw, "<u2")).reshape(shape)
@@ -151,6 +173,13 @@ class SafetensorsFile:
             f.seek(start + begin)
             return f.read(end - begin)
 
+    def check_rest(self) -> None:
+        """Check the tensors not read yet (the other names of a tied weight)."""
+        if self.digests.tensors is None:
+            return
+        for name in sorted(self.entries - self.checked):
+            self.array(name)
+
     def tensors(self) -> OrderedDict[str, Tensor]:
         out = OrderedDict(
             (
@@ -167,7 +196,18 @@ class SafetensorsFile:
 def source_of(f: Any, op: str) -> tuple[str | bytes, str]:
     """A path to ``f``, or the bytes of a binary file object, and how to name it."""
     if hasattr(f, "read"):
-        data = f.read()
+        if isinstance(f, io.TextIOBase):
+            raise TypeError(
+                f"{op}: `f` must be opened in binary mode ('rb'), got a text "
+                f"file {getattr(f, 'name', f)!r}"
+            )
+        try:
+            data = f.read()
+        except UnicodeDecodeError:
+            raise TypeError(
+                f"{op}: `f` must be opened in binary mode ('rb'); reading it "
+                "decoded text"
+            ) from None
         if not isinstance(data, bytes):
             raise TypeError(
                 f"{op}: `f` must be opened in binary mode ('rb'); read() gave "
@@ -191,10 +231,42 @@ def source_of(f: Any, op: str) -> tuple[str | bytes, str]:
 
 
 def to_bytes(arrays: Mapping[str, np.ndarray], metadata: dict[str, str]) -> bytes:
-    """A whole safetensors file (tensors of plaingrad's dtypes), as bytes."""
+    """A whole safetensors file (tensors of plaingrad's dtypes), as bytes.
+
+    The metadata gains the tensors' digests (and the structure's, if it has
+    one) under ``INTEGRITY_KEY``.
+    """
     # The package copies raw memory, so C order (np.require keeps 0-d arrays 0-d).
     contiguous = {name: np.require(a, requirements="C") for name, a in arrays.items()}
-    return safetensors.numpy.save(contiguous, metadata=metadata)
+    metadata = {
+        **metadata,
+        INTEGRITY_KEY: record(contiguous, metadata.get(STRUCTURE_KEY)),
+    }
+    return _sorted_metadata(safetensors.numpy.save(contiguous, metadata=metadata))
+
+
+def _sorted_metadata(data: bytes) -> bytes:
+    """The package's file with the metadata's keys in sorted order.
+
+    The package keeps metadata in a hash map whose order changes from one
+    process to the next, so the same state would give different bytes; runs
+    that resume are checked bitwise against runs that did not stop. Only the
+    order changes: the header is re-encoded as compactly as the package
+    wrote it, and if that does not give the same length (a string escaped
+    differently) the package's bytes are kept as they are.
+    """
+    size = int.from_bytes(data[:8], "little")
+    written = data[8 : 8 + size]
+    header = json.loads(written)
+    metadata = header.get("__metadata__") or {}
+    if len(metadata) < 2:
+        return data
+    header["__metadata__"] = dict(sorted(metadata.items()))
+    text = json.dumps(header, ensure_ascii=False, separators=(",", ":"))
+    encoded = text.encode("utf-8")
+    if len(encoded) != len(written.rstrip(b" ")):
+        return data
+    return data[:8] + encoded.ljust(size) + data[8 + size :]
 
 
 def writable(path: str | os.PathLike, op: str) -> str:
@@ -236,8 +308,24 @@ def write_atomically(data: bytes, f: Any, op: str) -> None:
     rename within one file system) and is removed if anything fails, so ``f``
     is either the complete new file or whatever it was before. A file object
     is written directly.
+
+    - A symbolic link is followed: its target is replaced, the link kept.
+    - An existing file keeps its permission bits (not its owner: the new file
+      belongs to whoever saves).
+    - A file in a folder that cannot be written to is refused with
+      ``PermissionError``, even where the file itself is writable (where
+      ``torch.save`` writes it in place): writing in place would lose the
+      guarantee that a crash never leaves half a checkpoint.
+    - A process killed midway (``kill -9``) leaves its temporary file,
+      ``.NAME.xxxxxxxx.tmp``, beside the target; nothing removes it later,
+      since telling it from another process's save in progress is not safe.
     """
     if hasattr(f, "write"):
+        if isinstance(f, io.TextIOBase):
+            raise TypeError(
+                f"{op}: `f` must be opened in binary mode ('wb'), got a text "
+                f"file {getattr(f, 'name', f)!r}"
+            )
         f.write(data)
         return
     if not isinstance(f, (str, os.PathLike)):
@@ -246,19 +334,34 @@ def write_atomically(data: bytes, f: Any, op: str) -> None:
             f"writing, got {type(f).__name__}"
         )
     path = writable(f, op)
-    folder, base = os.path.split(os.path.abspath(path))
+    # Through a symbolic link (latest.pt -> ckpt_10.pt): replace its target
+    # and keep the link, as writing through it (torch.save) would.
+    folder, base = os.path.split(os.path.realpath(path))
+    try:
+        mode = os.stat(path).st_mode & 0o7777  # an existing file keeps its mode
+    except OSError:
+        mode = None
     try:
         handle, temporary = _temporary_file(folder, base)
     except OSError as error:
+        hint = ""
+        if isinstance(error, PermissionError) and os.access(path, os.W_OK):
+            hint = (
+                "; the file is writable but its folder is not, and plaingrad "
+                "writes a temporary file beside it, so that a crash never "
+                "leaves half a checkpoint"
+            )
         raise type(error)(
-            error.errno, f"{op}: cannot write {path!r} ({error.strerror})"
+            error.errno, f"{op}: cannot write {path!r} ({error.strerror}){hint}"
         ) from None
     try:
+        if mode is not None and hasattr(os, "fchmod"):
+            os.fchmod(handle, mode)
         with os.fdopen(handle, "wb") as out:
             out.write(data)
             out.flush()
             os.fsync(out.fileno())  # on disk before it can replace the old
-        os.replace(temporary, path)
+        os.replace(temporary, os.path.join(folder, base))
     except BaseException as error:
         try:
             os.unlink(temporary)
@@ -279,8 +382,9 @@ def save_safetensors(
     """Write named tensors (e.g. ``model.state_dict()``) to a safetensors file.
 
     The file is plain safetensors, readable by ``safetensors.torch.load_file``.
-    It is written to a temporary file that replaces ``path`` only once
-    complete.
+    Its metadata records a SHA-256 digest of each tensor's bytes, which
+    ``load_safetensors`` and ``plaingrad.load`` check. It is written to a
+    temporary file that replaces ``path`` only once complete.
 
     Args:
         state_dict: tensor names mapped to tensors (NumPy arrays are accepted
@@ -296,7 +400,7 @@ def save_safetensors(
             strings.
         ValueError: when ``metadata`` uses a reserved key
             (``plaingrad.key_order``, ``plaingrad.format``,
-            ``plaingrad.structure``).
+            ``plaingrad.structure``, ``plaingrad.sha256``).
         FileNotFoundError: when the folder of ``path`` does not exist.
         NotADirectoryError: when the "folder" of ``path`` is a file.
         IsADirectoryError: when ``path`` is a folder.
@@ -380,9 +484,10 @@ def load_safetensors(path: str | os.PathLike) -> OrderedDict[str, Tensor]:
 
     Raises:
         FileNotFoundError: when ``path`` is not a file.
-        ValueError: when the file is not valid safetensors (truncated,
-            corrupted, another format), with the ``safetensors`` package's
-            reason.
+        CheckpointError: (a ``ValueError``) when the file is not valid
+            safetensors (truncated, corrupted, another format), with the
+            ``safetensors`` package's reason, or when a tensor's bytes do not
+            match the digest recorded by ``save_safetensors``, naming it.
         TypeError: when a tensor's dtype has no plaingrad equivalent.
     """
     with _open(path, "load_safetensors") as file:

@@ -25,6 +25,7 @@ import numpy as np
 
 from ..creation import from_numpy
 from ..tensor import Tensor
+from .errors import CheckpointError, a_or_an
 
 _LEAF_TYPES = "tensors, int, float, str, bool and None"
 _KEY_TYPES = "str, int, float, bool, None or tuples of them"
@@ -37,6 +38,9 @@ _CONTAINERS: dict[type, str] = {
     tuple: "tuple",
 }
 _MAPPINGS = {"dict": dict, "ordered_dict": OrderedDict, "counter": Counter}
+# How deep containers may nest: ``save`` refuses deeper objects and ``load``
+# deeper files (Python's recursion limit would end either with RecursionError).
+MAX_DEPTH = 300
 
 
 def where(path: tuple) -> str:
@@ -61,7 +65,7 @@ def _refusal(value: Any, path: tuple) -> TypeError:
     elif isinstance(value, (dict, list, tuple)):
         hint = "; use a plain dict, OrderedDict, Counter, list or tuple"
     return TypeError(
-        f"save: cannot save a {name} at `{where(path)}`: plaingrad.save stores "
+        f"save: cannot save {a_or_an(name)} at `{where(path)}`: plaingrad.save stores "
         f"dicts, lists and tuples of {_LEAF_TYPES}, and never pickles other "
         f"objects{hint}"
     )
@@ -109,7 +113,8 @@ class Flattener:
         if type(key) is float:
             return self.number(key)
         raise TypeError(
-            f"save: cannot save the dict key {key!r} (a {type(key).__name__}) at "
+            f"save: cannot save the dict key {key!r} "
+            f"({a_or_an(type(key).__name__)}) at "
             f"`{where(path)}`: keys must be {_KEY_TYPES}"
         )
 
@@ -137,6 +142,11 @@ class Flattener:
             return node
         if kind not in _CONTAINERS:
             raise _refusal(value, path)
+        if len(path) >= MAX_DEPTH:
+            raise ValueError(
+                f"save: `{where(path[:3])}...` nests containers more than "
+                f"{MAX_DEPTH} deep, which plaingrad.save does not store"
+            )
         if id(value) in self.open:
             raise ValueError(
                 f"save: `{where(path)}` contains itself; a structure with a "
@@ -147,6 +157,14 @@ class Flattener:
             if kind in (list, tuple):
                 items = [self.encode(v, (*path, i)) for i, v in enumerate(value)]
                 return {kind.__name__: items}
+            if kind is Counter:
+                for k, v in value.items():
+                    if type(v) is not int:
+                        raise TypeError(
+                            f"save: cannot save the count {v!r} at "
+                            f"`{where((*path, k))}`: a Counter's counts must be "
+                            "ints"
+                        )
             pairs = [
                 [self.key(k, path), self.encode(v, (*path, k))]
                 for k, v in value.items()
@@ -204,8 +222,8 @@ class Rebuilder:
         self.where = where
         self.tensors: dict[str, Tensor] = {}  # the same name gives one object
 
-    def damaged(self, detail: str) -> ValueError:
-        return ValueError(
+    def damaged(self, detail: str) -> CheckpointError:
+        return CheckpointError(
             f"load: {self.where} was written by plaingrad.save but its "
             f"structure is damaged ({detail})"
         )
@@ -214,12 +232,16 @@ class Rebuilder:
         name = node.get("tensor")
         if not isinstance(name, str) or name not in self.names:
             raise self.damaged(f"no tensor named {name!r}")
+        extra = set(node) - {"tensor", "parameter", "requires_grad"}
+        flags = [node.get(flag, True) for flag in ("parameter", "requires_grad")]
+        if extra or any(flag is not True for flag in flags):
+            raise self.damaged(f"the tensor entry {_short(node)}")
         if name in self.tensors:
             return self.tensors[name]
         tensor = make_tensor(
             self.array(name),
-            node.get("requires_grad", False) is True,
-            node.get("parameter", False) is True,
+            "requires_grad" in node,
+            "parameter" in node,
             name,
             self.where,
         )
@@ -227,31 +249,50 @@ class Rebuilder:
         self.tensors[name] = tensor
         return tensor
 
-    def decode(self, node: Any, map_location: Any) -> Any:
+    def decode(self, node: Any, map_location: Any, depth: int = 0) -> Any:
         if node is None or type(node) in (bool, int, float, str):
             return node
         if type(node) is not dict:
-            raise self.damaged(f"unexpected {type(node).__name__} {node!r}")
+            raise self.damaged(f"unexpected {type(node).__name__} {_short(node)}")
+        if depth > MAX_DEPTH:
+            raise self.damaged(f"containers nested more than {MAX_DEPTH} deep")
         if "tensor" in node:
             return self.tensor(node, map_location)
         if len(node) != 1:
-            raise self.damaged(f"unknown entry {node!r}")
+            raise self.damaged(f"unknown entry {_short(node)}")
         ((tag, content),) = node.items()
         if tag == "float" and content in ("nan", "inf", "-inf"):
             return float(content)
         if tag in ("list", "tuple") and type(content) is list:
-            items = [self.decode(item, map_location) for item in content]
+            items = [self.decode(item, map_location, depth + 1) for item in content]
             return items if tag == "list" else tuple(items)
         if tag in _MAPPINGS and type(content) is list:
             out: dict = _MAPPINGS[tag]()
             for pair in content:
                 if type(pair) is not list or len(pair) != 2:
-                    raise self.damaged(f"a {tag} entry is {pair!r}")
-                key = self.decode(pair[0], map_location)
-                value = self.decode(pair[1], map_location)
-                try:
-                    out[key] = value
-                except TypeError:  # an unhashable key, in a damaged file
-                    raise self.damaged(f"a {tag} key is {pair[0]!r}") from None
+                    raise self.damaged(f"{a_or_an(tag)} entry is {_short(pair)}")
+                key = self.key(pair[0], depth + 1)
+                value = self.decode(pair[1], map_location, depth + 1)
+                if tag == "counter" and type(value) is not int:
+                    raise self.damaged(f"a Counter's count is {_short(value)}")
+                out[key] = value
             return out
-        raise self.damaged(f"unknown entry {node!r}")
+        raise self.damaged(f"unknown entry {_short(node)}")
+
+    def key(self, node: Any, depth: int) -> Any:
+        """A dict key: what ``Flattener.key`` writes, and nothing else."""
+        if node is None or type(node) in (bool, int, float, str):
+            return node
+        if type(node) is dict and len(node) == 1 and depth <= MAX_DEPTH:
+            ((tag, content),) = node.items()
+            if tag == "float" and content in ("nan", "inf", "-inf"):
+                return float(content)
+            if tag == "tuple" and type(content) is list:
+                return tuple(self.key(item, depth + 1) for item in content)
+        raise self.damaged(f"a dict key is {_short(node)}")
+
+
+def _short(value: Any) -> str:
+    """``repr(value)``, cut short: a damaged file can hold anything."""
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."

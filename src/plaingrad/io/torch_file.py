@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import io
 import pickle
+import pickletools
 import re
 import zipfile
 from collections import Counter, OrderedDict
@@ -36,6 +37,7 @@ import numpy as np
 
 from .. import _dtype
 from ..tensor import Tensor
+from .errors import CheckpointError, a_or_an
 from .safetensors_file import bfloat16_to_float32, warn_bfloat16
 from .structure import make_tensor, map_tensor
 
@@ -83,15 +85,16 @@ _DTYPES = {
 }
 
 
+# The opcodes whose argument is a memo index (MEMOIZE's is implicit: the
+# memo's size, which is below the number of opcodes read so far).
+_MEMO_OPS = frozenset({"PUT", "BINPUT", "LONG_BINPUT", "GET", "BINGET", "LONG_BINGET"})
+
+
 class UnsafeGlobalError(pickle.UnpicklingError):
     """A pickle named a global that the restricted unpickler does not allow."""
 
 
 class _Unsupported(TypeError):
-    pass
-
-
-class _Damaged(ValueError):
     pass
 
 
@@ -199,8 +202,8 @@ class TorchReader:
         self.storages: dict[str, _Storage] = {}
         self.bfloat16 = False
 
-    def damaged(self, detail: str) -> _Damaged:
-        return _Damaged(
+    def damaged(self, detail: str) -> CheckpointError:
+        return CheckpointError(
             f"load: {self.where} is a damaged torch.save checkpoint: {detail}"
         )
 
@@ -211,12 +214,12 @@ class TorchReader:
             self.archive = zipfile.ZipFile(io.BytesIO(data))
             names = self.archive.namelist()
         except (zipfile.BadZipFile, OSError, ValueError) as error:
-            raise ValueError(
+            raise CheckpointError(
                 f"load: {self.where} is a truncated or corrupted zip file ({error})"
             ) from None
         records = [n for n in names if re.fullmatch(r"[^/]+/data\.pkl", n)]
         if len(records) != 1:
-            raise ValueError(
+            raise CheckpointError(
                 f"load: {self.where} is a zip file but not a torch.save "
                 f"checkpoint: it has no single <folder>/data.pkl (found "
                 f"{len(records)})"
@@ -230,34 +233,59 @@ class TorchReader:
         version = self.maybe_member("version")
         if version is not None and not version.strip().isdigit():
             raise self.damaged(f"its version record is {version[:20]!r}")
-        unpickler = _RestrictedUnpickler(io.BytesIO(self.member("data.pkl")), self)
-        return self.finish(unpickler)
+        record = self.member("data.pkl")
+        unpickler = _RestrictedUnpickler(io.BytesIO(record), self)
+        return self.finish(unpickler, record)
 
     def load_raw(self, data: bytes) -> Any:
         """A bare pickle: say what it is, without running anything from it."""
         unpickler = _RestrictedUnpickler(io.BytesIO(data), self)
-        first = self.finish(unpickler, raw=True)
+        first = self.finish(unpickler, data, raw=True)
         if type(first) is int and first == _LEGACY_MAGIC:
-            raise ValueError(
+            raise CheckpointError(
                 f"load: {self.where} was written by torch.save in its legacy "
                 "(pre-1.6, or _use_new_zipfile_serialization=False) format; "
                 "plaingrad reads only the zip format. In PyTorch, re-save it: "
                 "torch.save(torch.load(path), new_path)"
             )
-        raise ValueError(
+        raise CheckpointError(
             f"load: {self.where} is a bare pickle file, not a torch.save zip "
             "archive or a plaingrad checkpoint; plaingrad never unpickles "
             "arbitrary pickles"
         )
 
-    def finish(self, unpickler: _RestrictedUnpickler, raw: bool = False) -> Any:
+    def check_memo(self, data: bytes) -> None:
+        """Refuse memo indices no real pickle needs, before unpickling.
+
+        The C unpickler grows its memo table to the largest index a PUT names,
+        so a few bytes asking for index 2**28 would cost gigabytes. A pickle
+        stores at most one memo entry per opcode, so an index at least the
+        number of opcodes can only come from a hostile or damaged file.
+        """
+        ops = pickletools.genops(data)
+        indices = []
+        count = 0
+        for opcode, arg, _ in ops:
+            count += 1
+            if opcode.name in _MEMO_OPS:
+                indices.append(arg)
+        largest = max(indices, default=-1)
+        if type(largest) is not int or largest >= count:
+            raise pickle.UnpicklingError(
+                f"a memo index {largest!r} in a pickle of {count} opcodes"
+            )
+
+    def finish(
+        self, unpickler: _RestrictedUnpickler, data: bytes, raw: bool = False
+    ) -> Any:
         try:
+            self.check_memo(data)
             result = unpickler.load()
-        except (UnsafeGlobalError, _Unsupported, _Damaged):
+        except (UnsafeGlobalError, _Unsupported, CheckpointError):
             raise
         except Exception as error:  # any way a broken pickle can fail
             if raw:
-                raise ValueError(
+                raise CheckpointError(
                     f"load: {self.where} is not a plaingrad checkpoint, a "
                     "safetensors file or a torch.save zip archive (it starts "
                     f"like a pickle, which fails to read: {error})"
@@ -415,7 +443,7 @@ class TorchReader:
         from ..nn import Parameter
 
         if type(data) is not Tensor:
-            raise self.damaged(f"a Parameter wraps a {type(data).__name__}")
+            raise self.damaged(f"a Parameter wraps {a_or_an(type(data).__name__)}")
         floating = data.dtype.is_floating_point
         return Parameter(data, requires_grad=requires_grad is True and floating)
 

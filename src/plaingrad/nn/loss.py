@@ -14,6 +14,8 @@ class _Loss(Module):
         self, size_average: Any = None, reduce: Any = None, reduction: str = "mean"
     ) -> None:
         super().__init__()
+        # the deprecated size_average / reduce, when given, choose the reduction
+        reduction = _loss.legacy_reduction(size_average, reduce, reduction)
         _loss._check_reduction(reduction, type(self).__name__)
         self.reduction = reduction
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..ops import loss as _loss
 from ..ops import loss_ctc as _ctc
 from ..ops import loss_prob as _prob
 from ..tensor import Tensor
@@ -41,7 +42,8 @@ class KLDivLoss(Module):
                 f"KLDivLoss: {reduction} is not a valid value for reduction "
                 "(expected 'mean', 'batchmean', 'sum' or 'none')"
             )
-        self.reduction = reduction
+        # the deprecated size_average / reduce, when given, choose the reduction
+        self.reduction = _loss.legacy_reduction(size_average, reduce, reduction)
         self.log_target = log_target
 
     def forward(self, input: Tensor, target: Tensor) -> Tensor:

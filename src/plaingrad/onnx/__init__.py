@@ -29,7 +29,14 @@ it is imported only when ``export`` runs.
 """
 
 from . import errors
+from ._args import TrainingMode
 from ._export import export
 from .errors import OnnxExporterError, UnsupportedOperatorError
 
-__all__ = ["OnnxExporterError", "UnsupportedOperatorError", "errors", "export"]
+__all__ = [
+    "OnnxExporterError",
+    "TrainingMode",
+    "UnsupportedOperatorError",
+    "errors",
+    "export",
+]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -12,6 +11,7 @@ import numpy as np
 
 from ..creation import from_numpy
 from ..tensor import Tensor
+from ._args import TrainingMode, check_keywords, check_target, place_weights
 from ._trace import Const, Trace, Value, compare_traces, output_refs, run_traced
 from .errors import OnnxExporterError
 
@@ -47,7 +47,17 @@ def _names(given: Any, count: int, stem: str, what: str) -> list[str]:
     default = [stem] if count == 1 else [f"{stem}_{i}" for i in range(count)]
     if given is None:
         return default
+    if isinstance(given, (str, bytes)) or not hasattr(given, "__iter__"):
+        raise TypeError(
+            f"onnx.export: `{what}` must be a list of str, got "
+            f"{type(given).__name__} {given!r}"
+        )
     given = list(given)
+    for n in given:
+        if not isinstance(n, str) or not n:
+            raise TypeError(
+                f"onnx.export: `{what}` must hold non-empty str names, got {n!r}"
+            )
     if len(given) > count or len(set(given)) != len(given):
         raise ValueError(
             f"onnx.export: `{what}` has {len(given)} names (they must be distinct) "
@@ -60,16 +70,36 @@ def _dynamic(dynamic_axes: Any, ranks: dict[str, int]) -> dict[str, dict[int, st
     """``{name: {axis: dim name}}`` from PyTorch's two forms (a dict or a list
     of axes per input or output name)."""
     result: dict[str, dict[int, str]] = {}
+    if dynamic_axes is not None and not isinstance(dynamic_axes, dict):
+        raise TypeError(
+            "onnx.export: `dynamic_axes` must be a dict of input/output name to "
+            f"axes, got {type(dynamic_axes).__name__}"
+        )
     for name, axes in (dynamic_axes or {}).items():
         if name not in ranks:
             raise ValueError(
                 f"onnx.export: `dynamic_axes` names {name!r}, which is not an "
                 f"input or output name (they are {sorted(ranks)})"
             )
+        if isinstance(axes, (str, bytes)) or not hasattr(axes, "__iter__"):
+            raise TypeError(
+                f"onnx.export: `dynamic_axes[{name!r}]` must be a dict of axis to "
+                f"dim name or a list of axes, got {type(axes).__name__}"
+            )
         if not isinstance(axes, dict):
-            axes = {int(a): f"{name}_dynamic_axes_{k + 1}" for k, a in enumerate(axes)}
+            axes = {a: f"{name}_dynamic_axes_{k + 1}" for k, a in enumerate(axes)}
         rank = ranks[name]
-        for axis in axes:
+        for axis, dim in axes.items():
+            if not isinstance(axis, int) or isinstance(axis, bool):
+                raise TypeError(
+                    f"onnx.export: `dynamic_axes[{name!r}]` axes must be int, got "
+                    f"{type(axis).__name__} {axis!r}"
+                )
+            if not isinstance(dim, str):
+                raise TypeError(
+                    f"onnx.export: `dynamic_axes[{name!r}][{axis}]` must be a str "
+                    f"dim name, got {type(dim).__name__} {dim!r}"
+                )
             if not -rank <= int(axis) < rank:
                 raise ValueError(
                     f"onnx.export: `dynamic_axes[{name!r}]` has axis {axis}, but "
@@ -79,17 +109,20 @@ def _dynamic(dynamic_axes: Any, ranks: dict[str, int]) -> dict[str, dict[int, st
     return result
 
 
-def _other_values(args: tuple[Tensor, ...]) -> tuple[Tensor, ...]:
-    """The inputs with other values (same shapes, valid indices)."""
+def _other_values(args: tuple[Tensor, ...], negate: bool) -> tuple[Tensor, ...]:
+    """The inputs with other values (same shapes, valid indices): with
+    ``negate``, floats negated (so a branch on a sign flips) and other arrays
+    reversed; else floats scaled and noised and other arrays rolled."""
     rng = np.random.default_rng(12345)
     result = []
     for a in args:
         data = a.numpy()
+        flat = data.reshape(-1)
         if data.dtype.kind in "fc":
             noise = rng.standard_normal(data.shape).astype(data.dtype)
-            other = data * data.dtype.type(-0.75) + noise
+            other = -data if negate else data * data.dtype.type(-0.75) + noise
         else:
-            other = np.roll(data.reshape(-1), 1).reshape(data.shape)
+            other = (flat[::-1] if negate else np.roll(flat, 1)).reshape(data.shape)
         result.append(from_numpy(np.ascontiguousarray(other)))
     return tuple(result)
 
@@ -176,14 +209,21 @@ def _trace_model(
     unsupported(needed)
     in_names = _names(input_names, len(inputs), "input", "input_names")
     out_names = _names(output_names, len(outs), "output", "output_names")
+    both = sorted(set(in_names) & set(out_names))
+    if both:
+        raise ValueError(
+            f"onnx.export: {both} are both input and output names; ONNX values "
+            "need distinct names (change `input_names` or `output_names`)"
+        )
     ranks = {n: len(a.shape) for n, a in zip(in_names, inputs)}
     for n, r in zip(out_names, outs):
         ranks[n] = len(trace.meta[r.vid][0] if isinstance(r, Value) else r.array.shape)
     dynamic = _dynamic(dynamic_axes, ranks)
 
-    other, other_out = run_traced(model, _other_values(inputs), named)
-    compare_traces(trace, other, None)
-    _same_outputs(outs, output_refs(other, other_out))
+    for negate in (False, True):
+        other, other_out = run_traced(model, _other_values(inputs, negate), named)
+        compare_traces(trace, other, None)
+        _same_outputs(outs, output_refs(other, other_out))
     groups: dict[str, list[tuple[int, int]]] = {}
     for i, name in enumerate(in_names):
         for axis, dim in dynamic.get(name, {}).items():
@@ -249,13 +289,21 @@ def _build(t: _Traced, inputs: tuple, opset: int) -> Any:
 
 def export(
     model: Any,
-    args: Any,
-    f: Any,
+    args: Any = (),
+    f: Any = None,
     *,
+    kwargs: dict | None = None,
+    verbose: bool | None = None,
     input_names: list[str] | None = None,
     output_names: list[str] | None = None,
-    dynamic_axes: dict | None = None,
     opset_version: int | None = None,
+    dynamo: bool = False,
+    export_params: bool = True,
+    keep_initializers_as_inputs: bool = False,
+    dynamic_axes: dict | None = None,
+    training: Any = TrainingMode.EVAL,
+    do_constant_folding: bool = True,
+    **unknown: Any,
 ) -> None:
     """Write ``model`` as an ONNX file, traced on the example input ``args``.
 
@@ -278,6 +326,17 @@ def export(
             ``{"input": {0: "batch"}, "output": {0: "batch"}}`` or
             ``{"input": [0]}``.
         opset_version: the ONNX opset, 13 or later (default 17).
+        export_params: with False, the parameters and buffers are graph inputs
+            (to be fed at run time) rather than stored in the file.
+        keep_initializers_as_inputs: the parameters and buffers are stored and
+            also listed as graph inputs (so they can be overridden).
+        verbose: print the graph once written.
+        training: ``TrainingMode.EVAL`` (the default), or ``PRESERVE`` for a
+            model in eval mode; export in training mode is refused.
+        do_constant_folding: accepted for PyTorch's sake (ops on constants
+            alone are always folded).
+        kwargs, dynamo: PyTorch's; only their defaults are accepted (this is
+            the tracing exporter, torch's ``dynamo=False``).
 
     Raises:
         ImportError: the ``onnx`` package is not installed.
@@ -295,6 +354,8 @@ def export(
         >>> [node.op_type for node in graph.node]
         ['Gemm', 'Relu', 'Identity']
     """
+    check_keywords(unknown, kwargs, dynamo, training, model)
+    target = check_target(f)
     onnx = _import_onnx()
     opset = DEFAULT_OPSET if opset_version is None else opset_version
     newest = onnx.defs.onnx_opset_version()
@@ -307,8 +368,11 @@ def export(
     with _eval_mode(model):
         traced = _trace_model(model, inputs, input_names, output_names, dynamic_axes)
     proto = _build(traced, inputs, opset)
+    place_weights(proto, export_params, keep_initializers_as_inputs)
     onnx.checker.check_model(proto)
-    if hasattr(f, "write"):
-        f.write(proto.SerializeToString())
+    if verbose:
+        print(onnx.printer.to_text(proto.graph))
+    if hasattr(target, "write"):
+        target.write(proto.SerializeToString())
     else:
-        onnx.save(proto, os.fspath(f))
+        onnx.save(proto, target)

@@ -299,6 +299,10 @@ def _hidden(op: str, i: int) -> OnnxExporterError:
     )
 
 
+def _which(name: str | None) -> str:
+    return f"`{name}`" if name else "a tensor made inside forward"
+
+
 def compare_traces(base: Trace, other: Trace, dim: str | None) -> None:
     """Check that ``other`` (the model run on an input with other values, or,
     for ``dim``, a doubled dynamic axis) made the same graph as ``base``, and
@@ -323,7 +327,17 @@ def compare_traces(base: Trace, other: Trace, dim: str | None) -> None:
                         "other values (control flow that depends on the input is "
                         "not exported)"
                     )
-            elif a.name is None and not _same(a.array, b.array):
+            elif a.name is not None or b.name is not None:
+                if a.name != b.name:
+                    raise OnnxExporterError(
+                        f"onnx.export: input {i} of `{op}` is {_which(a.name)} "
+                        f"on the example input but {_which(b.name)} on an input "
+                        "of other "
+                        + ("values" if dim is None else f"size along `{dim}`")
+                        + " (Python control flow on the input, such as `if "
+                        "x.shape[0] > 4` or `if x.sum() > 0`, is not exported)"
+                    )
+            elif not _same(a.array, b.array):
                 if dim is not None and _same_fill(a.array, b.array):
                     call.const_shapes.setdefault(i, {})[dim] = b.array.shape
                     continue

@@ -29,6 +29,36 @@ def _check_reduction(reduction: str, op: str) -> None:
         )
 
 
+def legacy_reduction(
+    size_average: Any, reduce: Any, reduction: str, stacklevel: int = 3
+) -> str:
+    """The reduction that PyTorch's deprecated ``size_average`` and ``reduce``
+    arguments stand for, or ``reduction`` when both are None.
+
+    Either one given overrides ``reduction``, as in PyTorch: a false ``reduce``
+    is 'none'; otherwise a false ``size_average`` is 'sum' and anything else
+    'mean' (None counts as true). PyTorch's own deprecation ``UserWarning`` is
+    issued (not a ``PlaingradWarning``: the use is legal, only outdated).
+    """
+    if size_average is None and reduce is None:
+        return reduction
+    size_average = True if size_average is None else size_average
+    reduce = True if reduce is None else reduce
+    if not reduce:
+        legacy = "none"
+    elif size_average:
+        legacy = "mean"
+    else:
+        legacy = "sum"
+    warnings.warn(
+        "size_average and reduce args will be deprecated, please use "
+        f"reduction='{legacy}' instead.",
+        UserWarning,
+        stacklevel=stacklevel,
+    )
+    return legacy
+
+
 class MseLoss(Op):
     _name = "MseLossBackward0"
 
@@ -157,6 +187,7 @@ def mse_loss(
     Warns (as PyTorch does) when the target's shape differs from the input's,
     since the broadcast that follows is almost always a bug.
     """
+    reduction = legacy_reduction(size_average, reduce, reduction)
     _check_reduction(reduction, "mse_loss")
     input, target = regression_operands(input, target, "mse_loss")
     return MseLoss.apply(input, target, reduction=reduction)
@@ -177,6 +208,7 @@ def nll_loss(
         input: (N, C) or (N, C, d1, ...) or (C,); target: (N,) or (N, d1, ...)
         or () with class indices in [0, C).
     """
+    reduction = legacy_reduction(size_average, reduce, reduction)
     _check_reduction(reduction, "nll_loss")
     x = input._data
     if x.dtype.kind != "f":
@@ -184,13 +216,7 @@ def nll_loss(
             f"nll_loss: expected `input` to be a floating point tensor of "
             f"log-probabilities, got {input.dtype.name}"
         )
-    if not isinstance(target, Tensor) or target._data.dtype.kind not in "iu":
-        got = target.dtype.name if isinstance(target, Tensor) else type(target).__name__
-        raise RuntimeError(
-            f"nll_loss: expected `target` to hold class indices (an int64 tensor), "
-            f"got {got}; for class probabilities use a float target with "
-            "cross_entropy"
-        )
+    _check_class_targets("nll_loss", input, target, weight)
     t = target._data
     unbatched = x.ndim == 1
     if unbatched:
@@ -234,6 +260,61 @@ def nll_loss(
     return out
 
 
+# PyTorch's names of scalar types, which its dtype errors print
+_SCALAR_NAMES = {
+    "bool": "Bool",
+    "uint8": "Byte",
+    "int8": "Char",
+    "int16": "Short",
+    "int32": "Int",
+    "int64": "Long",
+    "float16": "Half",
+    "bfloat16": "BFloat16",
+    "float32": "Float",
+    "float64": "Double",
+}
+
+
+def _scalar_name(array: Any) -> str:
+    return _SCALAR_NAMES.get(array.dtype.name, array.dtype.name)
+
+
+def _check_class_targets(
+    op: str, input: Tensor, target: Any, weight: Tensor | None
+) -> None:
+    """PyTorch's dtype rules for class-index targets: int64, or uint8 when
+    the input has no dims past the class dim; ``weight`` of the input's dtype."""
+    if not isinstance(target, Tensor):
+        raise RuntimeError(
+            f"{op}: expected `target` to be a Tensor of class indices (int64), "
+            f"got {type(target).__name__}"
+        )
+    t = target._data
+    if t.dtype.name not in ("int64", "uint8"):
+        hint = "class indices must be an int64 tensor: use target.long()"
+        if t.dtype.kind == "f":
+            hint += (
+                "; for class probabilities use a float target of the input's "
+                "shape with cross_entropy"
+            )
+        raise RuntimeError(
+            f"{op}: expected target dtype to be Long or Byte, but got "
+            f"{_scalar_name(t)} ({hint})"
+        )
+    if t.dtype.name == "uint8" and input._data.ndim > 2:
+        raise RuntimeError(
+            f"{op}: expected scalar type Long but found Byte (a uint8 `target` "
+            f"works only for (N, C) or (C,) inputs; `input` has shape "
+            f"{tuple(input.shape)}: use target.long())"
+        )
+    if isinstance(weight, Tensor) and weight._data.dtype != input._data.dtype:
+        raise RuntimeError(
+            f"{op}: expected scalar type {_scalar_name(input._data)} but found "
+            f"{_scalar_name(weight._data)} (`weight` is {weight._data.dtype.name} "
+            f"but `input` is {input._data.dtype.name}; use weight.to(input.dtype))"
+        )
+
+
 def cross_entropy(
     input: Tensor,
     target: Tensor,
@@ -267,6 +348,7 @@ def cross_entropy(
     """
     from .reduction import log_softmax
 
+    reduction = legacy_reduction(size_average, reduce, reduction)
     if not isinstance(input, Tensor) or input._data.dtype.kind != "f":
         got = input.dtype.name if isinstance(input, Tensor) else type(input).__name__
         raise RuntimeError(
@@ -287,10 +369,12 @@ def cross_entropy(
         )
     if isinstance(target, Tensor) and target._data.dtype.kind == "f":
         raise RuntimeError(
-            "cross_entropy: a floating point `target` holds class probabilities "
-            f"and must have the input's shape {tuple(input.shape)}, got "
-            f"{tuple(target.shape)}; class indices must be an int64 tensor"
+            "cross_entropy: expected target dtype to be Long or Byte, but got "
+            f"{_scalar_name(target._data)} (a floating point `target` holds class "
+            f"probabilities and must have the input's shape {tuple(input.shape)}, "
+            f"got {tuple(target.shape)}; class indices must be an int64 tensor)"
         )
+    _check_class_targets("cross_entropy", input, target, weight)
     log_probs = log_softmax(input, class_dim)
     nll = nll_loss(
         log_probs, target, weight, ignore_index=ignore_index, reduction=reduction

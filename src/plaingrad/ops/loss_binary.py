@@ -20,7 +20,7 @@ from ..tensor import Tensor, _wrap
 from ._util import binary_operands
 from .activation import _sigmoid, _softplus, softplus
 from .elementwise import clamp, log, sigmoid
-from .loss import _check_reduction
+from .loss import _check_reduction, legacy_reduction
 from .loss_regression import _reduce, _scale
 
 # PyTorch's floor on x (1 - x) in the gradient: 1e-12 as a C float, in every dtype
@@ -194,6 +194,7 @@ def binary_cross_entropy(
         tensor(100.)
     """
     op = "binary_cross_entropy"
+    reduction = legacy_reduction(size_average, reduce, reduction)
     _check_reduction(reduction, op)
     if isinstance(input, Tensor) and isinstance(target, Tensor):
         if input._data.shape != target._data.shape:
@@ -241,6 +242,7 @@ def binary_cross_entropy_with_logits(
         tensor(100.)
     """
     op = "binary_cross_entropy_with_logits"
+    reduction = legacy_reduction(size_average, reduce, reduction)
     _check_reduction(reduction, op)
     if isinstance(input, Tensor) and isinstance(target, Tensor):
         if input._data.shape != target._data.shape:

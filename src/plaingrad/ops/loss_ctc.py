@@ -171,7 +171,7 @@ def _lengths(value: Any, name: str) -> np.ndarray:
     if isinstance(value, Tensor):
         data = value._data
         if data.dtype.kind not in "iu":
-            raise TypeError(
+            raise RuntimeError(
                 f"ctc_loss: expected `{name}` to be an integer tensor, got "
                 f"{value.dtype.name}"
             )
@@ -258,6 +258,11 @@ def ctc_loss(
         raise RuntimeError(
             f"ctc_loss: expected `log_probs` to be a floating point tensor, got {got}"
         )
+    if log_probs._data.dtype.itemsize < 4:
+        raise NotImplementedError(
+            f'ctc_loss: "ctc_loss_cpu" not implemented for {log_probs.dtype.name} '
+            "`log_probs` (expected float32 or float64)"
+        )
     if not isinstance(targets, Tensor):
         raise TypeError(
             f"ctc_loss: expected `targets` to be a Tensor, got {type(targets).__name__}"
@@ -291,12 +296,17 @@ def ctc_loss(
                 f"{len(lengths)}"
             )
     t = np.asarray(targets._data).astype(np.int64)
-    if unbatched:
-        t = t.reshape(1, -1)
     if t.ndim not in (1, 2):
         raise RuntimeError(
-            "ctc_loss: expected `targets` of shape (N, S) or (sum(target_lengths),),"
-            f" got {tuple(targets.shape)}"
+            f"ctc_loss: Expected 1 to 2 dimensions, but got {t.ndim}-dimensional "
+            "tensor for argument #2 'targets' (expected (N, S) padded or "
+            f"(sum(target_lengths),) concatenated, got {tuple(targets.shape)})"
+        )
+    if t.ndim == 2 and t.shape[0] != batch:
+        raise RuntimeError(
+            f"ctc_loss: Expected tensor to have size {batch} at dimension 0, but "
+            f"got size {t.shape[0]} for argument #2 'targets' (padded `targets` "
+            f"are (N, S) with N = {batch}, the batch size of `log_probs`)"
         )
     if in_lengths.size and in_lengths.min() < 0:
         raise RuntimeError(

@@ -17,8 +17,8 @@ from ..tensor import Tensor
 from . import elementwise as E
 from .activation import logsigmoid
 from .binary import minimum
-from .loss import _check_reduction
-from .loss_margin import _float_input
+from .loss import _check_reduction, legacy_reduction
+from .loss_margin import _broadcast, _broadcast_shapes, _float_input
 from .normalization import pairwise_distance
 from .reduction import mean, sum
 
@@ -57,11 +57,13 @@ def cosine_embedding_loss(
         tensor(0.2929)
     """
     op = "cosine_embedding_loss"
+    reduction = legacy_reduction(size_average, reduce, reduction)
     _check_reduction(reduction, op)
-    _float_input(input1, op, "input1")
-    _float_input(input2, op, "input2")
-    if not isinstance(target, Tensor):
-        raise TypeError(f"{op}: `target` must be a Tensor, got {type(target).__name__}")
+    for name, value in (("input1", input1), ("input2", input2), ("target", target)):
+        if not isinstance(value, Tensor):
+            raise TypeError(
+                f"{op}: `{name}` must be a Tensor, got {type(value).__name__}"
+            )
     sizes = f"{list(input1.shape)} and {list(input2.shape)}"
     if target.ndim > 1:
         raise RuntimeError(
@@ -79,6 +81,9 @@ def cosine_embedding_loss(
             f"with sizes {sizes}."
         )
     dim = target.ndim
+    # the cosines are (N,) or (): they must broadcast with the target too
+    pair = _broadcast(op, input1=input1, input2=input2)
+    _broadcast_shapes(op, cosines=pair[:-1], target=tuple(target.shape))
     prod_sum = sum(E.mul(input1, input2), dim)
     mag_square1 = E.add(sum(E.mul(input1, input1), dim), _EPSILON)
     mag_square2 = E.add(sum(E.mul(input2, input2), dim), _EPSILON)
@@ -98,6 +103,34 @@ def _same_ndim(op: str, anchor: Tensor, positive: Tensor, negative: Tensor) -> N
             f"have the same number of dimensions, but got: anchor {anchor.ndim}D, "
             f"positive {positive.ndim}D, and negative {negative.ndim}D inputs"
         )
+
+
+def _numeric_input(input: Any, op: str, name: str) -> None:
+    # integer embeddings are fine (the distance is floating point); bool are not,
+    # as PyTorch cannot subtract them
+    if not isinstance(input, Tensor):
+        raise TypeError(f"{op}: `{name}` must be a Tensor, got {type(input).__name__}")
+    if input._data.dtype.kind not in "iuf":
+        raise RuntimeError(
+            f"{op}: expected `{name}` to be a floating point or integer tensor, "
+            f"got {input.dtype.name}"
+        )
+
+
+def _check_distances(
+    op: str, anchor: Tensor, positive: Tensor, negative: Tensor, swap: bool
+) -> None:
+    """The p-norm distances' operands broadcast pairwise, and the distances
+    (each without the last, reduced, dim) broadcast together."""
+    pos = _broadcast(op, anchor=anchor, positive=positive)
+    neg = _broadcast(op, anchor=anchor, negative=negative)
+    dists = {"anchor-positive distances": pos[:-1]}
+    dists["anchor-negative distances"] = neg[:-1]
+    if swap:
+        dists["positive-negative distances"] = _broadcast(
+            op, positive=positive, negative=negative
+        )[:-1]
+    _broadcast_shapes(op, **dists)
 
 
 def _check_margin(op: str, margin: float) -> None:
@@ -136,11 +169,13 @@ def triplet_margin_loss(
         tensor(2.)
     """
     op = "triplet_margin_loss"
+    reduction = legacy_reduction(size_average, reduce, reduction)
     _check_reduction(reduction, op)
     _check_margin(op, margin)
     for name, t in (("anchor", anchor), ("positive", positive), ("negative", negative)):
-        _float_input(t, op, name)
+        _numeric_input(t, op, name)
     _same_ndim(op, anchor, positive, negative)
+    _check_distances(op, anchor, positive, negative, swap)
     dist_pos = pairwise_distance(anchor, positive, p, eps)
     dist_neg = pairwise_distance(anchor, negative, p, eps)
     if swap:
@@ -175,6 +210,8 @@ def triplet_margin_with_distance_loss(
     _check_reduction(reduction, op)
     _check_margin(op, margin)
     _same_ndim(op, anchor, positive, negative)
+    if distance_function is None:
+        _check_distances(op, anchor, positive, negative, swap)
     distance = pairwise_distance if distance_function is None else distance_function
     dist_pos = distance(anchor, positive)
     dist_neg = distance(anchor, negative)
@@ -207,8 +244,13 @@ def multilabel_soft_margin_loss(
         tensor(0.6931)
     """
     op = "multilabel_soft_margin_loss"
+    reduction = legacy_reduction(size_average, reduce, reduction)
     _check_reduction(reduction, op)
     _float_input(input, op)
+    given = {"input": input, "target": target}
+    if weight is not None:
+        given["weight"] = weight
+    _broadcast(op, **given)
     # -(y log sigmoid(x) + (1 - y) log sigmoid(-x))
     positive = E.mul(target, logsigmoid(input))
     negative = E.mul(E.sub(1, target), logsigmoid(E.neg(input)))

@@ -23,7 +23,7 @@ from ..backend import xp
 from ..tensor import Tensor, _wrap
 from ._util import cast, unbroadcast
 from .elementwise import exp
-from .loss import _check_reduction
+from .loss import _check_reduction, legacy_reduction
 from .loss_regression import _reduce, _scale
 
 
@@ -38,11 +38,16 @@ def _float_input(input: Any, op: str, name: str = "input") -> None:
 
 
 def _broadcast(op: str, **tensors: Tensor) -> tuple:
-    shapes = [t._data.shape for t in tensors.values()]
+    """The shape the tensors broadcast to, or PyTorch's RuntimeError naming
+    ``op`` and each argument's shape."""
+    return _broadcast_shapes(op, **{k: t._data.shape for k, t in tensors.items()})
+
+
+def _broadcast_shapes(op: str, **shapes: tuple) -> tuple:
     try:
-        return xp.broadcast_shapes(*shapes)
+        return xp.broadcast_shapes(*shapes.values())
     except ValueError:
-        given = ", ".join(f"`{k}` {tuple(s)}" for k, s in zip(tensors, shapes))
+        given = ", ".join(f"`{k}` {tuple(s)}" for k, s in shapes.items())
         raise RuntimeError(
             f"{op}: the shapes of the inputs do not broadcast: {given}"
         ) from None
@@ -187,6 +192,7 @@ def hinge_embedding_loss(
         tensor([0.3000, 0.7000, 0.0000])
     """
     op = "hinge_embedding_loss"
+    reduction = legacy_reduction(size_average, reduce, reduction)
     _check_reduction(reduction, op)
     _float_input(input, op)
     if not isinstance(target, Tensor):
@@ -220,6 +226,7 @@ def margin_ranking_loss(
         tensor(1.)
     """
     op = "margin_ranking_loss"
+    reduction = legacy_reduction(size_average, reduce, reduction)
     _check_reduction(reduction, op)
     for name, t in (("input1", input1), ("input2", input2), ("target", target)):
         if not isinstance(t, Tensor):
@@ -262,6 +269,7 @@ def soft_margin_loss(
         tensor(0.6931)
     """
     op = "soft_margin_loss"
+    reduction = legacy_reduction(size_average, reduce, reduction)
     _check_reduction(reduction, op)
     _float_input(input, op)
     if not isinstance(target, Tensor):

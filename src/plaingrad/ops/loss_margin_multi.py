@@ -17,7 +17,7 @@ from ..autograd.engine import graph_input
 from ..autograd.node import Op
 from ..backend import xp
 from ..tensor import Tensor, _wrap
-from .loss import _check_reduction
+from .loss import _check_reduction, legacy_reduction
 from .loss_margin import _float_input
 from .shape import reshape
 
@@ -191,6 +191,7 @@ def multi_margin_loss(
         tensor(0.3250)
     """
     op = "multi_margin_loss"
+    reduction = legacy_reduction(size_average, reduce, reduction)
     _check_reduction(reduction, op)
     if p not in (1, 2):
         raise ValueError(f"{op}: only p == 1 and p == 2 supported, got p={p}")
@@ -266,6 +267,7 @@ def multilabel_margin_loss(
         tensor(0.8500)
     """
     op = "multilabel_margin_loss"
+    reduction = legacy_reduction(size_average, reduce, reduction)
     _check_reduction(reduction, op)
     n, c = _class_scores(input, op)
     t = _long_target(target, op)

@@ -26,6 +26,8 @@ from ..autograd.node import Op
 from ..tensor import Tensor, _wrap
 from ..warnings import PlaingradWarning
 from .elementwise import where
+from .loss import legacy_reduction
+from .loss_margin import _broadcast
 
 
 def _reduce(loss: Tensor, reduction: str) -> Tensor:
@@ -74,6 +76,44 @@ class XlogySelf(Op):
         return grad_output * (log_t + t / t)
 
 
+class PoissonStirling(Op):
+    """``t log t - t + log(2 pi t) / 2`` for targets above 1, else 0: the
+    Stirling term of ``poisson_nll_loss(full=True)``, fused so that a zero
+    target computes no ``0 * log 0`` (NumPy would warn; PyTorch is silent)."""
+
+    _name = "MaskedFillBackward0"
+
+    @staticmethod
+    def forward(ctx, t):
+        ctx.save_for_backward(t)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            term = t * np.log(t) - t + 0.5 * np.log((2 * math.pi) * t)
+        return np.where(t > 1, term, 0.0).astype(t.dtype, copy=False)
+
+    @staticmethod
+    def backward(ctx, grad_output):
+        # d/dt = log t + 1 / (2 t) above 1; 0 below, but NaN at t <= 0, where
+        # PyTorch's composed rule multiplies the masked zero by log 0 or 1 / 0
+        (t,) = ctx.saved_tensors
+        with np.errstate(invalid="ignore", divide="ignore"):
+            slope = np.where(t > 1, np.log(t) + 0.5 / t, np.where(t > 0, 0.0, np.nan))
+            return (grad_output * slope).astype(t.dtype, copy=False)
+
+    @staticmethod
+    def backward_graph(ctx, grad_output):
+        (t,) = ctx.saved_tensors
+        above = t > 1
+        at_zero = _wrap(np.where(t == 0, np.nan, 0.0).astype(t.dtype), None)
+        negative = _wrap(np.where(t < 0, np.nan, 0.0).astype(t.dtype), None)
+        t = graph_input(ctx, 0, t)
+        # the masked places see t = 2, where the formula is finite; below 1 the
+        # slope is PyTorch's (NaN at t <= 0) and so is its derivative (NaN at 0)
+        safe = where(_wrap(above, None), t, 2.0)
+        below = t * at_zero + negative
+        slope = where(_wrap(above, None), safe.log() + 0.5 / safe, below)
+        return grad_output * slope
+
+
 def kl_div(
     input: Tensor,
     target: Tensor,
@@ -105,12 +145,23 @@ def kl_div(
         tensor(0.1438)
     """
     _check_tensors("kl_div", input=input, target=target)
+    for name, value in (("input", input), ("target", target)):
+        if value._data.dtype.kind in "biu":
+            raise RuntimeError(
+                f"kl_div: Integral inputs not supported (expected a floating point "
+                f"`{name}`, got {value.dtype.name})"
+            )
+    _broadcast("kl_div", input=input, target=target)
     if reduction not in ("mean", "batchmean", "sum", "none"):
         raise ValueError(
             f"kl_div: {reduction} is not a valid value for reduction (expected "
             "'mean', 'batchmean', 'sum' or 'none')"
         )
-    if reduction == "mean":
+    legacy = size_average is not None or reduce is not None
+    # as in PyTorch, the legacy arguments pick the reduction, but a 'batchmean'
+    # given beside them still divides that result by the batch size
+    reduced = legacy_reduction(size_average, reduce, reduction)
+    if reduction == "mean" and not legacy:
         warnings.warn(
             "kl_div: reduction: 'mean' divides the total loss by both the batch "
             "size and the support size.'batchmean' divides only by the batch "
@@ -124,8 +175,8 @@ def kl_div(
     else:
         loss = XlogySelf.apply(target) - target * input
     if reduction != "batchmean":
-        return _reduce(loss, reduction)
-    total = loss.sum()
+        return _reduce(loss, reduced)
+    total = loss.sum() if reduced == "batchmean" else _reduce(loss, reduced)
     if input.ndim == 0:
         return total
     with np.errstate(invalid="ignore", divide="ignore"):
@@ -160,6 +211,8 @@ def poisson_nll_loss(
         tensor(1.)
     """
     _check_tensors("poisson_nll_loss", input=input, target=target)
+    _broadcast("poisson_nll_loss", input=input, target=target)
+    reduction = legacy_reduction(size_average, reduce, reduction)
     if reduction not in ("mean", "sum", "none"):
         raise ValueError(
             f"poisson_nll_loss: {reduction} is not a valid value for reduction "
@@ -170,8 +223,7 @@ def poisson_nll_loss(
     else:
         loss = input - target * (input + eps).log()
     if full:
-        stirling = target * target.log() - target + (target * (2 * math.pi)).log() * 0.5
-        loss = loss + where(_wrap(target._data <= 1, None), 0.0, stirling)
+        loss = loss + PoissonStirling.apply(target)
     return _reduce(loss, reduction)
 
 
@@ -236,7 +288,14 @@ def gaussian_nll_loss(
         tensor(1.1931)
     """
     _check_tensors("gaussian_nll_loss", input=input, target=target)
+    _broadcast("gaussian_nll_loss", input=input, target=target)
     var = _gaussian_var(input, var)
+    if var._data.dtype.kind in "biu":
+        # PyTorch clamps var in place, which an integer tensor cannot hold
+        raise RuntimeError(
+            "gaussian_nll_loss: result type Float can't be cast to the desired "
+            f"output type {var.dtype.name} (expected a floating point `var`)"
+        )
     if reduction not in ("mean", "sum", "none"):
         raise ValueError(
             f"gaussian_nll_loss: {reduction} is not valid (expected 'mean', 'sum' "

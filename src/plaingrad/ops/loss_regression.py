@@ -18,7 +18,7 @@ from ..backend import xp
 from ..tensor import Tensor, _wrap
 from ._util import unbroadcast
 from .elementwise import where
-from .loss import _check_reduction, regression_operands
+from .loss import _check_reduction, legacy_reduction, regression_operands
 
 
 def _reduce(losses: Any, reduction: str) -> Any:
@@ -153,6 +153,7 @@ def l1_loss(
         >>> F.l1_loss(torch.tensor([1.0, 2.0]), torch.tensor([0.0, 4.0]))
         tensor(1.5000)
     """
+    reduction = legacy_reduction(size_average, reduce, reduction)
     _check_reduction(reduction, "l1_loss")
     input, target = regression_operands(input, target, "l1_loss")
     return L1Loss.apply(input, target, reduction=reduction, param=None)
@@ -170,6 +171,7 @@ def smooth_l1_loss(
 
     ``beta=0`` is the l1 loss, as in PyTorch.
     """
+    reduction = legacy_reduction(size_average, reduce, reduction)
     _check_reduction(reduction, "smooth_l1_loss")
     if beta < 0:
         raise RuntimeError(

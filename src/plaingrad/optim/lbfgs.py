@@ -11,6 +11,8 @@ from ..tensor import Tensor, _wrap
 from ._line_search import strong_wolfe
 from .optimizer import Optimizer, _copy
 
+_NUMBERS = (int, float, np.integer, np.floating)
+
 _LINE_SEARCHES = (None, "strong_wolfe")
 
 
@@ -90,6 +92,14 @@ class LBFGS(Optimizer):
 
     def _validate(self, group: dict) -> None:
         super()._validate(group)
+        # PyTorch takes these unchecked, and history_size=0 fails in step
+        # with an IndexError; max_iter=0 would make step do nothing.
+        for key in ("max_iter", "max_eval", "history_size"):
+            value = group[key]
+            kinds = (int, np.integer) if key == "history_size" else _NUMBERS
+            if isinstance(value, bool) or not isinstance(value, kinds) or value < 1:
+                kind = "an integer" if key == "history_size" else "a number"
+                raise ValueError(f"LBFGS: `{key}` must be {kind} >= 1, got {value!r}")
         if group["line_search_fn"] not in _LINE_SEARCHES:
             raise ValueError(
                 "LBFGS: `line_search_fn` must be None or 'strong_wolfe', got "

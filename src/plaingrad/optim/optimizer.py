@@ -15,21 +15,47 @@ created on its first step as a float32 ``step`` counter and zero buffers) and
 State dicts look like PyTorch's (the same option and state names, the step
 counter a float32 scalar tensor), and loading one deep-copies it, casting
 each buffer to its parameter's dtype; ``_load_state_value`` is the hook for
-optimizers whose state is not shaped like the parameters (LBFGS).
+optimizers whose state is not shaped like the parameters (LBFGS). A state
+dict saved by another kind of optimizer is refused (``_state_dict_checks``).
+
+Hooks are PyTorch's: step pre/post hooks (per optimizer, and global ones
+registered with ``register_optimizer_step_pre_hook``), state_dict and
+load_state_dict pre/post hooks. ``Optimizer.step`` looks for step hooks
+inline, so a step without hooks costs no extra call; a subclass's own
+``step`` is wrapped once, when the class is created.
 """
 
 from __future__ import annotations
 
 import copy
 import warnings
-from collections import defaultdict
+from collections import OrderedDict, defaultdict
 from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
+from ..nn.module import _RemovableHandle
 from ..tensor import Tensor, _wrap
 from ..warnings import PlaingradWarning
+from ._hooks import (
+    _HOOK_DICTS,
+    _add_hook,
+    _global_optimizer_post_hooks,
+    _global_optimizer_pre_hooks,
+    _hooked,
+    _step_with_hooks,
+    register_optimizer_step_post_hook,
+    register_optimizer_step_pre_hook,
+)
+from ._state_dict_checks import check_state_keys, loaded_options
+
+__all__ = [
+    "Optimizer",
+    "register_optimizer_step_post_hook",
+    "register_optimizer_step_pre_hook",
+    "required",
+]
 
 # How a hyperparameter is named in PyTorch's "Invalid ..." messages.
 _LABELS = {
@@ -68,8 +94,25 @@ class Optimizer:
     # pair in [0, 1). ``_upper_bounds`` caps some of them as well.
     _hyperparameters: tuple = ()
     _upper_bounds: dict = {}
+    # True while the step hooks run a step (see ``_step_with_hooks``).
+    _in_step_hooks = False
+    # The hook registries (``_HOOK_DICTS``), made per optimizer in __init__.
+    _optimizer_step_pre_hooks: OrderedDict
+    _optimizer_step_post_hooks: OrderedDict
+    _optimizer_state_dict_pre_hooks: OrderedDict
+    _optimizer_state_dict_post_hooks: OrderedDict
+    _optimizer_load_state_dict_pre_hooks: OrderedDict
+    _optimizer_load_state_dict_post_hooks: OrderedDict
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        step = vars(cls).get("step")
+        if callable(step) and not getattr(step, "_runs_step_hooks", False):
+            cls.step = _hooked(step)  # type: ignore[method-assign]
 
     def __init__(self, params: Any, defaults: dict) -> None:
+        for registry in _HOOK_DICTS:
+            setattr(self, registry, OrderedDict())
         self.defaults = defaults
         # As PyTorch's: ``opt.state[p]`` of a parameter without state is {}.
         self.state: defaultdict = defaultdict(dict)
@@ -172,6 +215,14 @@ class Optimizer:
 
         Every gradient is checked first: on a mismatch nothing is updated.
         """
+        if (
+            self._optimizer_step_pre_hooks
+            or self._optimizer_step_post_hooks
+            or _global_optimizer_pre_hooks
+            or _global_optimizer_post_hooks
+        ) and not self._in_step_hooks:
+            args = () if closure is None else (closure,)
+            return _step_with_hooks(Optimizer.step, self, args, {})
         loss = None
         if closure is not None:
             from ..autograd.grad_mode import enable_grad
@@ -228,6 +279,53 @@ class Optimizer:
             self.state[param] = state
         return state
 
+    # ----------------------------------------------------------------- hooks
+
+    def register_step_pre_hook(self, hook: Callable) -> _RemovableHandle:
+        """Call ``hook(optimizer, args, kwargs)`` before each ``step``; it may
+        return new ``(args, kwargs)`` (``args`` starts with the optimizer)."""
+        return _RemovableHandle(self._optimizer_step_pre_hooks, hook)
+
+    def register_step_post_hook(self, hook: Callable) -> _RemovableHandle:
+        """Call ``hook(optimizer, args, kwargs)`` after each ``step``."""
+        return _RemovableHandle(self._optimizer_step_post_hooks, hook)
+
+    def register_state_dict_pre_hook(
+        self, hook: Callable, prepend: bool = False
+    ) -> _RemovableHandle:
+        """Call ``hook(optimizer)`` before ``state_dict`` makes the dict."""
+        return _add_hook(self._optimizer_state_dict_pre_hooks, hook, prepend)
+
+    def register_state_dict_post_hook(
+        self, hook: Callable, prepend: bool = False
+    ) -> _RemovableHandle:
+        """Call ``hook(optimizer, state_dict)`` on the dict ``state_dict``
+        made; a dict it returns replaces it."""
+        return _add_hook(self._optimizer_state_dict_post_hooks, hook, prepend)
+
+    def register_load_state_dict_pre_hook(
+        self, hook: Callable, prepend: bool = False
+    ) -> _RemovableHandle:
+        """Call ``hook(optimizer, state_dict)`` with a shallow copy of the dict
+        given to ``load_state_dict``; a dict it returns is loaded instead."""
+        return _add_hook(self._optimizer_load_state_dict_pre_hooks, hook, prepend)
+
+    def register_load_state_dict_post_hook(
+        self, hook: Callable, prepend: bool = False
+    ) -> _RemovableHandle:
+        """Call ``hook(optimizer)`` after ``load_state_dict`` has loaded."""
+        return _add_hook(self._optimizer_load_state_dict_post_hooks, hook, prepend)
+
+    def __getstate__(self) -> dict:
+        # Hooks are often lambdas: as PyTorch, they are not pickled or copied.
+        return {k: v for k, v in self.__dict__.items() if k not in _HOOK_DICTS}
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+        for registry in _HOOK_DICTS:
+            if registry not in self.__dict__:
+                setattr(self, registry, OrderedDict())
+
     # ----------------------------------------------------------- state dicts
 
     def state_dict(self) -> dict:
@@ -235,6 +333,8 @@ class Optimizer:
 
         The state tensors are copies: changing them changes nothing here.
         """
+        for pre_hook in self._optimizer_state_dict_pre_hooks.values():
+            pre_hook(self)
         index: dict = {}
         groups = []
         for group in self.param_groups:
@@ -249,11 +349,35 @@ class Optimizer:
                 if p in self.state:
                     saved = self.state[p]
                     state[index[id(p)]] = {k: _copy(v) for k, v in saved.items()}
-        return {"state": state, "param_groups": groups}
+        state_dict = {"state": state, "param_groups": groups}
+        for post_hook in self._optimizer_state_dict_post_hooks.values():
+            result = post_hook(self, state_dict)
+            if result is not None:
+                state_dict = result
+        return state_dict
 
     def load_state_dict(self, state_dict: dict) -> None:
         """Load options and state, deep-copied so nothing is shared with the
-        source; a state dict that does not fit changes nothing."""
+        source; a state dict that does not fit changes nothing.
+
+        Raises:
+            ValueError: when the groups differ in number or size, when a
+                state refers to a parameter no group lists, or when the state
+                dict was saved by another kind of optimizer (options this one
+                requires missing, options of other optimizers, state buffers
+                this one never creates).
+        """
+        state_dict = dict(state_dict)  # shallow copy, as PyTorch's
+        for pre_hook in self._optimizer_load_state_dict_pre_hooks.values():
+            result = pre_hook(self, state_dict)
+            if result is not None:
+                state_dict = result
+        self._load(state_dict)
+        for post_hook in self._optimizer_load_state_dict_post_hooks.values():
+            post_hook(self)
+
+    def _load(self, state_dict: dict) -> None:
+        name = type(self).__name__
         groups = state_dict["param_groups"]
         if len(groups) != len(self.param_groups):
             raise ValueError(
@@ -269,16 +393,25 @@ class Optimizer:
                     f"({len(saved['params'])} vs {len(own['params'])})"
                 )
             by_index.update(zip(saved["params"], own["params"]))
+        options = [
+            copy.deepcopy(loaded_options(self, i, saved, own))
+            for i, (saved, own) in enumerate(zip(groups, self.param_groups))
+        ]
         new_state: defaultdict = defaultdict(dict)
         for i, saved_state in state_dict["state"].items():
-            p = by_index[int(i)]
+            p = by_index.get(_as_index(i))
+            if p is None:
+                raise ValueError(
+                    f"{name}.load_state_dict: the state dict holds state for "
+                    f"parameter {i!r}, which none of its parameter groups lists "
+                    f"(they list {sorted(by_index, key=repr)}). Nothing was loaded."
+                )
+            check_state_keys(self, i, saved_state)
             new_state[p] = {
                 k: self._load_state_value(p, k, v) for k, v in saved_state.items()
             }
-        for saved, own in zip(groups, self.param_groups):
-            for key, value in saved.items():
-                if key != "params":
-                    own[key] = copy.deepcopy(value)
+        for own, loaded in zip(self.param_groups, options):
+            own.update(loaded)
         self.state = new_state
 
     def _load_state_value(self, param: Tensor, key: str, value: Any) -> Any:
@@ -296,6 +429,14 @@ class Optimizer:
                 lines.append(f"    {key}: {group[key]}")
         lines.append(")")
         return "\n".join(lines)
+
+
+def _as_index(key: Any) -> Any:
+    """A saved state's key as a parameter index ("3" and 3 alike)."""
+    try:
+        return int(key)
+    except (TypeError, ValueError):
+        return key
 
 
 def _is_named(item: Any) -> bool:
