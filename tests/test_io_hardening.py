@@ -29,8 +29,7 @@ import pytest
 from conftest import import_torch
 
 import plaingrad as pg
-from plaingrad.io import CheckpointError
-from plaingrad.io import safetensors_file
+from plaingrad.io import CheckpointError, atomic, save_safetensors
 
 
 @pytest.fixture(scope="module")
@@ -251,6 +250,26 @@ def test_replacing_a_file_keeps_its_permission_bits(
         assert lib.load(path) == {"a": 2}
 
 
+def test_save_removes_only_stale_temporary_files_of_its_target(
+    tmp_path: Path,
+) -> None:
+    old = time.time() - 2 * 3600
+    stale = tmp_path / ".c.pt.0123abcd.tmp"  # a save killed two hours ago
+    fresh = tmp_path / ".c.pt.89abcdef.tmp"  # maybe a save in progress
+    other = tmp_path / ".d.pt.0123abcd.tmp"  # another target's
+    unlike = tmp_path / ".c.pt.backup.tmp"  # not a name save makes
+    for path in (stale, fresh, other, unlike):
+        path.write_bytes(b"partial")
+    for path in (stale, other, unlike):
+        os.utime(path, (old, old))
+    link = tmp_path / ".c.pt.deadbeef.tmp"
+    os.symlink(other, link)
+    os.utime(link, (old, old), follow_symlinks=False)
+    pg.save({"a": 1}, tmp_path / "c.pt")
+    left = sorted(os.listdir(tmp_path))
+    assert left == sorted(["c.pt", fresh.name, other.name, unlike.name, link.name])
+
+
 def test_folder_refusing_temporary_files_is_a_permission_error(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -263,7 +282,7 @@ def test_folder_refusing_temporary_files_is_a_permission_error(
     def refuse(folder: str, base: str) -> tuple[int, str]:
         raise PermissionError(13, "Permission denied")
 
-    monkeypatch.setattr(safetensors_file, "_temporary_file", refuse)
+    monkeypatch.setattr(atomic, "_temporary_file", refuse)
     with pytest.raises(PermissionError, match="c.pt.*its folder is not"):
         pg.save({"a": 2}, path)
     assert path.read_bytes() == before
@@ -302,4 +321,4 @@ def test_save_to_a_text_file_names_the_mode(tmp_path: Path) -> None:
         with pytest.raises(TypeError, match=r"`f`.*'wb'"):
             pg.save({"w": pg.ones(3)}, text)
     with pytest.raises(TypeError, match=r"`f`.*'wb'"):
-        pg.save_safetensors({"w": pg.ones(3)}, io.StringIO())
+        save_safetensors({"w": pg.ones(3)}, io.StringIO())

@@ -12,9 +12,9 @@ import warnings
 
 import numpy as np
 import pytest
+from conftest import import_torch
 
 import plaingrad
-from conftest import import_torch
 
 torch = import_torch()
 
@@ -94,6 +94,17 @@ CASES = [
         "ctc unbatched padded 1d targets",
         "ctc_loss",
         _ctc(LP[:, 0], np.array([1, 2, 3]), np.array(5), np.array(2)),
+    ),
+    (
+        "ctc int64 log_probs",
+        "ctc_loss",
+        _ctc(LP.astype(np.int64), TARGETS, LENGTHS, TLENGTHS),
+    ),
+    ("ctc bool log_probs", "ctc_loss", _ctc(LP < 0, TARGETS, LENGTHS, TLENGTHS)),
+    (
+        "ctc list log_probs",
+        "ctc_loss",
+        lambda F, t: F.ctc_loss(LP.tolist(), t(TARGETS), [5, 5], [2, 2]),
     ),
     ("ctc log_probs 4d", "ctc_loss", _ctc(LP[None], TARGETS, LENGTHS, TLENGTHS)),
     (

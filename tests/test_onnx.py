@@ -194,6 +194,49 @@ def test_transformer_classifier_dynamic_batch(tmp_path, norm_first):
     np.testing.assert_allclose(got, want, rtol=RTOL, atol=ATOL)
 
 
+class PaddingMaskClassifier(nn.Module):
+    """Token 0 is padding: the key padding mask is computed from the tokens
+    inside forward, and the mean is taken over the other positions."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.embed = nn.Embedding(20, 8)
+        self.layer = nn.TransformerEncoderLayer(8, 2, 16, batch_first=True)
+        self.head = nn.Linear(8, 3)
+
+    def forward(self, tokens):
+        padding = tokens == 0
+        h = self.layer(self.embed(tokens), src_key_padding_mask=padding)
+        keep = (~padding).float().unsqueeze(-1)
+        logits = self.head((h * keep).sum(1) / keep.sum(1))
+        return logits, logits.argmax(-1)
+
+
+def test_padding_mask_from_tokens_dynamic_batch(tmp_path):
+    torch.manual_seed(0)
+    model = PaddingMaskClassifier()
+    tokens = torch.tensor([[3, 5, 7, 0, 0], [1, 2, 3, 4, 5]])
+    batch = {0: "batch"}
+    dynamic = {"tokens": batch, "logits": batch, "label": batch}
+    session = check(
+        model,
+        tokens,
+        tmp_path,
+        input_names=["tokens"],
+        output_names=["logits", "label"],
+        dynamic_axes=dynamic,
+    )
+    other = torch.randint(1, 20, (7, 5))
+    other[torch.arange(7), torch.randint(1, 5, (7,))] = 0
+    other[0, 1:] = 0
+    got = run(session, other.numpy())
+    with torch.no_grad():
+        want = model.eval()(other)
+    np.testing.assert_allclose(got[0], want[0].numpy(), rtol=RTOL, atol=ATOL)
+    np.testing.assert_array_equal(got[1], want[1].numpy())
+    assert got[1].dtype == np.int64
+
+
 class Causal(nn.Module):
     """A causal encoder layer: the mask is made inside forward, as in
     examples/char_transformer.py."""

@@ -59,6 +59,21 @@ TENSOR_OPS = {
         t.addmm(x[0], x.T, x, beta=0.5, alpha=2)
         + t.baddbmm(x[:, :1][None], x[None], x.T[None], beta=2).sum()
     ),
+    "where_comparisons": lambda t, x: (
+        t.where(x > 0, x, 0.1 * x)
+        + (x >= 1).float()
+        - (x.round() == 0).float() * 2
+        + (x < -1).to(t.float32) * 3
+        + t.where(x <= 0.5, 1.0, 0.0)
+    ),
+    "masked_fill_compare": lambda t, x: x.masked_fill(x < 0, -1.0) * x.ne(1.5),
+    "logical_ops": lambda t, x: (
+        (((x > 0) & (x < 1)) | ~(x != x.round()))
+        ^ t.logical_not(x <= -1).logical_and(x < 2).logical_or(x > 3)
+    ),
+    "argmax_argmin": lambda t, x: (
+        x.argmax(1) * 10 + x.argmin(0).sum() + x.argmax() + x.argmin(1, keepdim=True)
+    ),
     "activations": lambda t, x: (
         t.nn.functional.silu(x)
         + t.nn.functional.elu(x, 0.7)
@@ -94,9 +109,9 @@ class Sorted(nn.Module):
         return torch.sort(x, dim=1)[0]
 
 
-class Compares(nn.Module):
+class UsesItem(nn.Module):
     def forward(self, x):
-        return torch.where(x > 0, x, x * 0.1)
+        return x * float(x.sum())
 
 
 class InPlace(nn.Module):
@@ -133,9 +148,9 @@ class WritesSlice(nn.Module):
         return h * 2
 
 
-class ComparesOutput(nn.Module):
+class NumpyOutput(nn.Module):
     def forward(self, x):
-        return (x > 0).float()
+        return torch.from_numpy(x.detach().numpy() > 0)
 
 
 class Double(torch.autograd.Function):
@@ -157,9 +172,9 @@ class UsesFunction(nn.Module):
     "model, match",
     [
         (Sorted(), r"`Pick` \(grad_fn SortBackward0\), applied in Sorted,"),
-        (Compares(), "comparison"),
+        (UsesItem(), r"`\.item\(\)`, `float\(x\)`"),
         (WritesSlice(), "changed in place"),
-        (ComparesOutput(), "output 0 changes with the model's input"),
+        (NumpyOutput(), "output 0 changes with the model's input"),
         (UsesFunction(), "autograd.Function `Double`"),
     ],
 )

@@ -25,6 +25,19 @@ from .grad_mode import _mode
 
 _FREED = object()
 
+# Ops computed without ``Op.apply`` (comparisons, argmax: results that never
+# need a gradient) report through ``observed``; the list is empty except while
+# ``onnx.export`` traces a model, so they pay one call and a truth test.
+plain_observers: list = []
+
+
+def observed(kind: str, inputs: tuple, options: dict, out: Any) -> Any:
+    """``out``, once the observers (if any) are told what made it."""
+    if plain_observers:
+        plain_observers[-1](kind, inputs, options, out)
+    return out
+
+
 _SECOND_BACKWARD = (
     "Trying to backward through the graph a second time (or directly access "
     "saved tensors after they have already been freed). Saved intermediate "

@@ -17,6 +17,7 @@ from collections import OrderedDict
 from collections.abc import Mapping
 from typing import Any, BinaryIO
 
+from .atomic import write_atomically
 from .errors import CheckpointError
 from .safetensors_file import (
     FORMAT_KEY,
@@ -26,7 +27,6 @@ from .safetensors_file import (
     source_of,
     to_bytes,
     warn_bfloat16,
-    write_atomically,
 )
 from .structure import Flattener, Rebuilder
 from .torch_file import TorchReader
@@ -55,13 +55,15 @@ def save(obj: Any, f: str | os.PathLike | BinaryIO) -> None:
             ..., 'optimizer': ...}``. Tensors are saved detached, as they are
             now; ``Parameter`` and ``requires_grad`` are kept, gradients are
             not. Python ints of any size are kept exactly.
-        f: the file to write (its folder must exist), or a binary file
-            object opened for writing.
+        f: the file to write (its folder must exist and be writable; a
+            symbolic link is followed, an existing file keeps its permission
+            bits), or a binary file object opened for writing.
 
     Raises:
         TypeError: naming the value and where it is in ``obj`` when it is
             anything else (a Module, a NumPy scalar, a set, ...).
-        ValueError: when ``obj`` contains itself.
+        ValueError: when ``obj`` contains itself or nests containers more
+            than 300 deep.
         FileNotFoundError, NotADirectoryError, IsADirectoryError, OSError:
             when ``f`` cannot be written.
 
@@ -153,7 +155,8 @@ def load(
         pickle.UnpicklingError: when a torch file asks for anything other
             than tensors and plain containers (code to run, an arbitrary
             class), naming the global it refused; nothing from it runs.
-        TypeError: when a tensor's dtype has no plaingrad equivalent.
+        TypeError: when a tensor's dtype has no plaingrad equivalent, or
+            ``f`` is a file object opened in text mode.
         NoGPUBackendError: when ``map_location`` names a GPU.
     """
     _check_map_location(map_location)

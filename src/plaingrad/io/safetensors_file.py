@@ -24,7 +24,6 @@ from __future__ import annotations
 import io
 import json
 import os
-import secrets
 import warnings
 from collections import OrderedDict
 from collections.abc import Mapping
@@ -38,6 +37,7 @@ from safetensors import SafetensorError
 from .. import _dtype
 from ..tensor import Tensor
 from ..warnings import PlaingradWarning
+from .atomic import write_atomically
 from .errors import CheckpointError
 from .integrity import INTEGRITY_KEY, Digests, record
 from .structure import make_tensor
@@ -267,111 +267,6 @@ def _sorted_metadata(data: bytes) -> bytes:
     if len(encoded) != len(written.rstrip(b" ")):
         return data
     return data[:8] + encoded.ljust(size) + data[8 + size :]
-
-
-def writable(path: str | os.PathLike, op: str) -> str:
-    """``path`` as a string, once it is known that a file can go there."""
-    path = os.fspath(path)
-    if os.path.isdir(path):
-        raise IsADirectoryError(f"{op}: {path!r} is a folder, not a file")
-    folder = os.path.dirname(path) or "."
-    if os.path.exists(folder) and not os.path.isdir(folder):
-        raise NotADirectoryError(
-            f"{op}: cannot write {path!r}: {folder!r} is a file, not a folder"
-        )
-    if not os.path.isdir(folder):
-        raise FileNotFoundError(
-            f"{op}: cannot write {path!r}: the folder {folder!r} does not exist"
-        )
-    return path
-
-
-def _temporary_file(folder: str, base: str) -> tuple[int, str]:
-    """A new file beside the target, with the permissions a new file gets.
-
-    Not ``tempfile.mkstemp``: its files are private (0600), and the rename
-    would give the checkpoint those permissions.
-    """
-    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
-    while True:
-        name = os.path.join(folder, f".{base}.{secrets.token_hex(4)}.tmp")
-        try:
-            return os.open(name, flags, 0o666), name
-        except FileExistsError:
-            continue
-
-
-def write_atomically(data: bytes, f: Any, op: str) -> None:
-    """Write ``data`` to a path through a temporary file and a rename.
-
-    The temporary file sits in the target's folder (so ``os.replace`` is a
-    rename within one file system) and is removed if anything fails, so ``f``
-    is either the complete new file or whatever it was before. A file object
-    is written directly.
-
-    - A symbolic link is followed: its target is replaced, the link kept.
-    - An existing file keeps its permission bits (not its owner: the new file
-      belongs to whoever saves).
-    - A file in a folder that cannot be written to is refused with
-      ``PermissionError``, even where the file itself is writable (where
-      ``torch.save`` writes it in place): writing in place would lose the
-      guarantee that a crash never leaves half a checkpoint.
-    - A process killed midway (``kill -9``) leaves its temporary file,
-      ``.NAME.xxxxxxxx.tmp``, beside the target; nothing removes it later,
-      since telling it from another process's save in progress is not safe.
-    """
-    if hasattr(f, "write"):
-        if isinstance(f, io.TextIOBase):
-            raise TypeError(
-                f"{op}: `f` must be opened in binary mode ('wb'), got a text "
-                f"file {getattr(f, 'name', f)!r}"
-            )
-        f.write(data)
-        return
-    if not isinstance(f, (str, os.PathLike)):
-        raise TypeError(
-            f"{op}: `f` must be a path or a binary file object opened for "
-            f"writing, got {type(f).__name__}"
-        )
-    path = writable(f, op)
-    # Through a symbolic link (latest.pt -> ckpt_10.pt): replace its target
-    # and keep the link, as writing through it (torch.save) would.
-    folder, base = os.path.split(os.path.realpath(path))
-    try:
-        mode = os.stat(path).st_mode & 0o7777  # an existing file keeps its mode
-    except OSError:
-        mode = None
-    try:
-        handle, temporary = _temporary_file(folder, base)
-    except OSError as error:
-        hint = ""
-        if isinstance(error, PermissionError) and os.access(path, os.W_OK):
-            hint = (
-                "; the file is writable but its folder is not, and plaingrad "
-                "writes a temporary file beside it, so that a crash never "
-                "leaves half a checkpoint"
-            )
-        raise type(error)(
-            error.errno, f"{op}: cannot write {path!r} ({error.strerror}){hint}"
-        ) from None
-    try:
-        if mode is not None and hasattr(os, "fchmod"):
-            os.fchmod(handle, mode)
-        with os.fdopen(handle, "wb") as out:
-            out.write(data)
-            out.flush()
-            os.fsync(out.fileno())  # on disk before it can replace the old
-        os.replace(temporary, os.path.join(folder, base))
-    except BaseException as error:
-        try:
-            os.unlink(temporary)
-        except OSError:
-            pass
-        if isinstance(error, OSError) and error.strerror:
-            raise type(error)(
-                error.errno, f"{op}: cannot write {path!r} ({error.strerror})"
-            ) from None
-        raise
 
 
 def save_safetensors(

@@ -15,7 +15,10 @@ through, answers only from a fixed table of what rebuilding tensors needs
 ``collections.OrderedDict``, a few plain builtin containers) and with
 plaingrad's own stand-ins for them; it never imports anything. Anything else
 raises ``pickle.UnpicklingError`` naming the refused global before it is
-called. This is the guarantee of ``torch.load(weights_only=True)``.
+called. This is the guarantee of ``torch.load(weights_only=True)``. Before
+unpickling, the opcodes are scanned (``pickletools.genops``) and a memo index
+no pickle of that length can need is refused: the C unpickler would allocate
+a table that large (gigabytes for a 139-byte file).
 
 Tensors come back as plaingrad tensors owning copies of their values (views
 into a shared storage become separate tensors with the same values); float16

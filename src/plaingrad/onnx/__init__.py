@@ -13,11 +13,13 @@ reductions, ``_convert_shape.py`` for shapes and indexing, ``_convert_nn.py``
 for the layers' ops; multi-head attention and LSTM arrive already decomposed
 into matrix products, softmax, reshapes and elementwise ops). In-place ops on
 whole tensors (``ReLU(inplace=True)``, ``+=``) are followed to the value they
-leave.
+leave. Comparisons, logical ops and argmax/argmin, which give no gradient and
+so skip ``Op.apply``, report to the trace through ``autograd.node.observed``
+(``_convert_logic.py``).
 
 A trace only sees ops, so the model is run again on inputs of other values and,
 for each dynamic axis, of twice the size: a value that changed without an op
-the trace saw (a comparison, ``.item()``, NumPy code) or a graph that changed
+the trace saw (``.item()``, NumPy code) or a graph that changed
 shape is an error rather than a silently wrong file, and shapes that follow a
 dynamic axis (a reshape to ``(batch * heads, ...)``, zeros of the batch's size)
 are written as computed from the input's size. Ops without a converter raise

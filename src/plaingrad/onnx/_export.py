@@ -186,8 +186,8 @@ def _same_outputs(base: list, again: list) -> None:
         if not same:
             raise OnnxExporterError(
                 f"onnx.export: output {k} changes with the model's input but was "
-                "not made by an op the export can see (a comparison such as "
-                "`x > 0`, `.item()`, `.numpy()` or a NumPy computation)"
+                "not made by an op the export can see (`.item()`, `float(x)`, "
+                "`.numpy()` or a NumPy computation)"
             )
 
 
@@ -195,7 +195,7 @@ def _trace_model(
     model: Any, inputs: tuple, input_names: Any, output_names: Any, dynamic_axes: Any
 ) -> _Traced:
     # (these register their converters)
-    from . import _convert_nn, _convert_shape  # noqa: F401
+    from . import _convert_logic, _convert_nn, _convert_shape  # noqa: F401
     from ._convert import unsupported
 
     named: dict[int, str] = {}

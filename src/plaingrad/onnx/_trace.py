@@ -17,7 +17,7 @@ import numpy as np
 
 from ..autograd.function import Function
 from ..autograd.grad_mode import enable_grad
-from ..autograd.node import Op
+from ..autograd.node import Op, plain_observers
 from ..tensor import Tensor
 from .errors import OnnxExporterError, UnsupportedOperatorError
 
@@ -186,6 +186,35 @@ def _recording_apply(cls: type, *inputs: Any, **options: Any) -> Any:
     return out
 
 
+class PlainOp:
+    """The stand-in ``Op`` class of an op computed without ``Op.apply`` (a
+    comparison, a logical op, argmax): these report through
+    ``autograd.node.observed``."""
+
+    _name = "none"
+
+
+_PLAIN: dict[str, type] = {}
+
+
+def plain_op(kind: str) -> type:
+    """The stand-in class for plain op ``kind`` (``gt``, ``argmax``...)."""
+    cls = _PLAIN.get(kind)
+    if cls is None:
+        cls = _PLAIN[kind] = type(kind, (PlainOp,), {})
+    return cls
+
+
+def _observe(kind: str, inputs: tuple, options: dict, out: Any) -> None:
+    if _active and threading.get_ident() == _owner[0]:
+        trace = _active[-1]
+        _active.clear()
+        try:
+            trace.record(plain_op(kind), inputs, options, out)
+        finally:
+            _active.append(trace)
+
+
 def _refuse_function(cls: type, *args: Any, **kwargs: Any) -> Any:
     if threading.get_ident() != _owner[0]:
         return _ORIGINAL_FUNCTION_APPLY.__func__(cls, *args, **kwargs)
@@ -219,6 +248,7 @@ def run_traced(model: Any, args: tuple, named: dict[int, str]) -> tuple[Trace, A
     trace.inputs = [trace.add_value(a) for a in args]
     handles = _follow_modules(model, trace.modules)
     _set_apply(classmethod(_recording_apply), classmethod(_refuse_function))
+    plain_observers.append(_observe)
     _active.append(trace)
     _owner[0] = threading.get_ident()
     try:
@@ -226,6 +256,7 @@ def run_traced(model: Any, args: tuple, named: dict[int, str]) -> tuple[Trace, A
             out = model(*args)
     finally:
         _active.clear()
+        plain_observers.remove(_observe)
         _set_apply(_ORIGINAL_APPLY, _ORIGINAL_FUNCTION_APPLY)
         for handle in handles:
             handle.remove()
@@ -293,8 +324,8 @@ def _same_fill(a: Any, b: Any) -> bool:
 def _hidden(op: str, i: int) -> OnnxExporterError:
     return OnnxExporterError(
         f"onnx.export: input {i} of `{op}` changes with the model's input but "
-        "was not made by an op the export can see (a comparison such as `x > 0`, "
-        "`.item()`, `.numpy()`, `.tolist()` or a NumPy computation); such values "
+        "was not made by an op the export can see (`.item()`, `float(x)`, "
+        "`.numpy()`, `.tolist()` or a NumPy computation); such values "
         "cannot be exported"
     )
 

@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from .. import _dtype
-from ..autograd.node import Op, _broadcast_error
+from ..autograd.node import Op, _broadcast_error, observed
 from ..backend import errstate, xp
 from ..tensor import Tensor, _wrap
 from ._util import binary_operands, cast, to_float, unbroadcast
@@ -654,9 +654,10 @@ def _compare(fn: Any, op: str) -> Any:
     def compare(input: Any, other: Any) -> Tensor:
         a, b = binary_operands(input, other, op)
         try:
-            return _wrap(fn(a._data, b._data), None)
+            out = _wrap(fn(a._data, b._data), None)
         except ValueError as error:
             raise _broadcast_error(op, a, b, error) from None
+        return observed(op, (a, b), {}, out)
 
     compare.__name__ = op
     compare.__doc__ = f"Elementwise ``{op}``; a bool tensor with no gradient."

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..autograd.node import observed
 from ..backend import xp
 from ..tensor import Tensor, _wrap
 from ._util import binary_operands
@@ -29,7 +30,7 @@ def _bitwise(fn: Any, op: str) -> Any:
         a, b = binary_operands(input, other, op)
         _integral(a, op)
         _integral(b, op)
-        return _wrap(fn(a._data, b._data), None)
+        return observed(op, (a, b), {}, _wrap(fn(a._data, b._data), None))
 
     bitwise.__name__ = op
     bitwise.__doc__ = f"Elementwise ``{op}`` of integer or bool tensors."
@@ -44,7 +45,7 @@ bitwise_xor = _bitwise(xp.bitwise_xor, "bitwise_xor")
 def bitwise_not(input: Tensor) -> Tensor:
     """``~input``: logical not of a bool tensor, bitwise not of an integer one."""
     _integral(input, "bitwise_not")
-    return _wrap(xp.invert(input._data), None)
+    return observed("bitwise_not", (input,), {}, _wrap(xp.invert(input._data), None))
 
 
 # The comparisons' helper: promote, compare, a bool tensor with no gradient.
@@ -55,7 +56,8 @@ logical_xor = _compare(xp.logical_xor, "logical_xor")
 
 def logical_not(input: Tensor) -> Tensor:
     """True where ``input`` is zero (or False)."""
-    return _wrap(xp.logical_not(input._data), None)
+    out = _wrap(xp.logical_not(input._data), None)
+    return observed("logical_not", (input,), {}, out)
 
 
 # ------------------------------------------------- whole-tensor comparisons

@@ -249,16 +249,13 @@ def ctc_loss(
         >>> F.ctc_loss(lp, torch.tensor([[1]]), [2], [1], reduction="sum")
         tensor(0.2877)
     """
-    if not isinstance(log_probs, Tensor) or log_probs._data.dtype.kind != "f":
-        got = (
-            log_probs.dtype.name
-            if isinstance(log_probs, Tensor)
-            else type(log_probs).__name__
+    if not isinstance(log_probs, Tensor):
+        raise TypeError(
+            "ctc_loss: expected `log_probs` to be a Tensor, got "
+            f"{type(log_probs).__name__}"
         )
-        raise RuntimeError(
-            f"ctc_loss: expected `log_probs` to be a floating point tensor, got {got}"
-        )
-    if log_probs._data.dtype.itemsize < 4:
+    dtype = log_probs._data.dtype
+    if dtype.kind != "f" or dtype.itemsize < 4:
         raise NotImplementedError(
             f'ctc_loss: "ctc_loss_cpu" not implemented for {log_probs.dtype.name} '
             "`log_probs` (expected float32 or float64)"

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from .. import _dtype
-from ..autograd.node import Op
+from ..autograd.node import Op, observed
 from ..backend import errstate, xp
 from ..tensor import Tensor, _wrap
 from ._util import normalize_dims, to_float
@@ -462,12 +462,13 @@ def _arg(fn: Any, input: Tensor, dim: Any, keepdim: bool, op: str) -> Tensor:
             )
         out = np.int64(fn(data))
         out = xp.asarray(out).reshape((1,) * data.ndim if keepdim else ())
-        return _wrap(out, None)
+        options = {"axis": None, "keepdim": keepdim}
+        return observed(op, (input,), options, _wrap(out, None))
     (axis,) = normalize_dims(dim, data.ndim, op)
     if data.ndim and data.shape[axis] == 0:
         raise IndexError(f"{op}(): Expected reduction dim {dim} to have non-zero size.")
-    out = fn(data, axis=axis, keepdims=keepdim).astype(np.int64)
-    return _wrap(out, None)
+    out = _wrap(fn(data, axis=axis, keepdims=keepdim).astype(np.int64), None)
+    return observed(op, (input,), {"axis": axis, "keepdim": keepdim}, out)
 
 
 def argmax(input: Tensor, dim: Any = None, keepdim: bool = False) -> Tensor:
