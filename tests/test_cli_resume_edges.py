@@ -132,6 +132,10 @@ def test_more_epochs_are_refused_when_the_schedule_length_came_from_epochs(
     assert status == 2 and out == ""
     _one_error_line(err, f"--scheduler {scheduler}", key, "3 epochs")
     assert (folder / "metrics.json").read_bytes() == before
+    # Without --epochs, the finished run is told why not to ask for more.
+    status, out, err = _train(["--resume", str(folder)], capsys)
+    assert status == 2 and out == ""
+    _one_error_line(err, "finished all 3", f"--scheduler {scheduler}", "new run")
 
 
 def test_a_length_the_user_gave_may_run_on(tmp_path: Path, capsys):

@@ -296,3 +296,18 @@ def test_csv_errors_name_the_problem(tmp_path):
         CSVDataset(tmp_path / "ok.csv", target_column=5)
     with pytest.raises(FileNotFoundError, match="nope.csv"):
         CSVDataset(tmp_path / "nope.csv")
+
+
+@pytest.mark.parametrize("label", [10, 255])
+def test_a_label_outside_the_classes_names_the_file_and_index(tmp_path, label):
+    _mnist_folder(tmp_path, gz=False)
+    images, labels = _mnist_arrays(3, 1)
+    labels[2] = label
+    _write(tmp_path / "t10k-labels-idx1-ubyte", labels)
+
+    assert len(MNIST(tmp_path, train=True)) == 5  # the training files are fine
+    with pytest.raises(ValueError) as info:
+        MNIST(tmp_path, train=False)
+    message = str(info.value)
+    assert "t10k-labels-idx1-ubyte" in message
+    assert f"label {label} at index 2" in message and "10 classes" in message

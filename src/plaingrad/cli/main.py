@@ -195,9 +195,17 @@ def _resolve_resume(args: argparse.Namespace) -> Any:
             _check_length(config)
         config.epochs = args.epochs
     elif done >= config.epochs:
+        from .optimizers import length_option
+
+        more = "give --epochs N (more) to train on"
+        if length_option(config) is not None:
+            more = (
+                f"its --scheduler {config.scheduler} was sized for those "
+                "epochs, so start a new run to train longer"
+            )
         raise _UsageError(
             f"--resume {path!r}: the checkpoint finished all {config.epochs} "
-            "epochs; give --epochs N (more) to train on"
+            f"epochs; {more}"
         )
     if args.checkpoint_every is not None:
         config.checkpoint_every = args.checkpoint_every

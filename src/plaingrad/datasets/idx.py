@@ -201,6 +201,13 @@ class MNIST(Dataset):
                 f"{name}: {images_path} has {images.shape[0]} images but "
                 f"{labels_path} has {labels.shape[0]} labels"
             )
+        bad = np.flatnonzero((labels._data < 0) | (labels._data >= len(self.classes)))
+        if bad.size:
+            raise ValueError(
+                f"{name}: {labels_path} holds label {int(labels._data[bad[0]])} "
+                f"at index {int(bad[0])}, but {name} has {len(self.classes)} "
+                f"classes (labels 0 to {len(self.classes) - 1})"
+            )
         self.data = images
         self.targets = _wrap(labels._data.astype(np.int64), None)
 

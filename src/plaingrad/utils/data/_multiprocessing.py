@@ -145,7 +145,9 @@ class _MultiProcessingDataLoaderIter:
         if self._timeout > 0:
             ok, result = self._try_get_data(self._timeout)
             if not ok:
-                self._shutdown_workers()
+                # A worker that missed the deadline is stuck: stop it now
+                # rather than waiting for it to notice the shutdown.
+                self._shutdown_workers(grace=0.0)
                 raise RuntimeError(
                     f"DataLoader timed out after {self._timeout} seconds"
                 )
@@ -206,7 +208,9 @@ class _MultiProcessingDataLoaderIter:
     def __len__(self) -> int:
         return len(self._index_sampler)
 
-    def _shutdown_workers(self) -> None:
+    def _shutdown_workers(self, grace: float = MP_STATUS_CHECK_INTERVAL * 2) -> None:
+        """Stop the workers: each gets ``grace`` seconds to exit, then is
+        terminated."""
         if self._shutdown:
             return
         self._shutdown = True
@@ -218,7 +222,7 @@ class _MultiProcessingDataLoaderIter:
                 except (OSError, ValueError):
                     pass  # already closed
             for worker in self._workers:
-                worker.join(timeout=MP_STATUS_CHECK_INTERVAL * 2)
+                worker.join(timeout=grace)
                 if worker.is_alive():
                     worker.terminate()
                     worker.join()
