@@ -143,6 +143,7 @@ def test_config_json_holds_every_setting(default_run):
         "checkpoint_every": None,
         "data_dir": None,
         "plaingrad_version": pg.__version__,
+        "init": "default",
     }
 
 

@@ -254,3 +254,13 @@ def numel(input: Tensor) -> object:
 
 def detach(input: Tensor) -> Tensor:
     return input.detach()
+
+
+def __getattr__(name: str) -> object:
+    # ``plaingrad.explain`` loads on first use: importing it costs more than
+    # the 5 ms a tool the core never needs should add to ``import plaingrad``.
+    if name == "explain":
+        import importlib
+
+        return importlib.import_module(".explain", __name__)
+    raise AttributeError(f"module 'plaingrad' has no attribute {name!r}")

@@ -111,7 +111,7 @@ def _key_value(text: str) -> str:
 def build_parser() -> argparse.ArgumentParser:
     """The parser of the ``plaingrad`` command and its subcommands."""
     from .optimizers import ARGS_HELP, OPTIMIZERS, SCHEDULER_HELP, SCHEDULERS
-    from .train import ACTIVATIONS, DEFAULTS
+    from .train import ACTIVATIONS, DEFAULTS, INITS
 
     parser = _Parser(
         prog="plaingrad",
@@ -162,6 +162,32 @@ def build_parser() -> argparse.ArgumentParser:
         "--activation",
         choices=sorted(ACTIVATIONS),
         help="non-linearity between layers (default: relu)",
+    )
+    train.add_argument(
+        "--depth",
+        type=_positive_int,
+        metavar="N",
+        help=(
+            "number of Linear layers, every hidden one as wide as the one "
+            "--hidden width (default: one more than the --hidden widths)"
+        ),
+    )
+    train.add_argument(
+        "--init",
+        choices=INITS,
+        help=(
+            "weight initialisation: PyTorch's default, or kaiming (He-normal "
+            "weights for ReLU, zero biases) (default: default)"
+        ),
+    )
+    train.add_argument(
+        "--monitor",
+        action="store_true",
+        help=(
+            "watch gradient flow and activations (plaingrad.explain."
+            "GradientMonitor); print its verdicts at the end and write them to "
+            "verdicts.json in the output folder (see docs/verdicts.md)"
+        ),
     )
     train.add_argument(
         "--epochs",
@@ -274,5 +300,32 @@ def build_parser() -> argparse.ArgumentParser:
         "--quiet",
         action="store_true",
         help="no progress bar or per-epoch lines",
+    )
+    explain = commands.add_parser(
+        "explain",
+        help="show how a built-in network computes and learns",
+        description="Show how a built-in network computes and learns.",
+    )
+    tools = explain.add_subparsers(dest="tool", metavar="TOOL")
+    tools.required = True
+    graph = tools.add_parser(
+        "graph",
+        help="draw the computation graph of the digits MLP as SVG",
+        description=(
+            "Draw the computation graph of the built-in digits MLP (64 inputs, "
+            "hidden layers 128 and 64, 10 classes) as an SVG, laid out by "
+            "plaingrad itself; no Graphviz needed."
+        ),
+    )
+    graph.add_argument(
+        "--output",
+        "-o",
+        default="graph.svg",
+        help="the SVG file to write (default: graph.svg)",
+    )
+    graph.add_argument(
+        "--collapse",
+        action="store_true",
+        help="one box per layer instead of one per op",
     )
     return parser

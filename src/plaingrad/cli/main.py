@@ -40,6 +40,8 @@ _FIXED_BY_CHECKPOINT = (
     "dataset",
     "hidden",
     "activation",
+    "depth",
+    "init",
     "batch_size",
     "lr",
     "optimizer",
@@ -113,6 +115,12 @@ def _resolve(args: argparse.Namespace) -> Any:
 
     sizes = SHAPES.get(dataset, (2, 1))
     hidden = args.hidden if args.hidden is not None else defaults["hidden"]
+    if args.depth is not None:
+        if args.hidden is not None and len(args.hidden) > 1:
+            raise _UsageError("--depth takes a single --hidden width")
+        hidden = hidden[:1] * (args.depth - 1)
+    if args.monitor and dataset == "xor":
+        raise _UsageError("--monitor watches the classifiers, not xor")
     config = RunConfig(
         dataset=dataset,
         layer_sizes=[sizes[0], *hidden, sizes[1]],
@@ -134,6 +142,7 @@ def _resolve(args: argparse.Namespace) -> Any:
         clip_grad=args.clip_grad,
         checkpoint_every=args.checkpoint_every,
         data_dir=_data_dir(args, dataset),
+        init=args.init or "default",
     )
     _check_choices(config)
     output = args.output if args.output is not None else defaults["output"]
@@ -365,6 +374,7 @@ def _run_train(args: argparse.Namespace) -> int:
                     output=output,
                     resume=resume,
                     interrupt=interrupt,
+                    monitor=args.monitor,
                 )
         # Saved before the results are printed, so that a reader who stops
         # early (`| head -3`) does not cost the trained model.
@@ -400,12 +410,47 @@ def _run_train(args: argparse.Namespace) -> int:
         ):
             xs = ", ".join(f"{x:g}" for x in point)
             print(f"  ({xs}) -> {_prediction(value)}  (target {target:g})")
+    if "verdicts" in result:
+        _report_verdicts(result["verdicts"], output, paths)
     if paths:
         print(f"Saved {', '.join(paths)}")
     return EXIT_OK
 
 
-HANDLERS = {"train": _run_train}
+def _report_verdicts(verdicts: list, output: str | None, paths: list) -> None:
+    """Print the monitor's verdicts and add ``verdicts.json`` to the run."""
+    from .output import write_verdicts
+
+    print("Verdicts:")
+    for verdict in verdicts:
+        print(f"  {verdict['message']}")
+    if output is not None:
+        paths.append(write_verdicts(output, verdicts))
+
+
+def _run_explain(args: argparse.Namespace) -> int:
+    """``plaingrad explain graph``: the digits MLP's graph as an SVG."""
+    from .. import explain, manual_seed, zeros
+    from .train import DEFAULTS, build_mlp
+
+    manual_seed(0)
+    model = build_mlp([64, *DEFAULTS["digits"]["hidden"], 10])
+    drawn = explain.graph(
+        model=model,
+        example_input=zeros(1, 64),
+        collapse="module" if args.collapse else None,
+    )
+    try:
+        with open(args.output, "w", encoding="utf-8") as file:
+            file.write(drawn.to_svg())
+    except OSError as error:
+        message = f"cannot write {args.output!r}: {error.strerror or error}"
+        return _fail("plaingrad explain graph", message, EXIT_FAILURE)
+    print(f"Saved {args.output} ({len(drawn.nodes)} boxes, {len(drawn.edges)} edges)")
+    return EXIT_OK
+
+
+HANDLERS = {"train": _run_train, "explain": _run_explain}
 
 
 def _fail(prog: str, message: str, status: int) -> int:

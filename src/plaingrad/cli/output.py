@@ -233,3 +233,14 @@ def out_of_memory_message(config: Any) -> str:
         f"training the {'-'.join(map(str, config.layer_sizes))} network; try "
         "narrower hidden layers"
     )
+
+
+def write_verdicts(folder: str, verdicts: list[dict[str, Any]]) -> str:
+    """Write ``--monitor``'s verdicts to ``verdicts.json`` in ``folder``."""
+    import json
+
+    path = os.path.join(folder, "verdicts.json")
+    with open(path, "w", encoding="utf-8") as handle:
+        json.dump(verdicts, handle, indent=2)
+        handle.write("\n")
+    return path

@@ -73,6 +73,9 @@ __all__ = [
 ]
 
 ACTIVATIONS = {"relu": nn.ReLU, "tanh": nn.Tanh, "sigmoid": nn.Sigmoid}
+# ``default``: each layer's own reset_parameters; ``kaiming``: He-normal
+# weights (gain sqrt(2), for ReLU) and zero biases.
+INITS = ("default", "kaiming")
 
 # Per-dataset defaults; a flag left out on the command line takes these.
 _IDX = {"hidden": [128, 64], "epochs": 10, "batch_size": 64, "lr": 1e-3}
@@ -128,6 +131,7 @@ class RunConfig:
         checkpoint_every: keep a checkpoint every this many epochs, or None.
         data_dir: the folder of the IDX files (mnist, fashion-mnist).
         plaingrad_version: the version that trained the model.
+        init: the weight initialisation, one of ``INITS``.
     """
 
     dataset: str
@@ -149,6 +153,7 @@ class RunConfig:
     checkpoint_every: int | None = None
     data_dir: str | None = None
     plaingrad_version: str = field(default=__version__)
+    init: str = "default"
 
 
 def build_mlp(layer_sizes: list[int], activation: str = "relu") -> nn.Sequential:
@@ -188,6 +193,15 @@ def build_mlp(layer_sizes: list[int], activation: str = "relu") -> nn.Sequential
         if index < len(pairs) - 1:
             layers.append(ACTIVATIONS[activation]())
     return nn.Sequential(*layers)
+
+
+def initialise(model: nn.Module, init: str) -> None:
+    """Re-initialise ``model``'s Linear layers as ``init`` (one of ``INITS``)."""
+    if init == "kaiming":
+        for layer in model.modules():
+            if isinstance(layer, nn.Linear):
+                nn.init.kaiming_normal_(layer.weight, nonlinearity="relu")
+                nn.init.zeros_(layer.bias)
 
 
 def accuracy(model: nn.Module, inputs: Tensor, labels: Tensor) -> float:
@@ -250,6 +264,7 @@ def train_classifier(
     output: str | None = None,
     resume: dict[str, Any] | None = None,
     interrupt: checkpoint.Interrupt | None = None,
+    monitor: bool = False,
 ) -> dict[str, Any]:
     """Train an MLP classifier (digits, MNIST, Fashion-MNIST, KMNIST).
 
@@ -263,9 +278,12 @@ def train_classifier(
         resume: a checkpoint (``checkpoint.read``) to continue from.
         interrupt: when given and its ``requested`` is set (Ctrl-C), the
             run saves a checkpoint after the batch in progress and stops.
+        monitor: watch the run with a ``plaingrad.explain.GradientMonitor``.
 
     Returns:
-        ``{"model": the trained network, "metrics": the metrics.json dict}``.
+        ``{"model": the trained network, "metrics": the metrics.json dict}``,
+        and with ``monitor`` also ``"verdicts"``: the monitor's verdicts as
+        dicts (``Verdict.to_dict``).
 
     Raises:
         MissingExtraError: when scikit-learn is not installed.
@@ -276,8 +294,14 @@ def train_classifier(
         data = load_dataset(config)
     manual_seed(config.seed)
     model = build_mlp(config.layer_sizes, config.activation)
+    initialise(model, config.init)
     optimizer = make_optimizer(model, config)
     criterion = nn.CrossEntropyLoss()
+    watch = None
+    if monitor:
+        from ..explain import GradientMonitor
+
+        watch = GradientMonitor(model)
     shuffle = Generator().manual_seed(config.seed)
     loader = DataLoader(
         TensorDataset(data.x_train, data.y_train),
@@ -332,6 +356,8 @@ def train_classifier(
             if index < skip:
                 continue
             logits, loss = take_step(model, optimizer, criterion, batch, config)
+            if watch is not None:
+                watch.step(loss)
             count = len(batch[1])
             sums["loss"] += loss.item() * count
             sums["correct"] += int((logits.argmax(dim=1) == batch[1]).sum().item())
@@ -384,6 +410,9 @@ def train_classifier(
         "train_seconds": parts["seconds"](),
         "history": history,
     }
+    if watch is not None:
+        verdicts = [v.to_dict() for v in watch.verdicts()]
+        return {"model": model, "metrics": metrics, "verdicts": verdicts}
     return {"model": model, "metrics": metrics}
 
 
@@ -411,6 +440,7 @@ def train_xor(config: RunConfig) -> dict[str, Any]:
     inputs, targets = load_xor()
     manual_seed(config.seed)
     model = build_mlp(config.layer_sizes, config.activation)
+    initialise(model, config.init)
     optimizer = make_optimizer(model, config)
     scheduler = make_scheduler(optimizer, config, 1)
     criterion = nn.MSELoss()
