@@ -77,18 +77,9 @@ def find(path: str) -> str:
     return path
 
 
-def _plain(value: Any) -> Any:
-    """``value`` with dict subclasses (``Counter``) as dicts, for ``save``."""
-    if isinstance(value, dict):
-        return {key: _plain(item) for key, item in value.items()}
-    if isinstance(value, (list, tuple)):
-        return type(value)(_plain(item) for item in value)
-    return value
-
-
 def write(path: str, state: dict[str, Any]) -> None:
     """Save ``state`` (the keys listed in this module's docstring) to ``path``."""
-    save(_plain({"format": FORMAT, **state}), path)
+    save({"format": FORMAT, **state}, path)
 
 
 def read(path: str) -> dict[str, Any]:
@@ -115,17 +106,6 @@ def read(path: str) -> dict[str, Any]:
             f"--resume {path!r}: the checkpoint has no {', '.join(missing)}"
         )
     return state
-
-
-def load_scheduler(scheduler: Any, state: dict[str, Any]) -> None:
-    """``scheduler.load_state_dict(state)``, giving back the container types
-    (``MultiStepLR``'s ``Counter`` of milestones) that ``write`` made dicts."""
-    restored = dict(state)
-    for key, value in state.items():
-        current = getattr(scheduler, key, None)
-        if isinstance(current, dict) and type(current) is not dict:
-            restored[key] = type(current)(value)
-    scheduler.load_state_dict(restored)
 
 
 class Interrupt:

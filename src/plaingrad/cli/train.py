@@ -251,7 +251,7 @@ def _resume(parts: dict[str, Any], state: dict[str, Any]) -> None:
     parts["model"].load_state_dict(state["model"])
     parts["optimizer"].load_state_dict(state["optimizer"])
     if parts["scheduler"] is not None:
-        checkpoint.load_scheduler(parts["scheduler"], state["scheduler"])
+        parts["scheduler"].load_state_dict(state["scheduler"])
     parts["shuffle"].set_state(state["shuffle_rng"])
     set_rng_state(state["global_rng"])
 

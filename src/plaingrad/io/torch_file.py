@@ -307,7 +307,8 @@ class TorchReader:
         return found
 
     def maybe_member(self, name: str) -> bytes | None:
-        assert self.archive is not None
+        if self.archive is None:  # a bare pickle has no members
+            return None
         try:
             info = self.archive.getinfo(self.prefix + name)
         except KeyError:

@@ -74,10 +74,9 @@ class Ctx:
     def input(self, i: int) -> str:
         ref = self.call.inputs[i]
         shapes = self.call.const_shapes.get(i)
-        if shapes is not None:
+        if shapes is not None and isinstance(ref, Const):
             # a tensor of one value made in forward, its shape following
             # dynamic axes (zeros_like, torch.zeros(x.shape[0], ...))
-            assert isinstance(ref, Const)
             value = self.g.const(ref.array.reshape(-1)[:1].reshape(()))
             shape = self.shape_tensor(
                 list(ref.array.shape), shapes, False, f"input {i}"
