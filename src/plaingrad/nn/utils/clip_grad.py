@@ -92,13 +92,23 @@ def get_total_norm(
         no tensors, which gives 0).
     """
     arrays = [t._data for t in _as_list(tensors)]
+    return _as_norm(_checked_norm(arrays, norm_type, error_if_nonfinite), arrays)
+
+
+def _checked_norm(arrays: list, norm_type: float, error_if_nonfinite: bool) -> float:
+    """The float64 total norm, refused when asked and not finite."""
     norm_type = float(norm_type)
-    if not arrays:
-        return _wrap(np.asarray(0.0, dtype=np.float32), None)
     total = _norm64(arrays, norm_type)
     if error_if_nonfinite and not math.isfinite(total):
         raise RuntimeError(_NONFINITE.format(norm_type))
-    return _wrap(np.asarray(total, dtype=_result_dtype(arrays)), None)
+    return total
+
+
+def _as_norm(total: float, arrays: list) -> Tensor:
+    """The norm as PyTorch returns it: a 0-d tensor of the arrays' promoted
+    dtype (float32 when there are none)."""
+    dtype = _result_dtype(arrays) if arrays else np.float32
+    return _wrap(np.asarray(total, dtype=dtype), None)
 
 
 def _scale_grads(params: list, max_norm: float, total: float) -> None:
@@ -182,14 +192,11 @@ def clip_grad_norm_(
                 stacklevel=2,
             )
     arrays = [p.grad._data for p in params if p.grad is not None]
-    norm_type = float(norm_type)
     if not arrays:
-        return _wrap(np.asarray(0.0, dtype=np.float32), None)
-    total = _norm64(arrays, norm_type)
-    if error_if_nonfinite and not math.isfinite(total):
-        raise RuntimeError(_NONFINITE.format(norm_type))
+        return _as_norm(0.0, arrays)
+    total = _checked_norm(arrays, norm_type, error_if_nonfinite)
     _scale_grads(params, float(max_norm), total)
-    return _wrap(np.asarray(total, dtype=_result_dtype(arrays)), None)
+    return _as_norm(total, arrays)
 
 
 def clip_grad_value_(
