@@ -138,6 +138,32 @@ def backward(
         (tensor(12.),)
     """
     outputs = _as_list(tensors)
+    if not backward_observers:
+        _backward(outputs, grad_tensors, retain_graph, create_graph, inputs)
+        return
+    finishers = [observe(outputs) for observe in list(backward_observers)]
+    try:
+        _backward(outputs, grad_tensors, retain_graph, create_graph, inputs)
+    finally:
+        for finish in finishers:
+            if finish is not None:
+                finish()
+
+
+# Callables told of every ``backward`` call (``explain.narrate`` watches the
+# engine this way): each gets the output tensors before the walk and may
+# return a callable that is called once it ends. Empty unless a tool is
+# listening, so a plain backward pays one truth test.
+backward_observers: list = []
+
+
+def _backward(
+    outputs: list,
+    grad_tensors: Any,
+    retain_graph: bool | None,
+    create_graph: bool,
+    inputs: Any,
+) -> None:
     if create_graph:
         _backward_graph(outputs, _as_list(grad_tensors), retain_graph, inputs)
         return

@@ -105,6 +105,8 @@ def run_backward(
             input_grads = node.backward(node, grad)
             if input_grads.__class__ is not tuple:
                 input_grads = (input_grads,)
+            if node._post_hooks:
+                input_grads = _run_post_hooks(node._post_hooks, input_grads, grad)
             if anomaly:
                 check_gradients(node, input_grads, xp)
             if not retain_graph and node._saved:
@@ -150,6 +152,20 @@ def _run_hooks(hooks: list, grad: Any) -> Any:
         if replaced is not None:
             grad = replaced
     return grad
+
+
+def _run_post_hooks(hooks: list, input_grads: tuple, grad: Any) -> tuple:
+    for hook in list(hooks):
+        replaced = hook(input_grads, (grad,))
+        if replaced is not None:
+            if len(replaced) != len(input_grads):
+                raise RuntimeError(
+                    f"hook '{getattr(hook, '__name__', hook)}' has returned an "
+                    f"incorrect number of values (got {len(replaced)}, but "
+                    f"expected {len(input_grads)})"
+                )
+            input_grads = tuple(replaced)
+    return input_grads
 
 
 # ------------------------------------------------------ create_graph=True
@@ -201,6 +217,8 @@ def run_backward_graph(
                 input_grads: Any = (None,) * len(node._next)
             else:
                 input_grads = _run_rule(node, grad)
+                if node._post_hooks:
+                    input_grads = _run_post_hooks(node._post_hooks, input_grads, grad)
                 if anomaly:
                     arrays = tuple(None if g is None else g._data for g in input_grads)
                     check_gradients(node, arrays, xp)

@@ -54,6 +54,7 @@ class Node:
     _next: tuple = ()
     _saved: Any = ()
     _pre_hooks: list | None = None
+    _post_hooks: list | None = None
     # per saved array, where it came from (see ``_saved_sources``)
     _saved_from: tuple = ()
     # Which gradients read each saved input: None (its own and any other),
@@ -98,15 +99,42 @@ class Node:
         """The op's name as PyTorch prints it, e.g. ``MulBackward0``."""
         return self._name
 
-    def register_prehook(self, hook: Any) -> None:
+    def register_prehook(self, hook: Any) -> NodeHookHandle:
         """Call ``hook(grad)`` on the total gradient arriving at this node (an
-        array; a Tensor in the graph under create_graph)."""
+        array; a Tensor in the graph under create_graph). A value it returns
+        replaces the gradient."""
         if self._pre_hooks is None:
             self._pre_hooks = []
         self._pre_hooks.append(hook)
+        return NodeHookHandle(self._pre_hooks, hook)
+
+    def register_hook(self, hook: Any) -> NodeHookHandle:
+        """Call ``hook(grad_inputs, grad_outputs)`` after this node's rule has
+        run: ``grad_inputs`` holds the gradient it sends to each input (None
+        where an input needs none), ``grad_outputs`` the gradient it received,
+        both as tuples. A tuple it returns replaces ``grad_inputs``."""
+        if self._post_hooks is None:
+            self._post_hooks = []
+        self._post_hooks.append(hook)
+        return NodeHookHandle(self._post_hooks, hook)
 
     def __repr__(self) -> str:
         return f"<{self._name} object at {id(self):#x}>"
+
+
+class NodeHookHandle:
+    """Returned by ``register_prehook``/``register_hook``; ``remove()`` takes
+    the hook out again."""
+
+    def __init__(self, hooks: list, hook: Any) -> None:
+        self._hooks = hooks
+        self._hook = hook
+
+    def remove(self) -> None:
+        for i, hook in enumerate(self._hooks):
+            if hook is self._hook:
+                del self._hooks[i]
+                return
 
 
 class AccumulateGrad(Node):

@@ -345,11 +345,11 @@ def _leaf_norm(leaf: Any) -> Any:
     return norm
 
 
-def _run_with_hooks(model: Any, example_input: Any, shapes: dict) -> tuple:
-    """Run ``model(example_input)`` with a forward hook on every module that
-    marks the ops each module ran (see the module docstring)."""
-    modules: dict[Any, str] = {}
-    types: dict[str, str] = {}
+def track_modules(model: Any, modules: dict, types: dict, shapes: dict) -> list:
+    """Forward hooks on every module of ``model`` that mark, in ``modules``,
+    the ops each forward call ran (node -> innermost module name, "" for the
+    top level), note each module's class in ``types`` and its outputs' shapes
+    in ``shapes``. Returns the hook handles (call ``remove()`` on each)."""
     handles = []
     entry: dict[int, list] = {}
 
@@ -380,11 +380,19 @@ def _run_with_hooks(model: Any, example_input: Any, shapes: dict) -> tuple:
 
         return hook
 
+    for name, module in model.named_modules():
+        types[name] = type(module).__name__
+        handles.append(module.register_forward_pre_hook(pre(name)))
+        handles.append(module.register_forward_hook(post(name)))
+    return handles
+
+
+def _run_with_hooks(model: Any, example_input: Any, shapes: dict) -> tuple:
+    """Run ``model(example_input)`` with ``track_modules`` hooks on."""
+    modules: dict[Any, str] = {}
+    types: dict[str, str] = {}
+    handles = track_modules(model, modules, types, shapes)
     try:
-        for name, module in model.named_modules():
-            types[name] = type(module).__name__
-            handles.append(module.register_forward_pre_hook(pre(name)))
-            handles.append(module.register_forward_hook(post(name)))
         inputs = example_input if isinstance(example_input, tuple) else (example_input,)
         output = model(*inputs)
     finally:

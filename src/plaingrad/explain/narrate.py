@@ -1,0 +1,510 @@
+"""The backward pass, told node by node in plain English.
+
+``narrate()`` is a context manager that listens to the engine through
+``autograd.backward_observers``: when a backward pass starts inside the block,
+it walks the graph from the outputs, names every value, and puts a pre-hook
+(the total gradient arriving at a node) and a post-hook (the gradient the
+node sends to each input) on every node; when the pass ends it takes them
+off again. The engine never imports this module. ``backward(loss)`` is the
+one-call form.
+
+Each node becomes a ``Step``, in the order the engine ran them (reverse
+topological order): the op and its inputs, the derivative rule in words and
+as a formula (``_rules.py``), the shapes, the incoming gradient and each
+outgoing one with its norm, whether the incoming gradient is a sum because
+the value fed several consumers, and where the op undid a broadcast by
+summing. Leaves (``AccumulateGrad``) are steps too: that is where a
+parameter's ``.grad`` is filled.
+
+Names: parameters are named from ``model.named_parameters()`` (or
+``params``), ``layer1.weight``; other leaves are ``input``; the root is
+``loss`` when it is a scalar, else ``output``; an op's result is named by the
+module that ran it and the op, ``layer1.linear``. Which module ran an op is
+known exactly when the forward pass ran inside ``narrate(model=...)`` (module
+hooks note it, as in ``explain.graph``); otherwise an op that reads a
+module's parameters directly is credited to that module.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from .. import autograd
+from ..autograd.node import AccumulateGrad
+from ._rules import op_name, rule
+
+__all__ = ["Gradient", "Step", "Story", "backward", "narrate"]
+
+# Ops whose inputs broadcast against each other (so that the backward sums
+# the gradient back to an input's shape), and the inputs of other ops that
+# are broadcast: the bias of a linear layer or of addmm.
+_BROADCASTING = {
+    "Add", "Sub", "Mul", "Div", "Pow", "Maximum", "Minimum", "Where",
+    "Atan2", "Hypot", "Lerp", "ClampTensor", "MaskedFill", "MaskedFillTensor",
+    "Fmod", "Remainder",
+}  # fmt: skip
+_BROADCAST_INPUT = {"Linear": 2, "Addmm": 0, "Baddbmm": 0}
+# What to call an input that needs no gradient (so has no node to name it).
+_LOSSES = ("MseLoss", "L1Loss", "SmoothL1Loss", "HuberLoss", "NllLoss",
+           "BinaryCrossEntropy", "BinaryCrossEntropyWithLogits", "MultiMarginLoss",
+           "SoftMarginLoss", "HingeEmbeddingLoss", "MultilabelMarginLoss")  # fmt: skip
+_CONSTANTS = {
+    **{loss: {1: "target"} for loss in _LOSSES},
+    **{op: {0: "input"} for op in ("Linear", "LinearNoBias", "Convolution")},
+    "Embedding": {1: "indices"},
+}
+
+
+@dataclass
+class Gradient:
+    """A gradient on one edge: of the value ``name``, with its shape, norm
+    and (for small tensors, see ``narrate(values=)``) its entries."""
+
+    name: str
+    shape: tuple
+    norm: float
+    values: np.ndarray | None = None
+
+
+@dataclass
+class Step:
+    """One node of the backward pass (see the module docstring)."""
+
+    index: int
+    node: str  # the grad_fn's name, e.g. "AddmmBackward0"
+    op: str  # short op name, "linear", or "leaf"
+    value: str  # the name of the value this node produced
+    module: str | None
+    module_type: str | None
+    inputs: list[str]
+    words: str
+    formula: str
+    grad_in: Gradient
+    grads_out: list[Gradient | None] = field(default_factory=list)
+    # (consumer's value name, norm of its share) when the value fed several
+    summed: list[tuple[str, float]] = field(default_factory=list)
+    # (input name, input shape, output shape, dims summed over)
+    broadcast: list[tuple[str, tuple, tuple, tuple]] = field(default_factory=list)
+
+    @property
+    def is_leaf(self) -> bool:
+        return self.op == "leaf"
+
+
+class Story:
+    """What ``narrate`` saw: ``steps`` in the order the engine ran them, for
+    every backward pass in the block. Render with ``to_text``,
+    ``to_markdown`` or ``to_html`` (``str(story)`` is the text)."""
+
+    def __init__(self) -> None:
+        self.steps: list[Step] = []
+        self.passes = 0
+        self.module_types: dict[str, str] = {}
+
+    def __len__(self) -> int:
+        return len(self.steps)
+
+    def __iter__(self) -> Any:
+        return iter(self.steps)
+
+    def __getitem__(self, key: int | str) -> Step:
+        """A step by position, or by the name of the value it produced."""
+        if isinstance(key, str):
+            for step in self.steps:
+                if step.value == key:
+                    return step
+            raise KeyError(f"Story: no step produced a value named {key!r}")
+        return self.steps[key]
+
+    def __repr__(self) -> str:
+        return f"Story({len(self.steps)} steps, {self.passes} backward pass(es))"
+
+    def __str__(self) -> str:
+        return self.to_text()
+
+    def groups(self, depth: int = 1) -> list[tuple[str | None, list[Step]]]:
+        """The steps grouped by module (its first ``depth`` dotted parts), in
+        order of first appearance; steps outside every module form groups of
+        their own, named None."""
+        order: list[tuple[str | None, list[Step]]] = []
+        index: dict[str, int] = {}
+        for step in self.steps:
+            name = step.module
+            if name is not None and depth:
+                name = ".".join(name.split(".")[:depth])
+            if name is None:
+                order.append((None, [step]))
+            elif name in index:
+                order[index[name]][1].append(step)
+            else:
+                index[name] = len(order)
+                order.append((name, [step]))
+        return order
+
+    def to_text(
+        self, width: int | None = None, expand: Any = "auto", max_steps: int = 40
+    ) -> str:
+        """Plain text, wrapped to ``width`` (default: the terminal's).
+
+        ``expand``: True tells every step; False tells one summary per module;
+        a list of module names expands those modules; ``"auto"`` expands all
+        when there are at most ``max_steps`` steps.
+        """
+        from ._story_render import render_text
+
+        return render_text(self, width, expand, max_steps)
+
+    def to_markdown(self, expand: Any = "auto", max_steps: int = 40) -> str:
+        """Markdown: a heading and a list per step (or a table per module)."""
+        from ._story_render import render_markdown
+
+        return render_markdown(self, expand, max_steps)
+
+    def to_html(self, expand: Any = "auto", max_steps: int = 40) -> str:
+        """A self-contained HTML fragment (one ``<section>``, inline style, no
+        script): modules as ``<details>`` blocks, open when expanded."""
+        from ._story_render import render_html
+
+        return render_html(self, expand, max_steps)
+
+
+def _norm(array: Any) -> float:
+    return math.sqrt(float(np.sum(np.square(array, dtype=np.float64))))
+
+
+def _data(grad: Any) -> Any:
+    return getattr(grad, "_data", grad)
+
+
+class _Listener:
+    """The backward observer behind ``narrate`` (see the module docstring)."""
+
+    def __init__(self, story: Story, names: dict, modules: dict, values: int | None):
+        self.story = story
+        self.names = names  # id(parameter) -> name
+        self.modules = modules  # node -> module name (forward hooks)
+        self.values = values
+        self.handles: list[Any] = []
+
+    def gradient(self, name: str, grad: Any) -> Gradient:
+        data = np.asarray(_data(grad))
+        keep = self.values is None or data.size <= self.values
+        return Gradient(
+            name, tuple(data.shape), _norm(data), data.copy() if keep else None
+        )
+
+    def __call__(self, outputs: list) -> Any:
+        roots = [t.grad_fn for t in outputs if getattr(t, "grad_fn", None) is not None]
+        if not roots:
+            return None
+        self.story.passes += 1
+        order, consumers = _walk(roots)
+        value = self.name_values(order, roots, outputs)
+        shares: dict[Any, list[tuple[str, float]]] = {n: [] for n in order}
+        arrived: dict[Any, Any] = {}
+
+        def pre(node: Any) -> Any:
+            def hook(grad: Any) -> None:
+                if isinstance(node, AccumulateGrad):
+                    self.leaf_step(node, value[node], grad, shares[node], consumers)
+                else:
+                    arrived[node] = grad
+
+            return hook
+
+        def post(node: Any) -> Any:
+            def hook(grad_inputs: tuple, grad_outputs: tuple) -> None:
+                inputs = _input_names(node, value)
+                step = self.op_step(node, value[node], inputs, grad_outputs[0])
+                step.summed = shares[node] if consumers.get(node, 0) > 1 else []
+                for nxt, name, g in zip(node._next, inputs, grad_inputs):
+                    out = None if g is None else self.gradient(name, g)
+                    step.grads_out.append(out)
+                    if nxt is not None and out is not None:
+                        shares[nxt].append((step.value, out.norm))
+                step.broadcast = _broadcasts(node, step)
+
+            return hook
+
+        for node in order:
+            self.handles.append(node.register_prehook(pre(node)))
+            if not isinstance(node, AccumulateGrad):
+                self.handles.append(node.register_hook(post(node)))
+        return self.finish
+
+    def finish(self) -> None:
+        for handle in self.handles:
+            handle.remove()
+        self.handles = []
+
+    def name_values(self, order: list, roots: list, outputs: list) -> dict:
+        value: dict[Any, str] = {}
+        taken: dict[str, int] = {}
+
+        def unique(name: str) -> str:
+            count = taken.get(name, 0) + 1
+            taken[name] = count
+            return name if count == 1 else f"{name}#{count}"
+
+        for t in outputs:
+            fn = getattr(t, "grad_fn", None)
+            if fn is not None and fn not in value:
+                value[fn] = unique("loss" if t.dim() == 0 else "output")
+        inputs = 0
+        for node in reversed(_engine_order(order)):  # forward order: x before x#2
+            if node in value:
+                continue
+            if isinstance(node, AccumulateGrad):
+                name = self.names.get(id(node.variable))
+                if name is None:
+                    inputs += 1
+                    name = "input" if inputs == 1 else f"input{inputs}"
+                value[node] = unique(name)
+                continue
+            module = self.module_of(node)
+            op = op_name(node)
+            value[node] = unique(f"{module}.{op}" if module else op)
+        return value
+
+    def module_of(self, node: Any) -> str | None:
+        module = self.modules.get(node)
+        if module:
+            return module
+        owners = set()
+        for nxt in node._next:
+            if isinstance(nxt, AccumulateGrad):
+                name = self.names.get(id(nxt.variable))
+                if name and "." in name:
+                    owners.add(name.rpartition(".")[0])
+        return owners.pop() if len(owners) == 1 else None
+
+    def op_step(self, node: Any, name: str, inputs: list, grad: Any) -> Step:
+        module = self.module_of(node)
+        words, formula = rule(node, inputs)
+        step = Step(
+            index=len(self.story.steps),
+            node=node.name(),
+            op=op_name(node),
+            value=name,
+            module=module,
+            module_type=self.story.module_types.get(module or ""),
+            inputs=inputs,
+            words=words,
+            formula=formula,
+            grad_in=self.gradient(name, grad),
+        )
+        self.story.steps.append(step)
+        return step
+
+    def leaf_step(
+        self, node: Any, name: str, grad: Any, shares: list, consumers: dict
+    ) -> None:
+        param = id(node.variable) in self.names
+        module = name.rpartition(".")[0] if param and "." in name else None
+        what = "the parameter" if param else "the leaf tensor"
+        step = Step(
+            index=len(self.story.steps),
+            node="AccumulateGrad",
+            op="leaf",
+            value=name,
+            module=module,
+            module_type=self.story.module_types.get(module or ""),
+            inputs=[],
+            words=f"{what} {name} receives its gradient, which is added into "
+            f"{name}.grad",
+            formula=f"{name}.grad += g",
+            grad_in=self.gradient(name, grad),
+        )
+        step.summed = shares if consumers.get(node, 0) > 1 else []
+        self.story.steps.append(step)
+
+
+def _input_names(node: Any, value: dict) -> list[str]:
+    constants = _CONSTANTS.get(type(node).__name__, {})
+    return [
+        value[n] if n is not None else constants.get(i, "(constant)")
+        for i, n in enumerate(node._next)
+    ]
+
+
+def _walk(roots: list) -> tuple[list, dict]:
+    """Every node reachable from ``roots`` (iteratively) and how many
+    consumers send each one a gradient."""
+    order = list(dict.fromkeys(roots))
+    seen = set(order)
+    consumers: dict[Any, int] = {}
+    stack = list(order)
+    while stack:
+        node = stack.pop()
+        for nxt in node._next:
+            if nxt is None:
+                continue
+            consumers[nxt] = consumers.get(nxt, 0) + 1
+            if nxt not in seen:
+                seen.add(nxt)
+                order.append(nxt)
+                stack.append(nxt)
+    return order, consumers
+
+
+def _engine_order(order: list) -> list:
+    """``order`` sorted so that every node comes after all of its consumers
+    (Kahn's algorithm, as the engine runs them)."""
+    waiting: dict[Any, int] = {}
+    for node in order:
+        for nxt in node._next:
+            if nxt is not None:
+                waiting[nxt] = waiting.get(nxt, 0) + 1
+    ready = [node for node in order if node not in waiting]
+    sorted_nodes = []
+    while ready:
+        node = ready.pop()
+        sorted_nodes.append(node)
+        for nxt in node._next:
+            if nxt is not None:
+                waiting[nxt] -= 1
+                if not waiting[nxt]:
+                    ready.append(nxt)
+    return sorted_nodes
+
+
+def _broadcasts(node: Any, step: Step) -> list[tuple[str, tuple, tuple, tuple]]:
+    """The inputs whose gradient the op summed back to a smaller shape."""
+    kind = type(node).__name__
+    if kind in _BROADCASTING:
+        candidates = range(len(step.grads_out))
+    elif kind in _BROADCAST_INPUT:
+        candidates = [_BROADCAST_INPUT[kind]]
+    else:
+        return []
+    out_shape = step.grad_in.shape
+    found = []
+    for i in candidates:
+        g = step.grads_out[i] if i < len(step.grads_out) else None
+        if g is None or g.shape == out_shape:
+            continue
+        lead = len(out_shape) - len(g.shape)
+        dims = tuple(
+            d
+            for d in range(len(out_shape))
+            if d < lead or (g.shape[d - lead] == 1 and out_shape[d] != 1)
+        )
+        if dims:
+            found.append((g.name, g.shape, out_shape, dims))
+    return found
+
+
+class narrate:  # noqa: N801 - a context manager, used like a function
+    """Narrate every backward pass run inside the block.
+
+    Args:
+        model: names parameters (``model.named_parameters()``) and, for a
+            forward pass run inside the block, the module of every op.
+        params: names for leaf tensors (``{"w": w}``), beside or instead of
+            ``model``'s.
+        values: keep the entries of gradients with at most this many
+            elements (None: all; 0: none), for the renderings to show.
+
+    Example:
+        >>> import plaingrad as torch
+        >>> from plaingrad import explain
+        >>> net = torch.nn.Linear(3, 1)
+        >>> with explain.narrate(model=net) as story:
+        ...     net(torch.ones(2, 3)).sum().backward()
+        >>> [step.value for step in story][:2]
+        ['loss', 'linear']
+    """
+
+    def __init__(
+        self,
+        model: Any = None,
+        params: dict[str, Any] | None = None,
+        values: int | None = 8,
+    ) -> None:
+        if values is not None and (not isinstance(values, int) or values < 0):
+            raise ValueError(
+                f"narrate: `values` must be None or an int >= 0, got {values!r}"
+            )
+        names: dict[str, Any] = {}
+        if model is not None:
+            if not hasattr(model, "named_parameters"):
+                raise TypeError(
+                    "narrate: `model` must be a plaingrad.nn.Module, got "
+                    f"{type(model).__name__}"
+                )
+            names.update(model.named_parameters())
+        for name, tensor in (params or {}).items():
+            if not hasattr(tensor, "grad_fn"):
+                raise TypeError(
+                    f"narrate: `params[{name!r}]` must be a Tensor, got "
+                    f"{type(tensor).__name__}"
+                )
+            names[name] = tensor
+        self.model = model
+        self.story = Story()
+        self._modules: dict[Any, str] = {}
+        self._listener = _Listener(
+            self.story, {id(t): n for n, t in names.items()}, self._modules, values
+        )
+        self._handles: list[Any] = []
+
+    def __enter__(self) -> Story:
+        if self.model is not None:
+            from .graph import track_modules
+
+            self._handles = track_modules(
+                self.model, self._modules, self.story.module_types, {}
+            )
+        autograd.backward_observers.append(self._listener)
+        return self.story
+
+    def __exit__(self, *exc: Any) -> None:
+        if self._listener in autograd.backward_observers:
+            autograd.backward_observers.remove(self._listener)
+        for handle in self._handles:
+            handle.remove()
+        self._handles = []
+
+
+def backward(
+    loss: Any,
+    gradient: Any = None,
+    *,
+    model: Any = None,
+    params: dict[str, Any] | None = None,
+    retain_graph: bool | None = None,
+    values: int | None = 8,
+) -> Story:
+    """Run ``loss.backward()`` and return the ``Story`` of that pass.
+
+    Args:
+        loss: the tensor to differentiate (with a ``grad_fn``).
+        gradient: d(something)/d(loss), as for ``Tensor.backward``.
+        model, params, values: as for ``narrate``.
+        retain_graph: as for ``Tensor.backward``.
+
+    Example:
+        >>> import plaingrad as torch
+        >>> from plaingrad import explain
+        >>> w = torch.tensor([2.0, -1.0], requires_grad=True)
+        >>> story = explain.backward((w * w).sum(), params={"w": w})
+        >>> story["w"].grad_in.values.tolist()  # d(w.w)/dw = 2w
+        [4.0, -2.0]
+    """
+    if getattr(loss, "grad_fn", None) is None:
+        raise ValueError(
+            "explain.backward: expected a tensor with a grad_fn (the result of "
+            "ops on tensors that require grad), got "
+            + (
+                "a tensor without one"
+                if hasattr(loss, "grad_fn")
+                else type(loss).__name__
+            )
+        )
+    with narrate(model=model, params=params, values=values) as story:
+        loss.backward(gradient, retain_graph=retain_graph)
+    return story
