@@ -18,7 +18,8 @@ Subcommands:
 Modules: ``main`` (dispatch and errors), ``args`` (the parser), ``train``
 (the training loops and run files), ``optimizers`` (optimizer and schedule
 names), ``checkpoint``, ``data``, ``output`` (folder and memory checks),
-``progress``.
+``progress``, ``report`` and ``_charts`` (``--report``'s page and its SVG
+charts, ``--plots``' files).
 """
 
 from __future__ import annotations

@@ -190,6 +190,25 @@ def build_parser() -> argparse.ArgumentParser:
         ),
     )
     train.add_argument(
+        "--report",
+        action="store_true",
+        help=(
+            "write report.html to the output folder: one self-contained page "
+            "(no network, no scripts) with the metrics curves, the verdicts, a "
+            "gradient-flow heatmap, update ratios, the model's graph and the "
+            "first step's backward pass narrated; implies --monitor"
+        ),
+    )
+    train.add_argument(
+        "--plots",
+        action="store_true",
+        help=(
+            "write metrics.png, gradient_heatmap.png and update_ratios.png to "
+            "the output folder (needs matplotlib: the 'plot' extra); implies "
+            "--monitor"
+        ),
+    )
+    train.add_argument(
         "--epochs",
         type=_positive_int,
         help=(
@@ -327,5 +346,42 @@ def build_parser() -> argparse.ArgumentParser:
         "--collapse",
         action="store_true",
         help="one box per layer instead of one per op",
+    )
+    xor = tools.add_parser(
+        "xor",
+        help="walk one training step of the XOR network, every number shown",
+        description=(
+            "Walk one full training step of the backpropagation seed's network "
+            "(Linear(2, 8), ReLU, Linear(8, 1), mean squared error, on the four "
+            "XOR points): the forward pass with numbers, the loss, the backward "
+            "pass node by node, and the optimizer's update of each weight, so "
+            "that every number can be checked by hand."
+        ),
+    )
+    xor.add_argument(
+        "--optimizer",
+        choices=["adam", "sgd"],
+        default="adam",
+        help="adam (the seed program's, lr 0.01) or sgd (lr 0.1); default adam",
+    )
+    xor.add_argument(
+        "--lr", type=_positive_float, help="learning rate (default: per optimizer)"
+    )
+    xor.add_argument(
+        "--seed", type=int, default=0, help="seed of the initial weights (default 0)"
+    )
+    xor.add_argument(
+        "--format",
+        choices=["text", "markdown", "html", "json"],
+        default="text",
+        help="text (default), markdown, html (a whole page) or json (full precision)",
+    )
+    xor.add_argument(
+        "--width",
+        type=int,
+        help="text width in columns (default: the terminal's, 60 to 120)",
+    )
+    xor.add_argument(
+        "--output", "-o", metavar="FILE", help="write to FILE instead of stdout"
     )
     return parser

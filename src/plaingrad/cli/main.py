@@ -121,6 +121,9 @@ def _resolve(args: argparse.Namespace) -> Any:
         hidden = hidden[:1] * (args.depth - 1)
     if args.monitor and dataset == "xor":
         raise _UsageError("--monitor watches the classifiers, not xor")
+    for flag in ("report", "plots"):
+        if getattr(args, flag) and dataset == "xor":
+            raise _UsageError(f"--{flag} shows the classifiers' runs, not xor's")
     config = RunConfig(
         dataset=dataset,
         layer_sizes=[sizes[0], *hidden, sizes[1]],
@@ -167,7 +170,9 @@ def _check_choices(config: Any) -> None:
     if config.clip_grad is not None and not hasattr(nn.utils, "clip_grad_norm_"):
         raise _UsageError("--clip-grad: this plaingrad has no nn.utils.clip_grad_norm_")
     try:
-        check_choices(config)
+        # The trial steps overflow at a huge --lr; the run itself says so.
+        with _quiet_numpy():
+            check_choices(config)
     except OptionError as error:
         raise _UsageError(str(error)) from None
 
@@ -326,7 +331,9 @@ def _run_train(args: argparse.Namespace) -> int:
     from .data import load_dataset
     from .output import remove_checkpoints
     from .progress import EpochProgress
+    from .report import check_plots
     from .train import (
+        TrainingError,
         check_memory,
         check_output,
         prepare_output,
@@ -344,6 +351,8 @@ def _run_train(args: argparse.Namespace) -> int:
     if output is not None:
         check_output(output)
     check_memory(config)
+    if args.plots:
+        check_plots()
     data = None if config.dataset == "xor" else load_dataset(config)
     created = prepare_output(output) if output is not None else []
     if output is not None and not _continues_in(output, args):
@@ -374,19 +383,25 @@ def _run_train(args: argparse.Namespace) -> int:
                     output=output,
                     resume=resume,
                     interrupt=interrupt,
-                    monitor=args.monitor,
+                    monitor=args.monitor or args.report or args.plots,
+                    narrate=args.report,
                 )
         # Saved before the results are printed, so that a reader who stops
         # early (`| head -3`) does not cost the trained model.
         paths: list[str] = []
         if output is not None:
             paths = save_run(output, result["model"], config, result["metrics"])
+            paths += _write_views(args, output, result, config, data)
     except checkpoint.Interrupted as stop:
         _ignore_ctrl_c()
         return _interrupted(stop, config)
     except BaseException as error:
         if isinstance(error, KeyboardInterrupt):
             _ignore_ctrl_c()
+        if isinstance(error, TrainingError) and error.result is not None:
+            # A monitored run that diverged: say what went wrong first. Its
+            # verdicts.json (and report.html) stay, and so does its folder.
+            _diverged(args, output, error, config, data)
         # Failed, interrupted or cut off (a closed pipe): leave no half-made
         # run folder behind, but never touch a folder the user already had
         # (nor one holding a checkpoint).
@@ -417,6 +432,40 @@ def _run_train(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _write_views(
+    args: argparse.Namespace, output: str, result: dict, config: Any, data: Any
+) -> list[str]:
+    """``--report``'s report.html and ``--plots``' PNG files, as asked."""
+    from dataclasses import asdict
+
+    from .report import write_plots, write_report
+
+    paths = []
+    if args.report:
+        paths.append(write_report(output, result, asdict(config), data))
+    if args.plots:
+        paths += write_plots(output, result)
+    return paths
+
+
+def _diverged(
+    args: argparse.Namespace, output: str | None, error: Any, config: Any, data: Any
+) -> None:
+    """Print a diverged run's verdicts, and keep them (and its report)."""
+    from dataclasses import asdict
+
+    from .report import write_report
+
+    paths: list[str] = []
+    _report_verdicts(error.result["verdicts"], output, paths)
+    if output is not None and args.report:
+        paths.append(
+            write_report(output, error.result, asdict(config), data, str(error))
+        )
+    if paths:
+        print(f"Saved {', '.join(paths)}", flush=True)
+
+
 def _report_verdicts(verdicts: list, output: str | None, paths: list) -> None:
     """Print the monitor's verdicts and add ``verdicts.json`` to the run."""
     from .output import write_verdicts
@@ -429,6 +478,40 @@ def _report_verdicts(verdicts: list, output: str | None, paths: list) -> None:
 
 
 def _run_explain(args: argparse.Namespace) -> int:
+    """``plaingrad explain graph`` or ``plaingrad explain xor``."""
+    if args.tool == "xor":
+        return _run_explain_xor(args)
+    return _run_explain_graph(args)
+
+
+def _run_explain_xor(args: argparse.Namespace) -> int:
+    """One training step of the XOR network, told with every number."""
+    import shutil
+
+    from .explain_xor import render, walkthrough
+
+    width = args.width
+    if width is None:
+        width = max(60, min(120, shutil.get_terminal_size((100, 24)).columns))
+    elif width < 40:
+        message = f"argument --width: expected at least 40 columns, got {width}"
+        return _fail("plaingrad explain xor", message, EXIT_USAGE)
+    walk = walkthrough(args.optimizer, args.lr, args.seed)
+    text = render(walk, args.format, width)
+    if args.output is None:
+        sys.stdout.write(text)
+        return EXIT_OK
+    try:
+        with open(args.output, "w", encoding="utf-8") as file:
+            file.write(text)
+    except OSError as error:
+        message = f"cannot write {args.output!r}: {error.strerror or error}"
+        return _fail("plaingrad explain xor", message, EXIT_FAILURE)
+    print(f"Saved {args.output}")
+    return EXIT_OK
+
+
+def _run_explain_graph(args: argparse.Namespace) -> int:
     """``plaingrad explain graph``: the digits MLP's graph as an SVG."""
     from .. import explain, manual_seed, zeros
     from .train import DEFAULTS, build_mlp

@@ -373,13 +373,21 @@ def make_scheduler(
 
 
 def take_step(
-    model: nn.Module, optimizer: Any, criterion: Any, batch: tuple, config: Any
+    model: nn.Module,
+    optimizer: Any,
+    criterion: Any,
+    batch: tuple,
+    config: Any,
+    backward: Any = None,
 ) -> tuple[Tensor, Tensor]:
     """One optimizer step on ``batch``; returns its outputs and loss.
 
     L-BFGS evaluates the loss several times per step, through a closure; the
     outputs and loss reported are those of its first evaluation, at the
     weights the step started from, as for every other optimizer.
+    ``backward(loss)``, when given, runs the backward pass in place of
+    ``loss.backward()`` (the monitor's anomaly mode, the narrated first step;
+    for L-BFGS only in its first evaluation).
     """
     inputs, targets = batch
     clip = config.clip_grad
@@ -390,7 +398,10 @@ def take_step(
             optimizer.zero_grad()
             outputs = model(inputs)
             loss = criterion(outputs, targets)
-            loss.backward()
+            if backward is not None and not first:
+                backward(loss)
+            else:
+                loss.backward()
             if clip is not None:
                 nn.utils.clip_grad_norm_(model.parameters(), clip)
             if not first:
@@ -402,7 +413,10 @@ def take_step(
     outputs = model(inputs)
     loss = criterion(outputs, targets)
     optimizer.zero_grad()
-    loss.backward()
+    if backward is not None:
+        backward(loss)
+    else:
+        loss.backward()
     if clip is not None:
         nn.utils.clip_grad_norm_(model.parameters(), clip)
     optimizer.step()

@@ -24,6 +24,9 @@ class TrainingError(RuntimeError):
     """A run that cannot go on (its loss became NaN or infinite, or it cannot
     fit in memory)."""
 
+    # What a monitored run had when it diverged (see train_classifier).
+    result: dict[str, Any] | None = None
+
 
 RUN_FILES = ("model.safetensors", "config.json", "metrics.json")
 # The latest checkpoint (see checkpoint.py); checked like the run files, but

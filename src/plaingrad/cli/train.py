@@ -265,6 +265,7 @@ def train_classifier(
     resume: dict[str, Any] | None = None,
     interrupt: checkpoint.Interrupt | None = None,
     monitor: bool = False,
+    narrate: bool = False,
 ) -> dict[str, Any]:
     """Train an MLP classifier (digits, MNIST, Fashion-MNIST, KMNIST).
 
@@ -278,16 +279,23 @@ def train_classifier(
         resume: a checkpoint (``checkpoint.read``) to continue from.
         interrupt: when given and its ``requested`` is set (Ctrl-C), the
             run saves a checkpoint after the batch in progress and stops.
-        monitor: watch the run with a ``plaingrad.explain.GradientMonitor``.
+        monitor: watch the run with a ``plaingrad.explain.GradientMonitor``
+            (its backward passes in anomaly mode, so that a NaN or Inf is
+            traced to the op that made it).
+        narrate: run the first step's backward pass through
+            ``plaingrad.explain.backward``, keeping its story.
 
     Returns:
-        ``{"model": the trained network, "metrics": the metrics.json dict}``,
-        and with ``monitor`` also ``"verdicts"``: the monitor's verdicts as
-        dicts (``Verdict.to_dict``).
+        ``{"model": the trained network, "metrics": the metrics.json dict}``;
+        with ``monitor`` also ``"verdicts"`` (the monitor's verdicts as dicts,
+        ``Verdict.to_dict``) and ``"monitor"`` (its ``history``); with
+        ``narrate``, ``"story"``.
 
     Raises:
         MissingExtraError: when scikit-learn is not installed.
-        TrainingError: when the loss stops being finite.
+        TrainingError: when the loss stops being finite; with ``monitor``
+            its ``result`` holds what the run had: the ``"metrics"`` history
+            so far, ``"verdicts"``, ``"monitor"`` and ``"story"``.
         checkpoint.Interrupted: when stopped through ``interrupt``.
     """
     if data is None:
@@ -301,7 +309,14 @@ def train_classifier(
     if monitor:
         from ..explain import GradientMonitor
 
-        watch = GradientMonitor(model)
+        watch = GradientMonitor(model, detect_anomaly=True)
+    stories: list[Any] = []
+
+    def tell(loss: Tensor) -> None:
+        from .. import explain
+
+        stories.append(explain.backward(loss, model=model))
+
     shuffle = Generator().manual_seed(config.seed)
     loader = DataLoader(
         TensorDataset(data.x_train, data.y_train),
@@ -355,7 +370,12 @@ def train_classifier(
         for index, batch in enumerate(loader):
             if index < skip:
                 continue
-            logits, loss = take_step(model, optimizer, criterion, batch, config)
+            backward = None if watch is None else watch.backward
+            if narrate and not stories:
+                backward = tell
+            logits, loss = take_step(
+                model, optimizer, criterion, batch, config, backward
+            )
             if watch is not None:
                 watch.step(loss)
             count = len(batch[1])
@@ -369,7 +389,12 @@ def train_classifier(
                 raise checkpoint.Interrupted(path, epoch - 1, index + 1)
         skip = 0
         train_loss = sums["loss"] / sums["seen"]
-        _check_finite(train_loss, f"epoch {epoch}", config)
+        try:
+            _check_finite(train_loss, f"epoch {epoch}", config)
+        except TrainingError as error:
+            if watch is not None:
+                error.result = _watched(model, {"history": history}, watch, stories)
+            raise
         record = {
             "epoch": epoch,
             "train_loss": train_loss,
@@ -411,9 +436,19 @@ def train_classifier(
         "history": history,
     }
     if watch is not None:
-        verdicts = [v.to_dict() for v in watch.verdicts()]
-        return {"model": model, "metrics": metrics, "verdicts": verdicts}
+        return _watched(model, metrics, watch, stories)
     return {"model": model, "metrics": metrics}
+
+
+def _watched(model: nn.Module, metrics: dict, watch: Any, stories: list) -> dict:
+    """A monitored run's results: ``train_classifier``'s, with the monitor's."""
+    return {
+        "model": model,
+        "metrics": metrics,
+        "verdicts": [v.to_dict() for v in watch.verdicts()],
+        "monitor": watch.history,
+        "story": stories[0] if stories else None,
+    }
 
 
 # The name of the digits trainer before MNIST joined it.

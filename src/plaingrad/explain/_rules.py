@@ -255,6 +255,19 @@ RULES: dict[str, tuple[str, str]] = {
         "a gather: g is scattered back to where values came from",
         "d{0} = scatter_add(g)",
     ),
+    "SplitPiece": (
+        "one piece of a split: its gradient goes back into its slice of the "
+        "input (the other pieces fill the rest)",
+        "d{0}[its slice] += g",
+    ),
+    "SplitWithSizesPiece": (
+        "one piece of a split: its gradient goes back into its slice of the input",
+        "d{0}[its slice] += g",
+    ),
+    "UnbindPiece": (
+        "one piece of an unbind: its gradient goes back into its index of the input",
+        "d{0}[its index] += g",
+    ),
     "Cat": (
         "a concatenation: the gradient is cut into the pieces",
         "d{k} = g's slice for input k",

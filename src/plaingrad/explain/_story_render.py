@@ -111,7 +111,8 @@ def _header(story: Any) -> str:
     return (
         f"Backward pass from {root}: {len(story.steps)} steps{passes}, in the "
         "order the engine ran them (a node runs once every consumer of its "
-        "value has sent its gradient)."
+        f"value has sent its gradient). L is {root}; g is the gradient arriving "
+        "at a node, ∂L/∂(its value)."
     )
 
 
