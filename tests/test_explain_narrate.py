@@ -8,6 +8,7 @@ known shares; a broadcast bias gets its gradient summed over the batch).
 from __future__ import annotations
 
 import html.parser
+import re
 import subprocess
 import sys
 from collections import OrderedDict
@@ -113,7 +114,8 @@ def test_a_value_used_twice_is_summed_from_its_consumers():
     # shares 2 and 3 per element; the total is 5 per element
     assert sorted(n for _, n in step.summed) == pytest.approx([2.0 * 2, 3.0 * 2])
     np.testing.assert_allclose(step.grad_in.values, [5.0] * 4)
-    assert "fed 2 consumers" in story.to_text()
+    text = story.to_text(width=200)
+    assert re.search(r"mul was used 2 times, by mul#[23] and mul#[23], so", text)
 
 
 def test_shared_parameter_gradient_is_summed_and_said_so():
@@ -277,3 +279,128 @@ def test_the_engine_never_imports_the_explain_tools():
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert done.stdout.strip() == "False", done.stderr
+
+
+def test_inputs_without_a_gradient_are_told_as_such():
+    w = pg.tensor([1.0, 2.0, 3.0], requires_grad=True)
+    x = pg.tensor([0.5, 0.5, 0.5])
+    story = explain.backward((x + w + 1.0).sum(), params={"w": w})
+    for step in story:
+        if step.op == "add":
+            assert step.broadcast == []
+            for name, g, need in zip(step.inputs, step.grads_out, step.needs):
+                assert (g is None) == (not need), name
+    text = story.to_text(width=200)
+    assert "Sends to (constant)" not in text and "∂L/∂(constant)" not in text
+    assert "Sends nothing to (constant): it needs no gradient." in text
+
+    class Half(pg.autograd.Function):
+        @staticmethod
+        def forward(ctx, a, b):
+            return a * b
+
+        @staticmethod
+        def backward(ctx, g):
+            return g, None  # b requires grad, but gets none
+
+    a = pg.ones(2, requires_grad=True)
+    b = pg.ones(2, requires_grad=True)
+    story = explain.backward(Half.apply(a, b).sum(), params={"a": a, "b": b})
+    assert "Sends no gradient to b: the rule gave none." in story.to_text(width=200)
+    assert story[1].op == "half"
+
+
+def test_backward_inputs_leaves_other_leaves_alone_and_says_so():
+    a = pg.tensor([1.0, 2.0], requires_grad=True)
+    b = pg.tensor([3.0, 4.0], requires_grad=True)
+    with explain.narrate(params={"a": a, "b": b}) as story:
+        (a * b).sum().backward(inputs=[a])
+    assert b.grad is None and not story["a"].left_alone and story["b"].left_alone
+    assert "b is not among backward's inputs=, so b.grad is left as it was" in (
+        story.to_text(width=200)
+    )
+
+
+def nested(depth=12):
+    layers = OrderedDict()
+    for k in range(depth):
+        layers[str(k)] = pg.nn.Sequential(pg.nn.Linear(4, 4), pg.nn.Tanh())
+    return pg.nn.Sequential(OrderedDict(encoder=pg.nn.Sequential(layers)))
+
+
+def test_expand_names_exactly_the_modules_asked_for():
+    model = nested()
+    with explain.narrate(model=model) as story:
+        model(pg.randn(2, 4)).sum().backward()
+    assert len(story) > 40
+    short = story.to_text(width=100)
+    assert "module encoder (Sequential): 24 ops, 24 parameters" in short
+    some = story.to_text(width=100, expand=["encoder.3"])
+    told = [line for line in some.splitlines() if "in module" in line]
+    assert told and all("encoder.3." in line for line in told)
+    assert "module encoder.2 (Sequential): 2 ops, 2 parameters" in some
+    assert "module encoder.4 (Sequential)" in some
+    with pytest.raises(
+        ValueError, match="`expand` names 'encoder.99', which ran no op"
+    ):
+        story.to_text(expand=["encoder.99"])
+
+
+def test_several_passes_are_told_one_after_the_other():
+    net = pg.nn.Sequential(pg.nn.Linear(3, 4), pg.nn.ReLU(), pg.nn.Linear(4, 1))
+    with explain.narrate(model=net) as story:
+        for _ in range(10):
+            net(pg.randn(2, 3)).sum().backward()
+    assert story.passes == 10 and len(story) == 80
+    short = story.to_text(width=100, expand=False)
+    assert short.count("module 2 (Linear): 1 op, 2 parameters;") == 10
+    assert "Backward pass 3 of 10" in short
+    assert [s.pass_index for s in story if s.value == "loss"] == list(range(1, 11))
+
+
+def test_markdown_keeps_html_in_names_as_text():
+    model = pg.nn.Module()
+    setattr(model, "<b>x</b>", pg.nn.Linear(2, 1))
+    out = getattr(model, "<b>x</b>")(pg.ones(1, 2)).sum()
+    story = explain.backward(out, model=model)
+    markdown = story.to_markdown()
+    assert "<b>" not in markdown and "&lt;b&gt;x&lt;/b&gt;.weight" in markdown
+
+
+def test_broadcasts_of_batched_products_and_per_channel_parameters():
+    a = pg.randn(2, 3, 4, requires_grad=True)
+    b = pg.randn(4, 5, requires_grad=True)
+    story = explain.backward((a @ b).sum(), params={"a": a, "b": b})
+    (matmul,) = [s for s in story if s.op == "matmul"]
+    assert matmul.broadcast == [("b", (4, 5), (2, 3, 5), (0,))]
+    conv = pg.nn.Conv2d(1, 3, 3)
+    story = explain.backward(conv(pg.randn(2, 1, 5, 5)).sum(), model=conv)
+    assert story["convolution"].broadcast == [("bias", (3,), (2, 3, 3, 3), (0, 2, 3))]
+    assert "summed over dims 0, 2 and 3" in story.to_text(width=200)
+    lerp_a = pg.randn(2, 3, requires_grad=True)
+    lerp_b = pg.randn(3, requires_grad=True)
+    story = explain.backward(
+        pg.lerp(lerp_a, lerp_b, 0.3).sum(), params={"a": lerp_a, "b": lerp_b}
+    )
+    assert [s.broadcast for s in story if s.broadcast] == [[("b", (3,), (2, 3), (0,))]]
+
+
+def test_long_runs_outside_modules_are_summarised():
+    x = pg.ones(3, requires_grad=True)
+    y = x
+    for _ in range(200):
+        y = y * 1.0001
+    story = explain.backward(y.sum(), params={"x": x})
+    short = story.to_text(width=80)
+    assert "202 steps outside any module (mul ×200, sum ×1)" in short
+    assert len(short.splitlines()) < 20
+    assert all(len(line) <= 40 for line in story.to_text(width=40).splitlines())
+
+
+def test_named_intermediates_and_values_must_be_an_int():
+    x = pg.ones(3, requires_grad=True)
+    h = x * 2.0
+    story = explain.backward(h.sum(), params={"x": x, "h": h})
+    assert [s.value for s in story] == ["loss", "h", "x"]
+    with pytest.raises(ValueError, match="`values` must be None or an int"):
+        explain.narrate(values=True)

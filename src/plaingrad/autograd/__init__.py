@@ -141,7 +141,8 @@ def backward(
     if not backward_observers:
         _backward(outputs, grad_tensors, retain_graph, create_graph, inputs)
         return
-    finishers = [observe(outputs) for observe in list(backward_observers)]
+    wanted = None if inputs is None else _as_list(inputs)
+    finishers = [observe(outputs, wanted) for observe in list(backward_observers)]
     try:
         _backward(outputs, grad_tensors, retain_graph, create_graph, inputs)
     finally:
@@ -151,9 +152,9 @@ def backward(
 
 
 # Callables told of every ``backward`` call (``explain.narrate`` watches the
-# engine this way): each gets the output tensors before the walk and may
-# return a callable that is called once it ends. Empty unless a tool is
-# listening, so a plain backward pays one truth test.
+# engine this way): each gets the output tensors and the ``inputs=`` tensors
+# (or None) before the walk and may return a callable called once it ends.
+# Empty unless a tool is listening, so a plain backward pays one truth test.
 backward_observers: list = []
 
 

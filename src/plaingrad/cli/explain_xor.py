@@ -93,11 +93,17 @@ def walkthrough(
         q("2.linear", "1.relu @ 2.weightᵀ + 2.bias, the predictions", out),
         q("loss", "mean((2.linear - target)²), the mean squared error", loss),
     ]
-    opt.step()
+    with np.errstate(all="ignore"):  # an overflow is reported below, once
+        opt.step()
     update: list[Quantity] = []
     group = opt.param_groups[0]
     for name, p in params.items():
         after = p.detach().numpy().copy()
+        if not np.isfinite(after).all():
+            raise ValueError(
+                f"explain xor: with --lr {lr:g} the update of {name} overflows "
+                "float32 (it is no longer finite); choose a smaller --lr"
+            )
         if optimizer == "sgd":
             update.append(
                 Quantity(
@@ -171,8 +177,15 @@ def _quantity_text(item: Quantity, width: int) -> list[str]:
     return lines + ["      " + row for row in rows]
 
 
+def _wrap_plain(text: str, width: int) -> list[str]:
+    return textwrap.wrap(text, width, break_long_words=False)
+
+
 def to_text(walk: Walkthrough, width: int = 100) -> str:
-    lines = ["One training step of the XOR network, every number shown.", ""]
+    lines = _wrap_plain(
+        "One training step of the XOR network, every number shown.", width
+    )
+    lines.append("")
     lines += textwrap.wrap(f"Network: {walk.notes['network']}.", width)
     lines += ["", "Forward pass"]
     for item in walk.forward:

@@ -496,7 +496,11 @@ def _run_explain_xor(args: argparse.Namespace) -> int:
     elif width < 40:
         message = f"argument --width: expected at least 40 columns, got {width}"
         return _fail("plaingrad explain xor", message, EXIT_USAGE)
-    walk = walkthrough(args.optimizer, args.lr, args.seed)
+    try:
+        walk = walkthrough(args.optimizer, args.lr, args.seed)
+    except ValueError as error:
+        message = str(error).removeprefix("explain xor: ")
+        return _fail("plaingrad explain xor", message, EXIT_FAILURE)
     text = render(walk, args.format, width)
     if args.output is None:
         sys.stdout.write(text)

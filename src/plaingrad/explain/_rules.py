@@ -283,7 +283,6 @@ RULES: dict[str, tuple[str, str]] = {
         "of its output rows, summed when an index repeats",
         "d{0}[k] = Σ_(i: {1}_i = k) g_i",
     ),
-    "Dropout": ("a dropout mask", "d{0} = g * mask / (1 - p)"),
     # convolution and pooling
     "Convolution": (
         "a convolution: the input's gradient is g convolved back with the "
@@ -318,10 +317,19 @@ class _Names(string.Formatter):
 _FORMATTER = _Names()
 
 
-def rule(node: Any, names: list[str]) -> tuple[str, str]:
-    """``(words, formula)`` for ``node``, with its inputs' ``names``."""
+def rule(
+    node: Any, names: list[str], needs: list[bool] | None = None
+) -> tuple[str, str]:
+    """``(words, formula)`` for ``node``, with its inputs' ``names``; the
+    formula leaves out the inputs that need no gradient (``needs``)."""
     kind = type(node).__name__
     words, formula = RULES.get(kind, _generic(node))
+    if needs is not None:
+        skip = {f"d{{{i}}}" for i, need in enumerate(needs) if not need}
+        kept = [
+            c for c in formula.split(";  ") if not c.startswith(tuple(skip) or "\0")
+        ]
+        formula = ";  ".join(kept) or "(no input needs a gradient)"
     formula = formula.replace("d{", "∂L/∂{")
     return _FORMATTER.format(words, *names), _FORMATTER.format(formula, *names)
 
@@ -336,10 +344,12 @@ def _generic(node: Any) -> tuple[str, str]:
 
 def op_name(node: Any) -> str:
     """A short snake_case name for the op: ``Linear`` -> ``linear``,
-    ``MseLoss`` -> ``mse_loss``, ``AccumulateGrad`` -> ``leaf``."""
+    ``MseLoss`` -> ``mse_loss``, ``MaxPool2D`` -> ``max_pool2d``; a custom
+    ``autograd.Function`` by its class, without ``Backward``."""
     kind = type(node).__name__
     if kind == "AccumulateGrad":
         return "leaf"
     if kind in ("Op", "Node") or not kind[:1].isupper():
-        kind = node.name().removesuffix("Backward0").removesuffix("Backward1")
-    return re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "_", kind).lower()
+        kind = node.name()
+    kind = re.sub(r"Backward\d*$", "", kind) or kind
+    return re.sub(r"(?<=[a-z])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])", "_", kind).lower()

@@ -2,7 +2,8 @@
 
 All three say the same things from the same sentences (``_sentences``); they
 differ in layout only. Numbers are printed with 6 significant digits.
-Long stories are summarised per module unless expanded (``_expanded``).
+Long stories are summarised per group (a module, or a run of steps outside
+every module longer than ``RUN``) unless expanded (``_layout``).
 """
 
 from __future__ import annotations
@@ -10,11 +11,13 @@ from __future__ import annotations
 import html
 import shutil
 import textwrap
+from collections import Counter
 from typing import Any
 
 import numpy as np
 
 NUMBER = "{:.6g}"
+RUN = 10  # steps outside modules told one by one in a summarised story
 
 
 def number(x: float) -> str:
@@ -42,6 +45,10 @@ def _count(n: int, word: str) -> str:
     return f"{n} {word}" if n == 1 else f"{n} {word}s"
 
 
+def _and(items: list[str]) -> str:
+    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
+
+
 def _heading(step: Any) -> str:
     if step.is_leaf:
         return f"[{step.index + 1}] {step.value} (leaf)"
@@ -61,6 +68,14 @@ def _sentences(step: Any, width: int = 100) -> list[tuple[str, str | None]]:
     out: list[tuple[str, str | None]] = []
     words = step.words[:1].upper() + step.words[1:]
     out.append((words + ".", None))
+    if step.left_alone:
+        out.append(
+            (
+                f"{step.value} is not among backward's inputs=, so {step.value}.grad "
+                "is left as it was.",
+                None,
+            )
+        )
     if not step.is_leaf:
         out.append((f"Rule: {step.formula}", None))
     g = step.grad_in
@@ -73,32 +88,39 @@ def _sentences(step: Any, width: int = 100) -> list[tuple[str, str | None]]:
         )
     )
     if step.summed:
-        parts = ", ".join(f"{name} (norm {number(n)})" for name, n in step.summed)
+        users = _and([name for name, _ in step.summed])
+        parts = ", ".join(f"{number(n)} from {name}" for name, n in step.summed)
+        missing = step.uses - len(step.summed)
+        extra = f" ({_count(missing, 'use')} sent no gradient)" if missing > 0 else ""
         out.append(
             (
-                f"{g.name} fed {len(step.summed)} consumers, so this gradient is "
-                f"the sum of their shares: {parts}.",
+                f"{g.name} was used {step.uses} times, by {users}{extra}, so this "
+                f"gradient is the sum of their shares, of norms {parts}.",
                 None,
             )
         )
-    for name, g_out in zip(step.inputs, step.grads_out):
-        if g_out is None:
-            out.append((f"Sends nothing to {name}: it needs no gradient.", None))
-            continue
-        out.append(
-            (
-                f"Sends to {name}: shape {shape_text(g_out.shape)}, norm "
-                f"{number(g_out.norm)}.",
-                None if g_out.values is None else array_text(g_out.values, width),
+    for i, (name, g_out) in enumerate(zip(step.inputs, step.grads_out)):
+        if g_out is not None:
+            out.append(
+                (
+                    f"Sends to {name}: shape {shape_text(g_out.shape)}, norm "
+                    f"{number(g_out.norm)}.",
+                    None if g_out.values is None else array_text(g_out.values, width),
+                )
             )
-        )
+        elif i < len(step.needs) and step.needs[i]:
+            out.append((f"Sends no gradient to {name}: the rule gave none.", None))
+        else:
+            out.append((f"Sends nothing to {name}: it needs no gradient.", None))
     for name, shape, out_shape, dims in step.broadcast:
-        which = ", ".join(map(str, dims))
+        which = (
+            f"dim {dims[0]}" if len(dims) == 1 else "dims " + _and(list(map(str, dims)))
+        )
         out.append(
             (
                 f"Broadcast undone: {name} of shape {shape_text(shape)} was "
                 f"broadcast to {shape_text(out_shape)} in the forward pass, so "
-                f"its gradient is summed over dim {which}.",
+                f"its gradient is summed over {which}.",
                 None,
             )
         )
@@ -106,7 +128,7 @@ def _sentences(step: Any, width: int = 100) -> list[tuple[str, str | None]]:
 
 
 def _header(story: Any) -> str:
-    passes = "" if story.passes <= 1 else f" ({story.passes} backward passes)"
+    passes = "" if story.passes <= 1 else f" in {story.passes} backward passes"
     root = story.steps[0].value if story.steps else "nothing"
     return (
         f"Backward pass from {root}: {len(story.steps)} steps{passes}, in the "
@@ -116,14 +138,14 @@ def _header(story: Any) -> str:
     )
 
 
-def _expanded(story: Any, expand: Any, max_steps: int) -> Any:
-    """A predicate: is the group named ``name`` told step by step?"""
+def _layout(story: Any, expand: Any, max_steps: int) -> list[tuple[Any, bool]]:
+    """``(group, told step by step?)`` for each group of ``story.groups``."""
+    if isinstance(expand, str) and expand != "auto":
+        expand = [expand]
     if expand == "auto":
         expand = len(story.steps) <= max_steps
-    if expand is True or expand is False:
-        return lambda name: expand or name is None
-    if isinstance(expand, str):
-        expand = [expand]
+    if isinstance(expand, bool):
+        return [(group, expand or _short_run(group)) for group in story.groups()]
     try:
         wanted = [str(e) for e in expand]
     except TypeError:
@@ -131,81 +153,122 @@ def _expanded(story: Any, expand: Any, max_steps: int) -> Any:
             "Story: `expand` must be True, False, 'auto' or a list of module "
             f"names, got {expand!r}"
         ) from None
-    return lambda name: (
-        name is None
-        or any(
-            name == w or name.startswith(w + ".") or w.startswith(name + ".")
-            for w in wanted
-        )
+    modules = {s.module for s in story.steps if s.module}
+    for name in wanted:
+        if not any(m == name or m.startswith(name + ".") for m in modules):
+            known = ", ".join(sorted(modules)[:12]) or "none"
+            raise ValueError(
+                f"Story: `expand` names {name!r}, which ran no op of this story "
+                f"(its modules: {known})"
+            )
+    return [
+        (group, _short_run(group) or _wanted(group[1], wanted))
+        for group in story.groups(wanted)
+    ]
+
+
+def _short_run(group: tuple) -> bool:
+    return group[1] is None and len(group[2]) <= RUN
+
+
+def _wanted(name: str | None, wanted: list[str]) -> bool:
+    return name is not None and any(
+        name == w or name.startswith(w + ".") for w in wanted
     )
 
 
-def _summary(name: str, steps: list) -> str:
-    """One line for a collapsed module."""
+def _summary(story: Any, name: str | None, steps: list) -> str:
+    """One line for a group that is not told step by step."""
     made = {s.value for s in steps}
     ops = [s for s in steps if not s.is_leaf]
     params = [s for s in steps if s.is_leaf]
-    kind = next((s.module_type for s in steps if s.module_type), None)
-    head = f"module {name}" + (f" ({kind})" if kind else "")
+    if name is None:
+        kinds = Counter(s.op for s in ops).most_common(4)
+        head = (
+            f"{_count(len(steps), 'step')} outside any module ("
+            + ", ".join(f"{op} ×{n}" for op, n in kinds)
+            + (", ..." if len(Counter(s.op for s in ops)) > 4 else "")
+            + ")"
+        )
+    else:
+        kind = story.module_types.get(name)
+        head = f"module {name}" + (f" ({kind})" if kind else "")
     parts = [f"{_count(len(ops), 'op')}, {_count(len(params), 'parameter')}"]
     if ops:
         parts.append(f"gradient arriving norm {number(ops[0].grad_in.norm)}")
     if params:
-        norms = ", ".join(f"{p.value} {number(p.grad_in.norm)}" for p in params)
-        parts.append(f"parameter gradient norms: {norms}")
-    sent = [
-        (g.name, g.norm)
+        norms = ", ".join(f"{p.value} {number(p.grad_in.norm)}" for p in params[:6])
+        more = f" and {len(params) - 6} more" if len(params) > 6 else ""
+        parts.append(f"parameter gradient norms: {norms}{more}")
+    sent = {
+        g.name: g.norm
         for s in ops
         for g in s.grads_out
         if g is not None and g.name not in made
-    ]
+    }
     if sent:
         parts.append(
-            "sent on to " + ", ".join(f"{n} (norm {number(v)})" for n, v in sent)
+            "sent on to "
+            + ", ".join(f"{n} (norm {number(v)})" for n, v in sent.items())
         )
     return head + ": " + "; ".join(parts) + "."
+
+
+def _pass_title(story: Any, pass_index: int, seen: set) -> str | None:
+    """ "Backward pass k of n" before the first group of each pass, when the
+    block ran several."""
+    if story.passes <= 1 or pass_index in seen:
+        return None
+    seen.add(pass_index)
+    return f"Backward pass {pass_index} of {story.passes}"
 
 
 # ------------------------------------------------------------------ text
 
 
+def _wrap(text: str, width: int, first: str = "", rest: str = "") -> list[str]:
+    # names are never cut: a name longer than the line overflows instead
+    return textwrap.wrap(
+        text,
+        width,
+        initial_indent=first,
+        subsequent_indent=rest,
+        break_long_words=False,
+        break_on_hyphens=False,
+    )
+
+
 def render_text(story: Any, width: int | None, expand: Any, max_steps: int) -> str:
     if width is None:
         width = max(60, min(120, shutil.get_terminal_size((100, 24)).columns))
-    if not isinstance(width, int) or width < 40:
+    if not isinstance(width, int) or isinstance(width, bool) or width < 40:
         raise ValueError(f"Story.to_text: `width` must be an int >= 40, got {width!r}")
-    show = _expanded(story, expand, max_steps)
-    lines = textwrap.wrap(_header(story), width)
+    lines = _wrap(_header(story), width)
     collapsed = False
-    for name, steps in story.groups():
+    seen: set = set()
+    for (pass_index, name, steps), told in _layout(story, expand, max_steps):
+        title = _pass_title(story, pass_index, seen)
+        if title:
+            lines += ["", title]
         lines.append("")
-        if not show(name):
+        if not told:
             collapsed = True
-            lines.extend(
-                textwrap.wrap(_summary(name, steps), width, subsequent_indent="    ")
-            )
+            lines.extend(_wrap(_summary(story, name, steps), width, rest="    "))
             continue
         for k, step in enumerate(steps):
             lines.extend(([""] if k else []) + _text_step(step, width))
     if collapsed:
-        lines += [
-            "",
-            "(Modules are summarised; to_text(expand=True) tells every step.)",
-        ]
+        note = "(Groups are summarised; to_text(expand=True) tells every step.)"
+        lines += [""] + _wrap(note, width)
     return "\n".join(lines) + "\n"
 
 
 def _text_step(step: Any, width: int) -> list[str]:
-    head = _heading(step)
     where = _where(step)
-    lines = textwrap.wrap(head + (f"   {where}" if where else ""), width)
+    lines = _wrap(_heading(step) + (f"   {where}" if where else ""), width, rest="    ")
     # sentences at 4 columns (continued at 6), entries at 8
     for sentence, entries in _sentences(step, width - 8):
-        lines.extend(
-            textwrap.wrap(
-                sentence, width, initial_indent="    ", subsequent_indent="      "
-            )
-        )
+        lines.extend(_wrap(sentence, width, "    ", "      "))
         if entries is not None:
             lines.extend("        " + row for row in entries.splitlines())
     return lines
@@ -214,26 +277,32 @@ def _text_step(step: Any, width: int) -> list[str]:
 # -------------------------------------------------------------- markdown
 
 
+def _md(text: str) -> str:
+    """Text for Markdown: <, > and & as entities, so that a name holding
+    HTML stays text in every viewer."""
+    return html.escape(text, quote=False)
+
+
 def render_markdown(story: Any, expand: Any, max_steps: int) -> str:
-    show = _expanded(story, expand, max_steps)
-    out = ["## Backward pass", "", _header(story), ""]
-    for name, steps in story.groups():
-        if not show(name):
-            out += [f"- {_summary(name, steps)}", ""]
+    out = ["## Backward pass", "", _md(_header(story)), ""]
+    seen: set = set()
+    for (pass_index, name, steps), told in _layout(story, expand, max_steps):
+        title = _pass_title(story, pass_index, seen)
+        if title:
+            out += [f"**{title}**", ""]
+        if not told:
+            out += [f"- {_md(_summary(story, name, steps))}", ""]
             continue
         for step in steps:
             where = _where(step)
-            out.append(f"### {_heading(step)}" + (f" — {where}" if where else ""))
+            heading = f"### {_md(_heading(step))}"
+            out.append(heading + (f" — {_md(where)}" if where else ""))
             out.append("")
             for sentence, entries in _sentences(step):
-                out.append(f"- {sentence}")
+                out.append(f"- {_md(sentence)}")
                 if entries is not None:
-                    out += [
-                        "",
-                        "  ```",
-                        *("  " + r for r in entries.splitlines()),
-                        "  ```",
-                    ]
+                    rows = ["  " + r for r in entries.splitlines()]
+                    out += ["", "  ```", *rows, "  ```"]
             out.append("")
     return "\n".join(out).rstrip() + "\n"
 
@@ -254,21 +323,24 @@ _STYLE = """
 
 
 def render_html(story: Any, expand: Any, max_steps: int) -> str:
-    show = _expanded(story, expand, max_steps)
     e = html.escape
     out = [
         '<section class="pg-story">',
         f"<style>{_STYLE}</style>",
         f"<p>{e(_header(story))}</p>",
     ]
-    for name, steps in story.groups():
+    seen: set = set()
+    for (pass_index, name, steps), told in _layout(story, expand, max_steps):
+        title = _pass_title(story, pass_index, seen)
+        if title:
+            out.append(f"<h3>{e(title)}</h3>")
         body = "".join(_html_step(step) for step in steps)
-        if name is None:
+        if name is None and told:
             out.append(body)
             continue
-        is_open = " open" if show(name) else ""
+        is_open = " open" if told else ""
         out.append(
-            f"<details{is_open}><summary>{e(_summary(name, steps))}</summary>"
+            f"<details{is_open}><summary>{e(_summary(story, name, steps))}</summary>"
             f"{body}</details>"
         )
     out.append("</section>")

@@ -45,9 +45,19 @@ __all__ = ["Gradient", "Step", "Story", "backward", "narrate"]
 _BROADCASTING = {
     "Add", "Sub", "Mul", "Div", "Pow", "Maximum", "Minimum", "Where",
     "Atan2", "Hypot", "Lerp", "ClampTensor", "MaskedFill", "MaskedFillTensor",
-    "Fmod", "Remainder",
+    "Fmod", "Remainder", "LerpScalar",
 }  # fmt: skip
-_BROADCAST_INPUT = {"Linear": 2, "Addmm": 0, "Baddbmm": 0}
+# op -> (inputs that are broadcast, the output dim they line up with: None
+# for numpy's rule of trailing dims, 1 for a per-channel parameter)
+_BROADCAST_INPUT = {
+    "Linear": ((2,), None),
+    "Addmm": ((0,), None),
+    "Baddbmm": ((0,), None),
+    "Convolution": ((2,), 1),
+    "NativeBatchNorm": ((1, 2), 1),
+    "NativeGroupNorm": ((1, 2), 1),
+    "NativeLayerNorm": ((1, 2), None),
+}
 # What to call an input that needs no gradient (so has no node to name it).
 _LOSSES = ("MseLoss", "L1Loss", "SmoothL1Loss", "HuberLoss", "NllLoss",
            "BinaryCrossEntropy", "BinaryCrossEntropyWithLogits", "MultiMarginLoss",
@@ -85,10 +95,17 @@ class Step:
     formula: str
     grad_in: Gradient
     grads_out: list[Gradient | None] = field(default_factory=list)
-    # (consumer's value name, norm of its share) when the value fed several
+    # per input: does it need a gradient (is there a node to send it to)?
+    needs: list[bool] = field(default_factory=list)
+    # how many edges lead here (uses of the value), and, when more than one,
+    # (consumer's value name, norm of its share) for each share that came
+    uses: int = 1
     summed: list[tuple[str, float]] = field(default_factory=list)
     # (input name, input shape, output shape, dims summed over)
     broadcast: list[tuple[str, tuple, tuple, tuple]] = field(default_factory=list)
+    pass_index: int = 1  # which backward pass of the block (from 1)
+    # for a leaf that backward(inputs=...) leaves alone
+    left_alone: bool = False
 
     @property
     def is_leaf(self) -> bool:
@@ -126,23 +143,30 @@ class Story:
     def __str__(self) -> str:
         return self.to_text()
 
-    def groups(self, depth: int = 1) -> list[tuple[str | None, list[Step]]]:
-        """The steps grouped by module (its first ``depth`` dotted parts), in
-        order of first appearance; steps outside every module form groups of
-        their own, named None."""
-        order: list[tuple[str | None, list[Step]]] = []
-        index: dict[str, int] = {}
+    def groups(self, expand: Any = ()) -> list[tuple[int, str | None, list[Step]]]:
+        """The steps as ``(pass, module, steps)`` groups, in order of first
+        appearance within each backward pass. A group is a top-level module
+        (its first dotted part), or a finer one where a module inside it is
+        named in ``expand``; a run of steps outside every module is one group
+        named None."""
+        wanted = [] if isinstance(expand, bool) else list(expand)
+        order: list[tuple[int, str | None, list[Step]]] = []
+        index: dict[tuple[int, str], int] = {}
         for step in self.steps:
-            name = step.module
-            if name is not None and depth:
-                name = ".".join(name.split(".")[:depth])
+            name = None if step.module is None else _group_of(step.module, wanted)
             if name is None:
-                order.append((None, [step]))
-            elif name in index:
-                order[index[name]][1].append(step)
+                last = order[-1] if order else None
+                if last and last[1] is None and last[0] == step.pass_index:
+                    last[2].append(step)
+                else:
+                    order.append((step.pass_index, None, [step]))
+                continue
+            key = (step.pass_index, name)
+            if key in index:
+                order[index[key]][2].append(step)
             else:
-                index[name] = len(order)
-                order.append((name, [step]))
+                index[key] = len(order)
+                order.append((step.pass_index, name, [step]))
         return order
 
     def to_text(
@@ -150,9 +174,12 @@ class Story:
     ) -> str:
         """Plain text, wrapped to ``width`` (default: the terminal's).
 
-        ``expand``: True tells every step; False tells one summary per module;
-        a list of module names expands those modules; ``"auto"`` expands all
-        when there are at most ``max_steps`` steps.
+        ``expand``: True tells every step; False tells one summary per
+        top-level module and per run of more than 10 steps outside modules;
+        a module name or a list of them tells those modules step by step
+        (and summarises the rest finely enough to leave them out); ``"auto"``
+        is True when there are at most ``max_steps`` steps, else False.
+        Several backward passes are told one after the other.
         """
         from ._story_render import render_text
 
@@ -172,6 +199,17 @@ class Story:
         return render_html(self, expand, max_steps)
 
 
+def _group_of(module: str, wanted: list[str]) -> str:
+    """The coarsest prefix of ``module`` that has no wanted module strictly
+    inside it."""
+    parts = module.split(".")
+    for depth in range(1, len(parts) + 1):
+        prefix = ".".join(parts[:depth])
+        if not any(w.startswith(prefix + ".") for w in wanted):
+            return prefix
+    return module
+
+
 def _norm(array: Any) -> float:
     return math.sqrt(float(np.sum(np.square(array, dtype=np.float64))))
 
@@ -183,9 +221,17 @@ def _data(grad: Any) -> Any:
 class _Listener:
     """The backward observer behind ``narrate`` (see the module docstring)."""
 
-    def __init__(self, story: Story, names: dict, modules: dict, values: int | None):
+    def __init__(
+        self,
+        story: Story,
+        names: dict,
+        node_names: dict,
+        modules: dict,
+        values: int | None,
+    ):
         self.story = story
-        self.names = names  # id(parameter) -> name
+        self.names = names  # id(leaf tensor) -> name
+        self.node_names = node_names  # grad_fn of a named non-leaf -> name
         self.modules = modules  # node -> module name (forward hooks)
         self.values = values
         self.handles: list[Any] = []
@@ -197,7 +243,7 @@ class _Listener:
             name, tuple(data.shape), _norm(data), data.copy() if keep else None
         )
 
-    def __call__(self, outputs: list) -> Any:
+    def __call__(self, outputs: list, inputs: list | None = None) -> Any:
         roots = [t.grad_fn for t in outputs if getattr(t, "grad_fn", None) is not None]
         if not roots:
             return None
@@ -205,34 +251,37 @@ class _Listener:
         order, consumers = _walk(roots)
         value = self.name_values(order, roots, outputs)
         shares: dict[Any, list[tuple[str, float]]] = {n: [] for n in order}
-        arrived: dict[Any, Any] = {}
+        filled = None if inputs is None else {id(t) for t in inputs}
 
         def pre(node: Any) -> Any:
             def hook(grad: Any) -> None:
-                if isinstance(node, AccumulateGrad):
-                    self.leaf_step(node, value[node], grad, shares[node], consumers)
-                else:
-                    arrived[node] = grad
+                step = self.leaf_step(node, value[node], grad)
+                step.uses = consumers.get(node, 0)
+                step.summed = shares[node] if step.uses > 1 else []
+                step.left_alone = filled is not None and id(node.variable) not in filled
 
             return hook
 
         def post(node: Any) -> Any:
             def hook(grad_inputs: tuple, grad_outputs: tuple) -> None:
-                inputs = _input_names(node, value)
-                step = self.op_step(node, value[node], inputs, grad_outputs[0])
-                step.summed = shares[node] if consumers.get(node, 0) > 1 else []
-                for nxt, name, g in zip(node._next, inputs, grad_inputs):
-                    out = None if g is None else self.gradient(name, g)
+                names = _input_names(node, value)
+                step = self.op_step(node, value[node], names, grad_outputs[0])
+                step.uses = consumers.get(node, 0)
+                step.summed = shares[node] if step.uses > 1 else []
+                for nxt, name, g in zip(node._next, names, grad_inputs):
+                    # an input with no node gets nothing, whatever the rule made
+                    out = None if g is None or nxt is None else self.gradient(name, g)
                     step.grads_out.append(out)
-                    if nxt is not None and out is not None:
+                    if out is not None:
                         shares[nxt].append((step.value, out.norm))
                 step.broadcast = _broadcasts(node, step)
 
             return hook
 
         for node in order:
-            self.handles.append(node.register_prehook(pre(node)))
-            if not isinstance(node, AccumulateGrad):
+            if isinstance(node, AccumulateGrad):
+                self.handles.append(node.register_prehook(pre(node)))
+            else:
                 self.handles.append(node.register_hook(post(node)))
         return self.finish
 
@@ -265,6 +314,9 @@ class _Listener:
                     name = "input" if inputs == 1 else f"input{inputs}"
                 value[node] = unique(name)
                 continue
+            if node in self.node_names:
+                value[node] = unique(self.node_names[node])
+                continue
             module = self.module_of(node)
             op = op_name(node)
             value[node] = unique(f"{module}.{op}" if module else op)
@@ -284,7 +336,8 @@ class _Listener:
 
     def op_step(self, node: Any, name: str, inputs: list, grad: Any) -> Step:
         module = self.module_of(node)
-        words, formula = rule(node, inputs)
+        needs = [nxt is not None for nxt in node._next]
+        words, formula = rule(node, inputs, needs)
         step = Step(
             index=len(self.story.steps),
             node=node.name(),
@@ -296,13 +349,13 @@ class _Listener:
             words=words,
             formula=formula,
             grad_in=self.gradient(name, grad),
+            needs=needs,
+            pass_index=self.story.passes,
         )
         self.story.steps.append(step)
         return step
 
-    def leaf_step(
-        self, node: Any, name: str, grad: Any, shares: list, consumers: dict
-    ) -> None:
+    def leaf_step(self, node: Any, name: str, grad: Any) -> Step:
         param = id(node.variable) in self.names
         module = name.rpartition(".")[0] if param and "." in name else None
         what = "the parameter" if param else "the leaf tensor"
@@ -318,9 +371,10 @@ class _Listener:
             f"{name}.grad",
             formula=f"{name}.grad += g",
             grad_in=self.gradient(name, grad),
+            pass_index=self.story.passes,
         )
-        step.summed = shares if consumers.get(node, 0) > 1 else []
         self.story.steps.append(step)
+        return step
 
 
 def _input_names(node: Any, value: dict) -> list[str]:
@@ -373,25 +427,55 @@ def _engine_order(order: list) -> list:
 
 
 def _broadcasts(node: Any, step: Step) -> list[tuple[str, tuple, tuple, tuple]]:
-    """The inputs whose gradient the op summed back to a smaller shape."""
+    """The inputs whose gradient the op summed back to a smaller shape:
+    ``(name, input shape, output shape, output dims summed over)``."""
     kind = type(node).__name__
+    out_shape = step.grad_in.shape
+    align: int | None = None
     if kind in _BROADCASTING:
-        candidates = range(len(step.grads_out))
+        candidates: Any = range(len(step.grads_out))
     elif kind in _BROADCAST_INPUT:
-        candidates = [_BROADCAST_INPUT[kind]]
+        candidates, align = _BROADCAST_INPUT[kind]
+    elif kind == "Matmul":
+        return _matmul_broadcasts(step)
     else:
         return []
-    out_shape = step.grad_in.shape
     found = []
     for i in candidates:
         g = step.grads_out[i] if i < len(step.grads_out) else None
         if g is None or g.shape == out_shape:
             continue
-        lead = len(out_shape) - len(g.shape)
+        if align is not None:  # a per-channel parameter: every other dim
+            dims = tuple(d for d in range(len(out_shape)) if d != align)
+        else:
+            lead = len(out_shape) - len(g.shape)
+            dims = tuple(
+                d
+                for d in range(len(out_shape))
+                if d < lead or (g.shape[d - lead] == 1 and out_shape[d] != 1)
+            )
+        if dims:
+            found.append((g.name, g.shape, out_shape, dims))
+    return found
+
+
+def _matmul_broadcasts(step: Step) -> list[tuple[str, tuple, tuple, tuple]]:
+    """Batched matrix products: a factor with fewer (or size-1) batch dims
+    than the result had its gradient summed over the missing ones."""
+    out_shape = step.grad_in.shape
+    if len(out_shape) < 3 or any(
+        g is not None and len(g.shape) < 2 for g in step.grads_out
+    ):
+        return []  # no batch dims, or a vector factor (a plain contraction)
+    batch = out_shape[:-2]
+    found = []
+    for g in step.grads_out:
+        if g is None:
+            continue
+        own = g.shape[:-2]
+        lead = len(batch) - len(own)
         dims = tuple(
-            d
-            for d in range(len(out_shape))
-            if d < lead or (g.shape[d - lead] == 1 and out_shape[d] != 1)
+            d for d in range(len(batch)) if d < lead or (own[d - lead] == 1 != batch[d])
         )
         if dims:
             found.append((g.name, g.shape, out_shape, dims))
@@ -425,7 +509,9 @@ class narrate:  # noqa: N801 - a context manager, used like a function
         params: dict[str, Any] | None = None,
         values: int | None = 8,
     ) -> None:
-        if values is not None and (not isinstance(values, int) or values < 0):
+        if values is not None and (
+            not isinstance(values, int) or isinstance(values, bool) or values < 0
+        ):
             raise ValueError(
                 f"narrate: `values` must be None or an int >= 0, got {values!r}"
             )
@@ -447,9 +533,9 @@ class narrate:  # noqa: N801 - a context manager, used like a function
         self.model = model
         self.story = Story()
         self._modules: dict[Any, str] = {}
-        self._listener = _Listener(
-            self.story, {id(t): n for n, t in names.items()}, self._modules, values
-        )
+        leaves = {id(t): n for n, t in names.items() if t.grad_fn is None}
+        others = {t.grad_fn: n for n, t in names.items() if t.grad_fn is not None}
+        self._listener = _Listener(self.story, leaves, others, self._modules, values)
         self._handles: list[Any] = []
 
     def __enter__(self) -> Story:
