@@ -282,8 +282,8 @@ def train_classifier(
         monitor: watch the run with a ``plaingrad.explain.GradientMonitor``
             (its backward passes in anomaly mode, so that a NaN or Inf is
             traced to the op that made it).
-        narrate: run the first step's backward pass through
-            ``plaingrad.explain.backward``, keeping its story.
+        narrate: run the first step inside ``plaingrad.explain.narrate``,
+            keeping the story of its backward pass.
 
     Returns:
         ``{"model": the trained network, "metrics": the metrics.json dict}``;
@@ -311,11 +311,6 @@ def train_classifier(
 
         watch = GradientMonitor(model, detect_anomaly=True)
     stories: list[Any] = []
-
-    def tell(loss: Tensor) -> None:
-        from .. import explain
-
-        stories.append(explain.backward(loss, model=model))
 
     shuffle = Generator().manual_seed(config.seed)
     loader = DataLoader(
@@ -372,10 +367,19 @@ def train_classifier(
                 continue
             backward = None if watch is None else watch.backward
             if narrate and not stories:
-                backward = tell
-            logits, loss = take_step(
-                model, optimizer, criterion, batch, config, backward
-            )
+                # the first step inside narrate, forward pass included, so
+                # that every op is credited to the module that ran it
+                from ..explain import narrate as narrating
+
+                with narrating(model=model) as story:
+                    logits, loss = take_step(
+                        model, optimizer, criterion, batch, config, backward
+                    )
+                stories.append(story)
+            else:
+                logits, loss = take_step(
+                    model, optimizer, criterion, batch, config, backward
+                )
             if watch is not None:
                 watch.step(loss)
             count = len(batch[1])
