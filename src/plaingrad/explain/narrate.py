@@ -34,6 +34,7 @@ from typing import Any
 import numpy as np
 
 from .. import autograd
+from ..autograd.engine import _dependencies
 from ..autograd.node import AccumulateGrad
 from ._rules import op_name, rule
 
@@ -386,23 +387,10 @@ def _input_names(node: Any, value: dict) -> list[str]:
 
 
 def _walk(roots: list) -> tuple[list, dict]:
-    """Every node reachable from ``roots`` (iteratively) and how many
-    consumers send each one a gradient."""
-    order = list(dict.fromkeys(roots))
-    seen = set(order)
-    consumers: dict[Any, int] = {}
-    stack = list(order)
-    while stack:
-        node = stack.pop()
-        for nxt in node._next:
-            if nxt is None:
-                continue
-            consumers[nxt] = consumers.get(nxt, 0) + 1
-            if nxt not in seen:
-                seen.add(nxt)
-                order.append(nxt)
-                stack.append(nxt)
-    return order, consumers
+    """Every node reachable from ``roots`` and how many edges lead to each:
+    the engine's own first pass (``engine._dependencies``)."""
+    consumers = _dependencies(roots)
+    return list(dict.fromkeys([*roots, *consumers])), consumers
 
 
 def _engine_order(order: list) -> list:
