@@ -125,11 +125,49 @@ def parse_text(text: str) -> list[tuple[str, np.ndarray, float | None]]:
             assert rows, f"no entries for {got.group(1)}"
             entries = np.array([float(t) for t in NUMBER.findall(" ".join(rows))])
             found.append((got.group(1), entries, None))
+            if i < len(lines) and lines[i].startswith("    for example"):
+                example = lines[i].strip()
+                i += 1
+                while i < len(lines) and re.match(r"^ {4}\S", lines[i]):
+                    example += " " + lines[i].strip()
+                    i += 1
+                found.append(("example:" + got.group(1), example, None))
             continue
         # any other line of numbers would be a number the test does not check
         assert not line.startswith("      "), f"unexpected entries line {line!r}"
         i += 1
     return found
+
+
+PARAMS = ("0.weight", "0.bias", "2.weight", "2.bias")
+F = r"(-?[\d.]+(?:e[-+]?\d+)?)"
+SGD_EXAMPLE = rf"for example (\S+)\[([\d, ]+)\]: {F} - {F} \* \({F}\) = {F}$"
+ADAM_EXAMPLE = (
+    rf"for example (\S+)\[([\d, ]+)\]: grad {F}, m {F}, v {F}, m_hat {F}, "
+    rf"v_hat {F}, so {F} - {F} \* \({F}\) / \(sqrt\({F}\) \+ {F}\) = {F}$"
+)
+
+
+def check_example(name: str, example: str, want: dict) -> None:
+    """The worked entry: the one with the largest |grad|, every number right."""
+    grad = want[f"grad:{name}"]
+    at = np.unravel_index(int(np.argmax(np.abs(grad))), grad.shape)
+    sgd = re.match(SGD_EXAMPLE, example)
+    if sgd:
+        got = [float(x) for x in sgd.groups()[2:]]
+        expected = [want[name][at], got[1], grad[at], want[f"{name}_new"][at]]
+    else:
+        adam = re.match(ADAM_EXAMPLE, example)
+        assert adam, example
+        got = [float(x) for x in adam.groups()[2:]]
+        m, v = want[f"{name}.m"][at], want[f"{name}.v"][at]
+        m_hat, v_hat = want[f"{name}.m_hat"][at], want[f"{name}.v_hat"][at]
+        w, new = want[name][at], want[f"{name}_new"][at]
+        expected = [grad[at], m, v, m_hat, v_hat, w, got[6], m_hat, v_hat, 1e-8, new]
+    match = sgd or adam
+    assert match.group(1) == name
+    assert tuple(int(k) for k in match.group(2).split(",")) == tuple(map(int, at))
+    np.testing.assert_allclose(got, expected, rtol=5e-5, atol=1e-12)
 
 
 def close(got: np.ndarray, want: np.ndarray, rtol: float) -> bool:
@@ -140,12 +178,15 @@ def close(got: np.ndarray, want: np.ndarray, rtol: float) -> bool:
     )
 
 
+# blocks: 10 forward values, 15 gradients told by the story (2 + 4 + 1 + 1 +
+# 2 + 3 + 1 + 1 over its 8 steps), 5 update values per parameter for Adam (1
+# for SGD) and one worked entry per parameter
 @pytest.mark.parametrize(
     "optimizer, extra, lr, blocks",
     [
-        ("adam", [], 0.01, 10 + 15 + 20),
-        ("sgd", [], 0.1, 10 + 15 + 4),
-        ("adam", ["--seed", "3", "--lr", "0.05"], 0.05, 10 + 15 + 20),
+        ("adam", [], 0.01, 10 + 15 + 20 + 4),
+        ("sgd", [], 0.1, 10 + 15 + 4 + 4),
+        ("adam", ["--seed", "3", "--lr", "0.05"], 0.05, 10 + 15 + 20 + 4),
     ],
 )
 def test_every_number_in_the_narration_matches_numpy(optimizer, extra, lr, blocks):
@@ -156,6 +197,11 @@ def test_every_number_in_the_narration_matches_numpy(optimizer, extra, lr, block
     parsed = parse_text(text)
     assert len(parsed) == blocks
     checked = set()
+    examples = [(k, e) for k, e, _ in parsed if k.startswith("example:")]
+    parsed = [p for p in parsed if not p[0].startswith("example:")]
+    assert [k for k, _ in examples] == [f"example:{n}_new" for n in PARAMS]
+    for key, example in examples:
+        check_example(key.removeprefix("example:").removesuffix("_new"), example, want)
     for key, entries, norm in parsed:
         assert key in want, f"the narration prints {key}, which the test cannot derive"
         # printed with 6 significant digits from float32 arithmetic

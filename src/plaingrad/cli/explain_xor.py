@@ -22,7 +22,7 @@ import numpy as np
 from .. import float32 as _float32
 from .. import manual_seed, nn, optim, tensor
 from ..explain import narrate
-from ..explain._story_render import array_text, shape_text
+from ..explain._story_render import array_text, number, shape_text
 
 DEFAULT_LR = {"adam": 0.01, "sgd": 0.1}
 
@@ -35,6 +35,8 @@ class Quantity:
     name: str
     formula: str
     values: np.ndarray
+    # one entry worked out by hand, with its numbers ("for example ...")
+    example: str | None = None
 
 
 @dataclass
@@ -93,6 +95,8 @@ def walkthrough(
         q("2.linear", "1.relu @ 2.weightᵀ + 2.bias, the predictions", out),
         q("loss", "mean((2.linear - target)²), the mean squared error", loss),
     ]
+    start = {name: p.detach().numpy().copy() for name, p in params.items()}
+    grads = {name: p.grad.numpy().copy() for name, p in params.items()}
     with np.errstate(all="ignore"):  # an overflow is reported below, once
         opt.step()
     update: list[Quantity] = []
@@ -104,10 +108,21 @@ def walkthrough(
                 f"explain xor: with --lr {lr:g} the update of {name} overflows "
                 "float32 (it is no longer finite); choose a smaller --lr"
             )
+        w, g = start[name], grads[name]
+        at = np.unravel_index(int(np.argmax(np.abs(g))), g.shape)  # largest |grad|
+        where = f"{name}[{', '.join(map(str, at))}]"
         if optimizer == "sgd":
+            example = (
+                f"for example {where}: {number(w[at])} - {lr:g} * ({number(g[at])}) "
+                f"= {number(after[at])}"
+            )
             update.append(
                 Quantity(
-                    "update", f"{name}_new", f"{name} - {lr:g} * {name}.grad", after
+                    "update",
+                    f"{name}_new",
+                    f"{name} - {lr:g} * {name}.grad",
+                    after,
+                    example,
                 )
             )
             continue
@@ -118,6 +133,14 @@ def walkthrough(
         step = int(float(state["step"]))
         m_hat = m / (1 - b1**step)
         v_hat = v / (1 - b2**step)
+        eps = group["eps"]
+        example = (
+            f"for example {where}: grad {number(g[at])}, m {number(m[at])}, "
+            f"v {number(v[at])}, m_hat {number(m_hat[at])}, v_hat "
+            f"{number(v_hat[at])}, so {number(w[at])} - {lr:g} * "
+            f"({number(m_hat[at])}) / (sqrt({number(v_hat[at])}) + {eps:g}) = "
+            f"{number(after[at])}"
+        )
         update += [
             Quantity(
                 "update", f"{name}.m", f"{b1:g} * 0 + {1 - b1:g} * {name}.grad", m
@@ -134,9 +157,9 @@ def walkthrough(
             Quantity(
                 "update",
                 f"{name}_new",
-                f"{name} - {lr:g} * {name}.m_hat / (sqrt({name}.v_hat) + "
-                f"{group['eps']:g})",
+                f"{name} - {lr:g} * {name}.m_hat / (sqrt({name}.v_hat) + {eps:g})",
                 after,
+                example,
             ),
         ]
     if optimizer == "sgd":
@@ -174,7 +197,12 @@ def _quantity_text(item: Quantity, width: int) -> list[str]:
     lines = textwrap.wrap(head, width, initial_indent="  ", subsequent_indent="    ")
     lines = [line.replace("\xa0", " ") for line in lines]
     rows = array_text(item.values, width - 6).splitlines()
-    return lines + ["      " + row for row in rows]
+    lines += ["      " + row for row in rows]
+    if item.example is not None:  # at 4 columns, continued at 4
+        lines += textwrap.wrap(
+            item.example, width, initial_indent="    ", subsequent_indent="    "
+        )
+    return lines
 
 
 def _wrap_plain(text: str, width: int) -> list[str]:
@@ -214,6 +242,8 @@ def to_markdown(walk: Walkthrough) -> str:
             out.append(f"- `{item.name}` = {item.formula}, shape {shape}")
             rows = array_text(item.values).splitlines()
             out.extend(["", "  ```", *("  " + r for r in rows), "  ```"])
+            if item.example is not None:
+                out.extend(["", f"  {item.example}", ""])
 
     out += ["## Forward pass", ""]
     block(walk.forward)
@@ -236,6 +266,7 @@ def to_html(walk: Walkthrough) -> str:
         return "".join(
             f"<p><code>{e(item.name)}</code> = {e(item.formula)}, shape "
             f"{e(shape_text(item.values.shape))}</p><pre>{e(array_text(item.values))}</pre>"
+            + ("" if item.example is None else f"<p>{e(item.example)}</p>")
             for item in items
         )
 
@@ -270,6 +301,7 @@ def to_json(walk: Walkthrough) -> str:
             "formula": item.formula,
             "shape": list(item.values.shape),
             "values": item.values.tolist(),
+            "example": item.example,
         }
 
     steps = [
