@@ -69,3 +69,36 @@ def test_depth_with_several_widths_is_refused(tmp_path, capsys):
     assert status == 2
     assert "--depth takes a single --hidden width" in printed.err
     assert not out.exists()
+
+
+def test_a_resumed_monitored_run_measures_updates_from_the_loaded_weights(
+    tmp_path, capsys, monkeypatch
+):
+    import plaingrad.explain as explain
+
+    seen = []
+
+    class Recording(explain.GradientMonitor):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            seen.append(self)
+
+    run = tmp_path / "run"
+    assert main(["train", "digits", "--epochs", "1", "--checkpoint-every", "1",
+                 "--quiet", "--output", str(run)]) == 0  # fmt: skip
+    monkeypatch.setattr(explain, "GradientMonitor", Recording)
+    assert main(["train", "--resume", str(run), "--epochs", "2", "--monitor",
+                 "--quiet"]) == 0  # fmt: skip
+    capsys.readouterr()
+    (monitor,) = seen
+    first = [ratios[0] for ratios in monitor.history["update_ratio"].values()]
+    # one Adam step at lr 1e-3 moves a trained layer by about 1e-3 of its size,
+    # not by the distance from fresh random weights to the trained ones
+    assert max(first) < 0.05, first
+
+
+def test_monitor_leaves_anomaly_mode_off_after_the_run(tmp_path, capsys):
+    from plaingrad.autograd import is_anomaly_enabled
+
+    train(tmp_path, capsys, "--epochs", "1", "--monitor")
+    assert not is_anomaly_enabled()

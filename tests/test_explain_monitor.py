@@ -298,7 +298,20 @@ def history(losses, ratios=None, grads=None):
 def test_spike_is_twice_the_recent_maximum():
     calm = [1.0, 1.5] * 10
     assert [v.name for v in judge(history(calm + [2.9]))] == ["healthy"]
-    assert [v.name for v in judge(history(calm + [3.1]))] == ["loss_spike"]
+    (spike,) = judge(history(calm + [3.1]))
+    assert spike.name == "loss_spike" and spike.value == pytest.approx(3.1 / 1.5)
+    # late in a run, a jump among tiny losses (below 0.1 x the first) is noise
+    late = [2.3] + [0.01, 0.015] * 10
+    assert [v.name for v in judge(history(late + [0.05]))] == ["healthy"]
+    assert [v.name for v in judge(history(late + [0.5]))] == ["loss_spike"]
+
+
+def test_a_jump_the_run_recovers_from_is_not_an_explosion():
+    ratios = {"a": [0.5, 3.0, 0.5, 0.5]}
+    recovered = judge(history([1.0, 5.0, 0.8, 0.6], ratios))
+    assert "exploding_gradients" not in [v.name for v in recovered]
+    still_up = judge(history([1.0, 5.0, 3.0, 2.0], ratios))
+    assert "exploding_gradients" in [v.name for v in still_up]
 
 
 def test_learning_rate_from_update_ratios():

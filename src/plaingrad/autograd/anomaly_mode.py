@@ -19,6 +19,7 @@ from typing import Any
 
 # Frames from files under this folder are plaingrad's own, not the user's.
 _PACKAGE = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+_PROGRAMS = tuple(os.path.join(_PACKAGE, d) + os.sep for d in ("cli", "explain"))
 
 
 class _Anomaly:
@@ -93,9 +94,15 @@ class detect_anomaly:
 
 
 def creation_trace() -> list:
-    """The user's frames of the current stack (plaingrad's own left out)."""
+    """The user's frames of the current stack: plaingrad's own are left out,
+    except its programs (the command line, the explain tools), which use the
+    library as a user would."""
     frames = traceback.extract_stack()[:-1]
-    return [f for f in frames if not os.path.abspath(f.filename).startswith(_PACKAGE)]
+    return [f for f in frames if _users(os.path.abspath(f.filename))]
+
+
+def _users(path: str) -> bool:
+    return not path.startswith(_PACKAGE) or path.startswith(_PROGRAMS)
 
 
 def check_gradients(node: Any, grads: tuple, xp: Any) -> None:

@@ -42,7 +42,9 @@ def series_colours(count: int) -> list[str]:
         return list(PALETTE[:count])
     colours = []
     for index in range(count):
-        r, g, b = colorsys.hls_to_rgb(index / count, 0.42, 0.75)
+        # hues from red to purple (0 to 300 degrees): the two ends of a long
+        # list of layers must not meet in the same red
+        r, g, b = colorsys.hls_to_rgb(0.83 * index / count, 0.42, 0.75)
         colours.append(_hex((r, g, b)))
     return colours
 
@@ -168,7 +170,10 @@ def line_chart(
     colours = series_colours(len(names))
     legend_w = 0.0
     if len(names) > 1:
-        legend_w = 22.0 + 6.6 * max(len(n) for n in names)
+        longest = max(len(n) for n in names)
+        if any(all(_drawable(v, log_y) is None for v in series[n]) for n in names):
+            longest += 18  # room for " (0 at every step)"
+        legend_w = 22.0 + 6.6 * longest
     total_h = max(height, top + 16.0 * len(names) + 8.0)
 
     def px(x: float) -> float:
@@ -218,7 +223,8 @@ def line_chart(
             f'<line x1="{left}" x2="{left + plot_w:.1f}" y1="{y:.1f}" y2="{y:.1f}" '
             'stroke="#b22222" stroke-dasharray="5 4"/>'
             f'<text x="{left + plot_w - 4:.1f}" y="{y - 4:.1f}" text-anchor="end" '
-            f'fill="#b22222">{escape(label)}</text>'
+            'fill="#b22222" stroke="#fff" stroke-width="3" paint-order="stroke">'
+            f"{escape(label)}</text>"
         )
     for name, colour in zip(names, colours):
         values = series[name]
@@ -229,10 +235,13 @@ def line_chart(
         out.append(_polyline(points, colour, name, markers=len(keep) <= 60))
     for row, (name, colour) in enumerate(zip(names if legend_w else [], colours)):
         y = top + 8 + 16 * row
+        drawn = any(_drawable(v, log_y) is not None for v in series[name])
+        # a series a log scale cannot show (zero at every step) says so
+        note = "" if drawn else " (0 at every step)" if log_y else " (no values)"
         out.append(
             f'<rect x="{width + 4}" y="{y - 8}" width="12" height="10" '
             f'fill="{colour}"/><text x="{width + 20}" y="{y + 1}">'
-            f"{escape(name)}</text>"
+            f"{escape(name + note)}</text>"
         )
     out.append("</svg>")
     return "".join(out)

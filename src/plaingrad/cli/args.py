@@ -304,7 +304,8 @@ def build_parser() -> argparse.ArgumentParser:
         help=(
             "continue the run saved in a checkpoint file, or in a run folder's "
             "checkpoint.safetensors; only --epochs, --output, --checkpoint-every, "
-            "--data-dir and --quiet may be given with it"
+            "--data-dir, --quiet, --monitor, --report and --plots may be given "
+            "with it (the last three watch the resumed steps only)"
         ),
     )
     train.add_argument(

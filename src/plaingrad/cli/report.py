@@ -89,17 +89,34 @@ def _fmt(value: Any) -> str:
     return str(value)
 
 
+def _optimizer(config: dict[str, Any]) -> str:
+    """As the run's first line says it: name, lr, momentum and options."""
+    text = f"{config.get('optimizer')} lr={_fmt(config.get('lr'))}"
+    if config.get("momentum") is not None:
+        text += f" momentum={_fmt(config['momentum'])}"
+    for key, value in (config.get("optimizer_args") or {}).items():
+        text += f" {key}={_fmt(value)}"
+    return text
+
+
 def _summary(config: dict[str, Any], metrics: dict[str, Any], failed: str) -> str:
     sizes = "-".join(map(str, config.get("layer_sizes", [])))
     rows = [
         ("dataset", str(config.get("dataset"))),
         ("network", f"MLP {sizes} ({config.get('activation')})"),
         ("initialisation", str(config.get("init", "default"))),
-        ("optimizer", f"{config.get('optimizer')} lr={_fmt(config.get('lr'))}"),
+        ("optimizer", _optimizer(config)),
         ("epochs", str(config.get("epochs"))),
         ("batch size", str(config.get("batch_size"))),
         ("seed", str(config.get("seed"))),
     ]
+    if config.get("scheduler"):
+        args = "".join(
+            f" {k}={_fmt(v)}" for k, v in (config.get("scheduler_args") or {}).items()
+        )
+        rows.append(("learning-rate schedule", f"{config['scheduler']}{args}"))
+    if config.get("clip_grad") is not None:
+        rows.append(("gradient clipping", f"norm {_fmt(config['clip_grad'])}"))
     for key, label in (
         ("test_accuracy", "test accuracy"),
         ("train_loss", "final train loss"),
@@ -138,6 +155,17 @@ def _metrics(history: list[dict[str, Any]], monitor: dict[str, Any] | None) -> s
                 y_label="accuracy",
                 x_values=epochs,
                 y_range=(0.0, 1.0),
+            )
+        )
+    rates = [r.get("lr") for r in history]
+    if len(set(rates)) > 1 and all(isinstance(r, (int, float)) for r in rates):
+        charts.append(
+            _charts.line_chart(
+                {"lr": rates},
+                title="Learning rate per epoch",
+                x_label="epoch",
+                y_label="learning rate",
+                x_values=epochs,
             )
         )
     if monitor and monitor.get("loss"):

@@ -305,13 +305,7 @@ def train_classifier(
     initialise(model, config.init)
     optimizer = make_optimizer(model, config)
     criterion = nn.CrossEntropyLoss()
-    watch = None
-    if monitor:
-        from ..explain import GradientMonitor
-
-        watch = GradientMonitor(model, detect_anomaly=True)
     stories: list[Any] = []
-
     shuffle = Generator().manual_seed(config.seed)
     loader = DataLoader(
         TensorDataset(data.x_train, data.y_train),
@@ -335,6 +329,11 @@ def train_classifier(
         _resume(parts, resume)
         history = list(resume["history"])
         done, skip, spent = resume["epoch"], resume["batch"], resume["train_seconds"]
+    watch = None
+    if monitor:  # after a resume has loaded the weights the ratios start from
+        from ..explain import GradientMonitor
+
+        watch = GradientMonitor(model, detect_anomaly=True)
 
     def save(position: tuple, keep: str | None = None) -> str:
         state = _state(config, parts, history, position)
@@ -445,7 +444,9 @@ def train_classifier(
 
 
 def _watched(model: nn.Module, metrics: dict, watch: Any, stories: list) -> dict:
-    """A monitored run's results: ``train_classifier``'s, with the monitor's."""
+    """A monitored run's results: ``train_classifier``'s, with the monitor's.
+    The run is over, so the monitor's hooks come off the model here."""
+    watch.remove()
     return {
         "model": model,
         "metrics": metrics,

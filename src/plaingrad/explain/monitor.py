@@ -184,6 +184,14 @@ class GradientMonitor:
         self._anomaly_prev = set_detect_anomaly(True)
 
     def _anomaly_off(self, module: nn.Module, inputs: tuple, output: Any) -> None:
+        # After a training forward pass anomaly mode stays on, so that the
+        # loss computed from the output is traced too; ``backward`` or
+        # ``step`` ends it. A forward pass without grad ends it at once.
+        if output is not None and is_grad_enabled():
+            return
+        self._anomaly_end()
+
+    def _anomaly_end(self) -> None:
         if self._anomaly_prev is not None:
             self._anomaly_prev.__exit__()
             self._anomaly_prev = None
@@ -215,6 +223,8 @@ class GradientMonitor:
                 raise
             if self._backward_fault is None:
                 self._backward_fault = str(error)
+        finally:
+            self._anomaly_end()
 
     def step(self, loss: Tensor | float | None = None) -> None:
         """Record one training step; call it after ``optimizer.step()``.
@@ -223,6 +233,7 @@ class GradientMonitor:
             loss: the step's loss (a tensor or a number), or None (the loss
                 verdicts then skip this step).
         """
+        self._anomaly_end()
         if isinstance(loss, Tensor):
             loss = float(loss.item())
         history = self.history
@@ -248,7 +259,9 @@ class GradientMonitor:
                 if key in stats:
                     history[table].setdefault(label, []).append(stats[key])
         self._batch = {}
-        for fault in (self._forward_fault, self._backward_fault):
+        # the cause first: the module whose output turned non-finite, then
+        # the op whose backward pass anomaly mode caught
+        for fault in (self._backward_fault, self._forward_fault):
             if fault is not None:
                 faults.insert(0, fault)
         self._forward_fault = self._backward_fault = None

@@ -336,7 +336,9 @@ def plot_update_ratios(
         values = _floats(ratios[name])
         # Nothing of a line that is zero at every step shows on a log scale.
         label = f"{name} (0 at every step)" if np.all(values == 0) else name
-        axes.plot(steps, values, color=colour, lw=1.2, label=label)
+        # markers when there are few steps: a lone value has no line to show
+        marker = "o" if len(steps) <= 20 else None
+        axes.plot(steps, values, color=colour, lw=1.2, label=label, marker=marker)
     for threshold, label, colour in RATIO_THRESHOLDS:
         axes.axhline(threshold, color=colour, ls="--", lw=1.0, label=label)
     axes.set(
@@ -344,11 +346,12 @@ def plot_update_ratios(
         xlabel="step",
         ylabel="||w_after - w_before|| / ||w_before||",
     )
-    if len(names) <= 10:
-        axes.legend(loc="best", fontsize="small")
-    else:
-        axes.legend(
-            loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize="x-small", ncol=2
-        )
+    # the legend beside the axes, never over the curves and thresholds
+    axes.legend(
+        loc="upper left",
+        bbox_to_anchor=(1.01, 1.0),
+        fontsize="small" if len(names) <= 10 else "x-small",
+        ncol=1 if len(names) <= 10 else 2,
+    )
     _whole_numbers(axes)
     return _save(figure, path)

@@ -12,7 +12,9 @@ threshold below comes from what its measure means, not from one training run;
   more slowly than the output layer: in practice it does not learn.
 - ``exploding_gradients``: the loss diverges (it turns non-finite, or some
   step's loss is above ``DIVERGENCE_FACTOR`` (1.5) times the first step's,
-  although training should lower it) and some step's largest per-layer
+  although training should lower it, and the last step's loss is still above
+  the first's: a jump the run recovered from is not an explosion) and some
+  step's largest per-layer
   update-to-weight ratio is above ``UPDATE_RATIO_EXPLODING`` (1): that step
   changed a layer by more than its own size, replacing the weights rather
   than refining them.
@@ -27,9 +29,12 @@ threshold below comes from what its measure means, not from one training run;
   of its maximum; a layer is flagged when more than ``SATURATED_FRACTION``
   (0.5) of its outputs are saturated, averaged over the last half.
 - ``loss_spike``: a step's loss is above ``SPIKE_FACTOR`` (2) times the
-  largest loss of the ``SPIKE_WINDOW`` (20) steps before it. Batch-to-batch
-  noise is already inside that window's maximum, so only a jump beyond any
-  recent loss counts.
+  largest loss of the ``SPIKE_WINDOW`` (20) steps before it, and above
+  ``SPIKE_FLOOR`` (0.1) times the first step's loss. Batch-to-batch noise is
+  already inside that window's maximum, so only a jump beyond any recent
+  loss counts; and a jump among losses that are all tiny beside where
+  training started (0.01 to 0.03 after starting at 2.3) undoes no real
+  progress. The value is the largest such ratio.
 - ``nonfinite``: the loss, a gradient or a module output was NaN or Inf. The
   verdict names the first module whose output turned non-finite from finite
   inputs, and the op anomaly mode reported when ``GradientMonitor.backward``
@@ -61,6 +66,7 @@ DEAD_WINDOW = 10
 SATURATED_FRACTION = 0.5
 SPIKE_FACTOR = 2.0
 SPIKE_WINDOW = 20
+SPIKE_FLOOR = 0.1
 
 HEALTHY = "healthy"
 VANISHING = "vanishing_gradients"
@@ -175,7 +181,7 @@ def _loss_diverging(losses: list[float]) -> bool:
         return False
     if not all(math.isfinite(v) for v in losses):
         return True
-    return max(losses) > DIVERGENCE_FACTOR * losses[0]
+    return max(losses) > DIVERGENCE_FACTOR * losses[0] and losses[-1] > losses[0]
 
 
 def exploding(history: dict[str, Any]) -> Verdict | None:
@@ -237,20 +243,27 @@ def saturation(history: dict[str, Any]) -> Verdict | None:
 def loss_spikes(history: dict[str, Any]) -> Verdict | None:
     """Steps whose loss is over twice the largest of the 20 before it."""
     losses = _losses(history)
-    spikes = []
+    spikes: list[tuple[int, float]] = []
+    floor = SPIKE_FLOOR * losses[0] if losses else 0.0
     for step in range(SPIKE_WINDOW, len(losses)):
         recent = max(losses[step - SPIKE_WINDOW : step])
-        if math.isfinite(losses[step]) and losses[step] > SPIKE_FACTOR * recent:
-            spikes.append(step)
+        loss = losses[step]
+        if math.isfinite(loss) and loss > SPIKE_FACTOR * recent and loss > floor:
+            spikes.append((step, loss / recent if recent > 0 else math.inf))
     if not spikes:
         return None
+    where = ", ".join(str(step) for step, _ in spikes[:10])
+    where += " ..." if len(spikes) > 10 else ""
+    value = max(ratio for _, ratio in spikes)
     return Verdict(
         LOSS_SPIKE,
-        f"loss spikes at steps {', '.join(map(str, spikes[:10]))}"
-        + (" ..." if len(spikes) > 10 else ""),
-        f"loss / the largest loss of the {SPIKE_WINDOW} steps before",
+        f"loss spike{'s' if len(spikes) > 1 else ''} at step"
+        f"{'s' if len(spikes) > 1 else ''} {where}: up to {value:.3g} times the "
+        f"largest loss of the {SPIKE_WINDOW} steps before",
+        f"loss / the largest loss of the {SPIKE_WINDOW} steps before (counted "
+        f"when the loss is also above {SPIKE_FLOOR:g} x the first)",
         SPIKE_FACTOR,
-        float(len(spikes)),
+        value,
     )
 
 
