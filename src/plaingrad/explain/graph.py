@@ -55,7 +55,8 @@ class GraphNode:
         """The text drawn in the box, one string per line."""
         shape = "" if self.shape is None else str(tuple(self.shape))
         if self.kind == "module":
-            return [self.label, f"{len(self.ops)} ops", shape]
+            ops = f"{len(self.ops)} op" + ("" if len(self.ops) == 1 else "s")
+            return [self.label, ops, shape]
         return [self.label, shape] if shape else [self.label]
 
 

@@ -155,12 +155,12 @@ def vanishing(history: dict[str, Any]) -> Verdict | None:
     return Verdict(
         VANISHING,
         f"vanishing gradients: {len(low)} of {len(names)} layers have a gradient "
-        f"norm below {VANISHING_RATIO:g} of the last layer's ({names[-1]}); the "
+        f"norm below {VANISHING_RATIO:g} of the last layer's (layer {names[-1]}); the "
         f"norm collapses at layer {collapse} (ratio {low[collapse]:.2e}); "
         f"layers: {', '.join(low)}",
         "median over steps of each layer's gradient norm / the last layer's",
         VANISHING_RATIO,
-        None,
+        min(low.values()),
         low,
     )
 
