@@ -5,7 +5,7 @@
   layered layout (``graph.py``, ``_layout.py``, ``_svg.py``).
 - ``backward(loss)`` / ``with narrate() as story``: the backward pass told
   node by node in plain English, as text, Markdown or HTML (``narrate.py``,
-  ``_rules.py``, ``_story_render.py``).
+  ``_story.py``, ``_rules.py``, ``_story_render.py``).
 - ``GradientMonitor(model)``: per-layer gradient norms, update-to-weight
   ratios and activation statistics while training, judged by ``verdicts()``
   against documented thresholds (``monitor.py``, ``verdicts.py``).
