@@ -331,7 +331,7 @@ def _run_train(args: argparse.Namespace) -> int:
     from .data import load_dataset
     from .output import remove_checkpoints
     from .progress import EpochProgress
-    from .report import check_plots
+    from .report import check_plots, diverged, report_verdicts, write_views
     from .train import (
         TrainingError,
         check_memory,
@@ -391,7 +391,7 @@ def _run_train(args: argparse.Namespace) -> int:
         paths: list[str] = []
         if output is not None:
             paths = save_run(output, result["model"], config, result["metrics"])
-            paths += _write_views(args, output, result, config, data)
+            paths += write_views(args, output, result, config, data)
     except checkpoint.Interrupted as stop:
         _ignore_ctrl_c()
         return _interrupted(stop, config)
@@ -401,7 +401,7 @@ def _run_train(args: argparse.Namespace) -> int:
         if isinstance(error, TrainingError) and error.result is not None:
             # A monitored run that diverged: say what went wrong first. Its
             # verdicts.json (and report.html) stay, and so does its folder.
-            _diverged(args, output, error, config, data)
+            diverged(args, output, error, config, data)
         # Failed, interrupted or cut off (a closed pipe): leave no half-made
         # run folder behind, but never touch a folder the user already had
         # (nor one holding a checkpoint).
@@ -426,115 +426,17 @@ def _run_train(args: argparse.Namespace) -> int:
             xs = ", ".join(f"{x:g}" for x in point)
             print(f"  ({xs}) -> {_prediction(value)}  (target {target:g})")
     if "verdicts" in result:
-        _report_verdicts(result["verdicts"], output, paths)
+        report_verdicts(result["verdicts"], output, paths)
     if paths:
         print(f"Saved {', '.join(paths)}")
     return EXIT_OK
 
 
-def _write_views(
-    args: argparse.Namespace, output: str, result: dict, config: Any, data: Any
-) -> list[str]:
-    """``--report``'s report.html and ``--plots``' PNG files, as asked."""
-    from dataclasses import asdict
-
-    from .report import write_plots, write_report
-
-    paths = []
-    if args.report:
-        paths.append(write_report(output, result, asdict(config), data))
-    if args.plots:
-        paths += write_plots(output, result)
-    return paths
-
-
-def _diverged(
-    args: argparse.Namespace, output: str | None, error: Any, config: Any, data: Any
-) -> None:
-    """Print a diverged run's verdicts, and keep them (and its report)."""
-    from dataclasses import asdict
-
-    from .report import write_report
-
-    paths: list[str] = []
-    _report_verdicts(error.result["verdicts"], output, paths)
-    if output is not None and args.report:
-        paths.append(
-            write_report(output, error.result, asdict(config), data, str(error))
-        )
-    if paths:
-        print(f"Saved {', '.join(paths)}", flush=True)
-
-
-def _report_verdicts(verdicts: list, output: str | None, paths: list) -> None:
-    """Print the monitor's verdicts and add ``verdicts.json`` to the run."""
-    from .output import write_verdicts
-
-    print("Verdicts:")
-    for verdict in verdicts:
-        print(f"  {verdict['message']}")
-    if output is not None:
-        paths.append(write_verdicts(output, verdicts))
-
-
 def _run_explain(args: argparse.Namespace) -> int:
     """``plaingrad explain graph`` or ``plaingrad explain xor``."""
-    if args.tool == "xor":
-        return _run_explain_xor(args)
-    return _run_explain_graph(args)
+    from .explain_cmd import run_explain
 
-
-def _run_explain_xor(args: argparse.Namespace) -> int:
-    """One training step of the XOR network, told with every number."""
-    import shutil
-
-    from .explain_xor import render, walkthrough
-
-    width = args.width
-    if width is None:
-        width = max(60, min(120, shutil.get_terminal_size((100, 24)).columns))
-    elif width < 40:
-        message = f"argument --width: expected at least 40 columns, got {width}"
-        return _fail("plaingrad explain xor", message, EXIT_USAGE)
-    try:
-        walk = walkthrough(args.optimizer, args.lr, args.seed)
-    except ValueError as error:
-        message = str(error).removeprefix("explain xor: ")
-        return _fail("plaingrad explain xor", message, EXIT_FAILURE)
-    text = render(walk, args.format, width)
-    if args.output is None:
-        sys.stdout.write(text)
-        return EXIT_OK
-    try:
-        with open(args.output, "w", encoding="utf-8") as file:
-            file.write(text)
-    except OSError as error:
-        message = f"cannot write {args.output!r}: {error.strerror or error}"
-        return _fail("plaingrad explain xor", message, EXIT_FAILURE)
-    print(f"Saved {args.output}")
-    return EXIT_OK
-
-
-def _run_explain_graph(args: argparse.Namespace) -> int:
-    """``plaingrad explain graph``: the digits MLP's graph as an SVG."""
-    from .. import explain, manual_seed, zeros
-    from .train import DEFAULTS, build_mlp
-
-    manual_seed(0)
-    model = build_mlp([64, *DEFAULTS["digits"]["hidden"], 10])
-    drawn = explain.graph(
-        model=model,
-        example_input=zeros(1, 64),
-        collapse="module" if args.collapse else None,
-    )
-    try:
-        with open(args.output, "w", encoding="utf-8") as file:
-            file.write(drawn.to_svg())
-    except OSError as error:
-        message = f"cannot write {args.output!r}: {error.strerror or error}"
-        return _fail("plaingrad explain graph", message, EXIT_FAILURE)
-    print(f"Saved {args.output} ({len(drawn.nodes)} boxes, {len(drawn.edges)} edges)")
-    return EXIT_OK
+    return run_explain(args)
 
 
 HANDLERS = {"train": _run_train, "explain": _run_explain}

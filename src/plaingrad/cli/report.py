@@ -24,6 +24,7 @@ The charts are SVG drawn by ``_charts.py``, so the report needs no extra.
 
 from __future__ import annotations
 
+import argparse
 import math
 import os
 from html import escape
@@ -428,3 +429,47 @@ def check_plots() -> None:
             "--plots needs matplotlib, which is not installed; install it with: "
             'pip install "plaingrad[plot]" (--report needs no extra)'
         )
+
+
+# ----------------------------------------------- what a run writes and says
+
+
+def write_views(
+    args: argparse.Namespace, output: str, result: dict, config: Any, data: Any
+) -> list[str]:
+    """``--report``'s report.html and ``--plots``' PNG files, as asked."""
+    from dataclasses import asdict
+
+    paths = []
+    if args.report:
+        paths.append(write_report(output, result, asdict(config), data))
+    if args.plots:
+        paths += write_plots(output, result)
+    return paths
+
+
+def diverged(
+    args: argparse.Namespace, output: str | None, error: Any, config: Any, data: Any
+) -> None:
+    """Print a diverged run's verdicts, and keep them (and its report)."""
+    from dataclasses import asdict
+
+    paths: list[str] = []
+    report_verdicts(error.result["verdicts"], output, paths)
+    if output is not None and args.report:
+        paths.append(
+            write_report(output, error.result, asdict(config), data, str(error))
+        )
+    if paths:
+        print(f"Saved {', '.join(paths)}", flush=True)
+
+
+def report_verdicts(verdicts: list, output: str | None, paths: list) -> None:
+    """Print the monitor's verdicts and add ``verdicts.json`` to the run."""
+    from .output import write_verdicts
+
+    print("Verdicts:")
+    for verdict in verdicts:
+        print(f"  {verdict['message']}")
+    if output is not None:
+        paths.append(write_verdicts(output, verdicts))
