@@ -257,10 +257,11 @@ def detach(input: Tensor) -> Tensor:
 
 
 def __getattr__(name: str) -> object:
-    # ``plaingrad.explain`` loads on first use: importing it costs more than
-    # the 5 ms a tool the core never needs should add to ``import plaingrad``.
-    if name == "explain":
+    # ``plaingrad.explain`` and ``plaingrad.lens`` load on first use: importing
+    # them costs more than the 5 ms a tool the core never needs should add to
+    # ``import plaingrad``.
+    if name in ("explain", "lens"):
         import importlib
 
-        return importlib.import_module(".explain", __name__)
+        return importlib.import_module(f".{name}", __name__)
     raise AttributeError(f"module 'plaingrad' has no attribute {name!r}")

@@ -124,13 +124,16 @@ def build_parser() -> argparse.ArgumentParser:
     commands.required = True
 
     digits, xor, mnist = DEFAULTS["digits"], DEFAULTS["xor"], DEFAULTS["mnist"]
+    spirals = DEFAULTS["spirals"]
     train = commands.add_parser(
         "train",
         help="train a small network on a built-in dataset",
         description=(
             "Train an MLP on a dataset. digits: scikit-learn's 8x8 "
             "handwritten digits (needs the 'digits' extra), cross-entropy, "
-            "stratified 80/20 split; mnist, fashion-mnist, kmnist: the IDX files "
+            "stratified 80/20 split; spirals: two interleaved spirals (2 "
+            "inputs, 2 classes, 1,000 points made from a seed, split 80/20), "
+            "cross-entropy; mnist, fashion-mnist, kmnist: the IDX files "
             "(gzipped or not) in --data-dir, their own train and test sets. "
             "These write model.safetensors, config.json and metrics.json to "
             "--output; Ctrl-C saves a checkpoint there and stops (status 130), "
@@ -155,6 +158,7 @@ def build_parser() -> argparse.ArgumentParser:
         help=(
             "hidden layer widths (default: "
             f"{' '.join(map(str, digits['hidden']))} for digits and mnist, "
+            f"{' '.join(map(str, spirals['hidden']))} for spirals, "
             f"{' '.join(map(str, xor['hidden']))} for xor)"
         ),
     )
@@ -213,21 +217,26 @@ def build_parser() -> argparse.ArgumentParser:
         type=_positive_int,
         help=(
             f"passes over the training set (default: {digits['epochs']} for "
-            f"digits, {mnist['epochs']} for mnist); for xor, full-batch steps "
+            f"digits, {spirals['epochs']} for spirals, {mnist['epochs']} for "
+            "mnist); for xor, full-batch steps "
             f"(default: {xor['epochs']}). With --resume: the new total"
         ),
     )
     train.add_argument(
         "--batch-size",
         type=_positive_int,
-        help=f"samples per step, not for xor (default: {digits['batch_size']})",
+        help=(
+            f"samples per step, not for xor (default: {digits['batch_size']}; "
+            f"{spirals['batch_size']} for spirals)"
+        ),
     )
     train.add_argument(
         "--lr",
         type=_positive_float,
         help=(
             f"learning rate (default: {digits['lr']:g} for digits and mnist, "
-            f"{xor['lr']:g} for xor; 1 for adadelta and lbfgs)"
+            f"{spirals['lr']:g} for spirals, {xor['lr']:g} for xor; 1 for "
+            "adadelta and lbfgs)"
         ),
     )
     train.add_argument(
@@ -283,8 +292,8 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="DIR",
         help=(
             f"folder for the run's files (default: {digits['output']} for "
-            "digits, runs/DATASET for mnist; with --resume, the checkpoint's "
-            "folder)"
+            "digits, runs/DATASET for spirals and mnist; with --resume, the "
+            "checkpoint's folder)"
         ),
     )
     train.add_argument(

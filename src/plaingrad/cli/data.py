@@ -2,6 +2,9 @@
 
 - ``digits``: scikit-learn's bundled 8x8 digits (the ``digits`` extra), split
   80/20 with every class in proportion (``load_digits``).
+- ``spirals``: 1,000 points on two interleaved spirals (2 features, 2
+  classes), made from the split seed and split 80/20 per class
+  (``load_spirals``); no extra needed.
 - ``mnist`` / ``fashion-mnist`` / ``kmnist``: 28x28 images read from the IDX
   files in ``--data-dir`` by ``plaingrad.datasets.MNIST`` / ``FashionMNIST`` /
   ``KMNIST``, which name the file they miss; nothing is downloaded. Their own
@@ -21,10 +24,14 @@ from ..datasets import DigitsSplit
 
 # Dataset -> (input features, classes).
 IDX_CLASSES = {"mnist": "MNIST", "fashion-mnist": "FashionMNIST", "kmnist": "KMNIST"}
-SHAPES = {"digits": (64, 10), **{name: (784, 10) for name in IDX_CLASSES}}
+SHAPES = {
+    "digits": (64, 10),
+    "spirals": (2, 2),
+    **{name: (784, 10) for name in IDX_CLASSES},
+}
 # Rows of the largest batch each dataset feeds the network at once (its test
 # set, when accuracy is measured), for the memory estimate.
-TEST_ROWS = {"digits": 360, **{name: 10_000 for name in IDX_CLASSES}}
+TEST_ROWS = {"digits": 360, "spirals": 200, **{name: 10_000 for name in IDX_CLASSES}}
 
 
 class DataError(RuntimeError):
@@ -42,6 +49,16 @@ def load_config_digits(config: Any) -> DigitsSplit:
     test_size = 0.2 if config.test_size is None else config.test_size
     split_seed = 0 if config.split_seed is None else config.split_seed
     return load_digits(test_size=test_size, seed=split_seed)
+
+
+def load_config_spirals(config: Any) -> DigitsSplit:
+    """The spirals split that ``config`` names: its test fraction, and its
+    split seed, which seeds the points too."""
+    from ..datasets import load_spirals
+
+    test_size = 0.2 if config.test_size is None else config.test_size
+    split_seed = 0 if config.split_seed is None else config.split_seed
+    return load_spirals(test_size=test_size, seed=split_seed)
 
 
 def _flat(images: Any) -> Any:
@@ -81,4 +98,6 @@ def load_dataset(config: Any) -> DigitsSplit:
     """The split ``config.dataset`` names (``digits``, ``mnist``, ...)."""
     if config.dataset == "digits":
         return load_config_digits(config)
+    if config.dataset == "spirals":
+        return load_config_spirals(config)
     return load_idx(config.dataset, config.data_dir)

@@ -137,8 +137,8 @@ def _resolve(args: argparse.Namespace) -> Any:
             args.batch_size if args.batch_size is not None else defaults["batch_size"]
         ),
         seed=args.seed if args.seed is not None else 0,
-        test_size=0.2 if dataset == "digits" else None,
-        split_seed=0 if dataset == "digits" else None,
+        test_size=0.2 if dataset in ("digits", "spirals") else None,
+        split_seed=0 if dataset in ("digits", "spirals") else None,
         optimizer_args=optimizer_args,
         scheduler=args.scheduler,
         scheduler_args=scheduler_args,
@@ -411,8 +411,9 @@ def _run_train(args: argparse.Namespace) -> int:
 
     metrics = result["metrics"]
     if config.dataset != "xor":
+        samples = "points" if config.dataset == "spirals" else "images"
         print(
-            f"Trained on {metrics['n_train']} images in "
+            f"Trained on {metrics['n_train']} {samples} in "
             f"{metrics['train_seconds']:.1f} s; final train loss "
             f"{metrics['train_loss']:.4f}"
         )

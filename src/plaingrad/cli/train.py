@@ -89,6 +89,15 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         "lr": 1e-3,
         "output": os.path.join("runs", "digits"),
     },
+    # 800 training points of two interleaved spirals: about 2 s on two cores,
+    # 0.98 to 0.995 test accuracy for seeds 0 to 5 (see tests/test_spirals.py).
+    "spirals": {
+        "hidden": [64, 64],
+        "epochs": 40,
+        "batch_size": 32,
+        "lr": 1e-2,
+        "output": os.path.join("runs", "spirals"),
+    },
     # 60,000 28x28 images from IDX files in --data-dir.
     "mnist": {**_IDX, "output": os.path.join("runs", "mnist")},
     "fashion-mnist": {**_IDX, "output": os.path.join("runs", "fashion-mnist")},
@@ -110,8 +119,8 @@ class RunConfig:
     """Every setting of a training run; saved as ``config.json``.
 
     Attributes:
-        dataset: ``"digits"``, ``"mnist"``, ``"fashion-mnist"``, ``"kmnist"``
-            or ``"xor"``.
+        dataset: ``"digits"``, ``"spirals"``, ``"mnist"``, ``"fashion-mnist"``,
+            ``"kmnist"`` or ``"xor"``.
         layer_sizes: widths from input to output, e.g. ``[64, 128, 64, 10]``.
         activation: the non-linearity between layers (``relu``, ``tanh``,
             ``sigmoid``).
@@ -122,8 +131,9 @@ class RunConfig:
         epochs: passes over the training set (for xor: full-batch steps).
         batch_size: samples per step.
         seed: seeds weight initialisation and the shuffling order.
-        test_size: the held-out fraction (digits; None otherwise).
-        split_seed: the seed of the train/test split (digits; None otherwise).
+        test_size: the held-out fraction (digits, spirals; None otherwise).
+        split_seed: the seed of the train/test split (digits, spirals, where
+            it seeds the points too; None otherwise).
         optimizer_args: other keyword arguments of the optimizer.
         scheduler: a name of ``optimizers.SCHEDULERS``, or None.
         scheduler_args: the schedule's keyword arguments, defaults included.
@@ -267,7 +277,7 @@ def train_classifier(
     monitor: bool = False,
     narrate: bool = False,
 ) -> dict[str, Any]:
-    """Train an MLP classifier (digits, MNIST, Fashion-MNIST, KMNIST).
+    """Train an MLP classifier (digits, spirals, MNIST, Fashion-MNIST, KMNIST).
 
     Args:
         config: the run's settings.

@@ -10,6 +10,8 @@ import.
   images, no download), split 80/20 with every class in proportion.
 - ``load_xor``: the four points of XOR, the classic non-linearly-separable
   problem.
+- ``spirals`` / ``load_spirals``: two interleaved spirals made from a seed,
+  which no straight line separates (``load_spirals`` splits them 80/20).
 - ``MNIST``, ``FashionMNIST``, ``KMNIST``: the 28x28 image sets, read from
   MNIST-format IDX files (``read_idx``) in a local folder, gzipped or not;
   nothing is downloaded.
@@ -24,6 +26,7 @@ from __future__ import annotations
 from .csvfile import CSVDataset
 from .digits import DigitsSplit, MissingExtraError, load_digits
 from .idx import KMNIST, MNIST, FashionMNIST, read_idx
+from .spirals import load_spirals, spirals
 from .xor import load_xor
 
 __all__ = [
@@ -34,6 +37,8 @@ __all__ = [
     "MNIST",
     "MissingExtraError",
     "load_digits",
+    "load_spirals",
     "load_xor",
     "read_idx",
+    "spirals",
 ]
