@@ -13,7 +13,7 @@ forbids the browser to fetch anything). It shows, one section each:
   the learning-rate and explosion verdicts use;
 - the model's computation graph (``plaingrad.explain.graph``), its edges
   coloured by the gradient norms of one backward pass on a few test
-  images, collapsed to one box per module when it is large;
+  samples, collapsed to one box per module when it is large;
 - the first training step's backward pass, narrated
   (``plaingrad.explain.backward``).
 
@@ -36,7 +36,7 @@ REPORT_FILE = "report.html"
 PLOT_FILES = ("metrics.png", "gradient_heatmap.png", "update_ratios.png")
 # A graph with more boxes than this is drawn one box per module.
 GRAPH_MAX_BOXES = 60
-# The images the graph's forward and backward pass runs on.
+# The test samples the graph's forward and backward pass runs on.
 GRAPH_BATCH = 8
 # What the page may load: nothing but its own inline styles and data: URLs.
 POLICY = "default-src 'none'; style-src 'unsafe-inline'; img-src data:"
@@ -281,7 +281,7 @@ def model_graph(model: Any, inputs: Any, targets: Any) -> tuple[str, str]:
     if coloured:
         note += (
             f"; edges coloured by the gradient norm of one backward pass on "
-            f"{len(targets)} test images (blue: smallest, red: largest)"
+            f"{len(targets)} test samples (blue: smallest, red: largest)"
         )
         return drawn.to_svg(gradient_norms=True), note
     return drawn.to_svg(), note + "; the gradient norms are not finite"
@@ -378,7 +378,7 @@ def write_report(
             ``TrainingError.result``): ``model``, ``metrics``, ``verdicts``,
             ``monitor`` and ``story``.
         config: the run's settings as a dict.
-        data: the split trained on; the graph runs on its first test images.
+        data: the split trained on; the graph runs on its first test samples.
         failed: why the run stopped, when it failed.
 
     Returns:
