@@ -218,7 +218,8 @@ def _fraction_verdict(
     listed = ", ".join(f"{n}: {m:.0%}" for n, m in high.items())
     return Verdict(
         name,
-        f"{what} in {len(high)} layers (threshold {threshold:.0%}): {listed}",
+        f"{what} in {len(high)} layer{'' if len(high) == 1 else 's'} "
+        f"(threshold {threshold:.0%}): {listed}",
         f"mean over the last half of the steps of the fraction of {what}",
         threshold,
         None,

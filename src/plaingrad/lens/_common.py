@@ -28,6 +28,11 @@ def as_matrix(fn: str, name: str, x: Any, *, min_rows: int = 1) -> np.ndarray:
         raise ValueError(
             f"{fn}: `{name}` must have a sample dimension, got a 0-d value"
         )
+    if array.size == 0:
+        raise ValueError(
+            f"{fn}: `{name}` must hold at least one sample and one feature, "
+            f"got shape {array.shape}"
+        )
     array = array.astype(np.float64).reshape(len(array), -1)
     if len(array) < min_rows:
         raise ValueError(

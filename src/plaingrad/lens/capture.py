@@ -97,6 +97,7 @@ def capture(
     if batch_size < 1:
         raise ValueError(f"capture: `batch_size` must be at least 1, got {batch_size}")
     chosen = select_modules(model, layers)
+    _check_batch_first(model)
     dtype = _parameter_dtype(model)
 
     per_batch: OrderedDict[str, list[np.ndarray]] = OrderedDict(input=[])
@@ -124,6 +125,7 @@ def capture(
                     )
                 per_batch["input"].append(given)
                 for name, (_, array) in zip(names, calls):
+                    _check_rows(name, array, len(given))
                     per_batch[name].append(array)
     finally:
         for handle in handles:
@@ -200,6 +202,32 @@ def _unknown_layer(spec: str | type, named: list[tuple[str, Module]]) -> str:
         f"capture: `layers` entry {what!r} is neither a module path nor the type "
         f"of any module in the model; module paths are: {listed or '(none)'}"
     )
+
+
+def _check_batch_first(model: Module) -> None:
+    """``capture`` cuts the inputs into batches along dim 0, the samples; a
+    sequence-first RNN or attention layer would read that dim as time."""
+    for path, module in model.named_modules():
+        if getattr(module, "batch_first", None) is False:
+            raise ValueError(
+                f"capture: module {path or '(model)'!r} ({type(module).__name__}) "
+                "is sequence-first (batch_first=False), but capture takes dim 0 "
+                "of the inputs as the samples; build it with batch_first=True"
+            )
+
+
+def _check_rows(name: str, array: np.ndarray, samples: int) -> None:
+    """Every recorded output must have one row per sample of the batch: a
+    sequence-first layer (time on dim 0) or a layer that folds the batch
+    into another dim would pair rows with the wrong samples."""
+    rows = len(array) if array.ndim else 0
+    if rows != samples:
+        raise ValueError(
+            f"capture: layer {name!r} returned {rows} rows for a batch of "
+            f"{samples} samples; capture needs outputs whose first dim indexes "
+            "the samples (for an RNN or transformer use batch_first=True, or "
+            "leave such layers out with `layers=`)"
+        )
 
 
 def _recorder(path: str, calls: list[tuple[str, np.ndarray]]) -> Any:

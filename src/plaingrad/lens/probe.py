@@ -38,6 +38,7 @@ from ..creation import from_numpy
 from ..nn.module import Module
 from ..optim import Adam
 from ..random import Generator, get_rng_state, set_rng_state
+from ..tensor import Tensor
 from ._common import as_matrix
 from .capture import LayerSpec, capture
 
@@ -252,6 +253,14 @@ def probe_layers(
         "seed": seed,
     }
     _check_settings(epochs, lr, weight_decay)
+    for name, given in (("x_train", x_train), ("x_test", x_test)):
+        # the labels come separately, so the inputs must keep their order: a
+        # (possibly shuffled) DataLoader would pair rows with the wrong labels
+        if not isinstance(given, (Tensor, np.ndarray)):
+            raise TypeError(
+                f"probe_layers: `{name}` must be a Tensor or a NumPy array (its "
+                f"rows in the order of the labels), got {type(given).__name__}"
+            )
 
     def activations(net: Module, inputs: Any) -> dict[str, np.ndarray]:
         return capture(net, inputs, layers, batch_size=batch_size)

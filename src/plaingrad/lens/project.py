@@ -62,7 +62,11 @@ def pca(x: Any, k: int = 2) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     _, singular, vt = np.linalg.svd(centred, full_matrices=False)
     components = vt[:k]
     # The sign of a singular vector is arbitrary; fix it so results repeat.
-    biggest = np.argmax(np.abs(components), axis=1)
+    # The largest entry in size, the first of those that tie within rounding
+    # (t * (1, -1) has two), so that row order and negation cannot flip it.
+    size = np.abs(components)
+    near = size >= size.max(axis=1, keepdims=True) * (1 - 1e-9)
+    biggest = np.argmax(near, axis=1)
     signs = np.sign(components[np.arange(k), biggest])
     components = components * signs[:, None]
 

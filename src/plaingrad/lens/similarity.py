@@ -25,8 +25,16 @@ from ._common import as_matrix, figure, save
 
 
 def _centred(fn: str, name: str, x: Any) -> np.ndarray:
+    """Centred, and scaled to unit Frobenius norm: CKA does not change under
+    scaling, and its products then neither overflow nor underflow (1e80 * x
+    or 1e-90 * x gives the same CKA as x)."""
     data = as_matrix(fn, name, x, min_rows=2)
-    return data - data.mean(axis=0)
+    data = data - data.mean(axis=0)
+    scale = np.max(np.abs(data))
+    if scale > 0:
+        data = data / scale  # first to order 1, so that the norm cannot overflow
+        data = data / np.linalg.norm(data)
+    return data
 
 
 def _hsic(x: np.ndarray, y: np.ndarray) -> float:

@@ -329,7 +329,11 @@ class MultiheadAttention(Module):
             out = out.permute(2, 0, 1, 3).reshape(length * batch, embed_dim)
             weights = None
 
-        out = self.out_proj(out).reshape(length, batch, embed_dim)
+        # As in PyTorch, the output projection is applied as a function of
+        # out_proj's parameters, not by calling the module: its hooks never
+        # see the (L * batch, E) rows in (L, batch) order.
+        proj = self.out_proj
+        out = linear(out, proj.weight, proj.bias).reshape(length, batch, embed_dim)
         if not batched:
             out = out.squeeze(1)
             if weights is not None:
