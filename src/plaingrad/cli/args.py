@@ -394,4 +394,54 @@ def build_parser() -> argparse.ArgumentParser:
     xor.add_argument(
         "--output", "-o", metavar="FILE", help="write to FILE instead of stdout"
     )
+    lens = commands.add_parser(
+        "lens",
+        help="measure what each layer of a trained run has learned",
+        description=(
+            "Look at the layers of a run folder written by plaingrad train "
+            "(digits, spirals, mnist, fashion-mnist, kmnist): for every layer, "
+            "from the raw input to the output, a linear probe's test accuracy "
+            "beside the same layer untrained, the silhouette and the "
+            "between/within class distance ratio, the linear CKA between the "
+            "layers and a PCA projection. Writes lens.json, lens.html (one "
+            "self-contained page) and, with matplotlib, lens_pca.png and "
+            "lens_cka.png."
+        ),
+    )
+    parser.commands["lens"] = lens
+    lens.add_argument("run", metavar="RUN_FOLDER", help="the run folder to look at")
+    lens.add_argument(
+        "--output",
+        metavar="DIR",
+        help="folder for lens.json, lens.html and the PNGs (default: RUN_FOLDER)",
+    )
+    lens.add_argument(
+        "--layers",
+        nargs="+",
+        metavar="LAYER",
+        help=(
+            "the modules to measure: paths (0 2) or class names (Linear ReLU) "
+            "(default: every layer); the raw input always comes first"
+        ),
+    )
+    lens.add_argument(
+        "--samples",
+        type=_positive_int,
+        metavar="N",
+        help=(
+            "test samples (the first N) for the separation statistics, CKA and "
+            "projections (default: 1000); the probes use the whole split"
+        ),
+    )
+    lens.add_argument(
+        "--no-png", action="store_true", help="write no PNG files, even with matplotlib"
+    )
+    lens.add_argument(
+        "--data-dir",
+        metavar="DIR",
+        help=(
+            "folder of the IDX files of an mnist / fashion-mnist / kmnist run "
+            "(default: the folder the run was trained from)"
+        ),
+    )
     return parser

@@ -440,7 +440,14 @@ def _run_explain(args: argparse.Namespace) -> int:
     return run_explain(args)
 
 
-HANDLERS = {"train": _run_train, "explain": _run_explain}
+def _run_lens(args: argparse.Namespace) -> int:
+    """``plaingrad lens RUN_FOLDER``."""
+    from .lens_cmd import run_lens
+
+    return run_lens(args)
+
+
+HANDLERS = {"train": _run_train, "explain": _run_explain, "lens": _run_lens}
 
 
 def _fail(prog: str, message: str, status: int) -> int:
