@@ -40,6 +40,7 @@ SECTIONS = (
     "update-ratios",
     "graph",
     "first-step",
+    "representations",
 )
 CHROMIUM = "/usr/bin/chromium"
 # The digits' training split is 1437 images: ceil(1437 / 64) = 23 steps a epoch.
@@ -421,3 +422,20 @@ def test_heatmap_bins_long_runs_by_the_mean_log():
     assert row.count("<rect") == math.ceil((steps + 2) / 3)
     assert "mean of 3 steps per column" in heat
     assert np.isclose(_charts._bin([1.0, 100.0, 1.0], 0, 3), 2 / 3)
+
+
+def test_report_shows_what_each_layer_learned(report_run):
+    _, _, page = report_run
+    start = page.index('id="representations"')
+    table = page[page.index("<table>", page.index('id="probes"', start)) :]
+    table = table[: table.index("</table>")]
+    rows = re.findall(
+        r"<tr><td>([^<]*)</td><td>[^<]*</td><td>([\d.]+)</td><td>([\d.]+)</td></tr>",
+        table,
+    )
+    # the raw input, then the five modules of Linear, ReLU, Linear, ReLU, Linear
+    assert [name for name, _, _ in rows] == ["input", "0", "1", "2", "3", "4"]
+    for _, trained, untrained in rows:
+        assert 0.0 <= float(trained) <= 1.0 and 0.0 <= float(untrained) <= 1.0
+    # the raw input is the same for both networks, so its probes must agree
+    assert rows[0][1] == rows[0][2]

@@ -38,6 +38,8 @@ PLOT_FILES = ("metrics.png", "gradient_heatmap.png", "update_ratios.png")
 GRAPH_MAX_BOXES = 60
 # The test samples the graph's forward and backward pass runs on.
 GRAPH_BATCH = 8
+# The test samples the representations section's separation statistics use.
+REPRESENTATION_SAMPLES = 400
 # What the page may load: nothing but its own inline styles and data: URLs.
 POLICY = "default-src 'none'; style-src 'unsafe-inline'; img-src data:"
 
@@ -308,6 +310,7 @@ def build_report(
     graph: tuple[str, str] | None = None,
     story: Any = None,
     failed: str = "",
+    representations: str = "",
 ) -> str:
     """The report page as HTML text.
 
@@ -319,6 +322,7 @@ def build_report(
         graph: ``model_graph``'s ``(svg, note)``, or None.
         story: the first step's ``plaingrad.explain.backward`` story, or None.
         failed: why the run stopped, when it failed.
+        representations: the ``representations`` section's HTML, or "".
 
     Returns:
         A complete HTML document with inline styles only.
@@ -335,6 +339,8 @@ def build_report(
     if graph is not None:
         sections.append(_graph(*graph))
     sections.append(_first_step(story))
+    if representations:
+        sections.append(representations)
     links = [
         ("run", "Run"),
         ("metrics", "Metrics"),
@@ -343,6 +349,7 @@ def build_report(
         ("update-ratios", "Update ratios"),
         ("graph", "Graph"),
         ("first-step", "First step"),
+        ("representations", "Representations"),
     ]
     present = "".join(sections)
     nav = "".join(
@@ -395,11 +402,33 @@ def write_report(
         graph,
         result.get("story"),
         failed,
+        "" if failed else _representations(result["model"], config, data),
     )
     path = os.path.join(folder, REPORT_FILE)
     with open(path, "w", encoding="utf-8") as handle:
         handle.write(page)
     return path
+
+
+def _representations(model: Any, config: dict[str, Any], data: Any) -> str:
+    """What each layer learned: the figures of ``plaingrad lens`` (probes
+    trained and untrained, class separation) on this run, as one section."""
+    from types import SimpleNamespace
+
+    from .lens_cmd import _probes_card, _separation_card, _untrained, measure
+
+    untrained = _untrained(SimpleNamespace(**config))
+    figures = measure(model, untrained, data, None, REPRESENTATION_SAMPLES)
+    rows = figures["layers"]
+    body = (
+        '<p class="note">Each layer of the trained network beside the same '
+        "layer at initialisation, from the raw input (first) to the output; "
+        "<code>plaingrad lens RUN_FOLDER</code> adds the CKA matrix and the "
+        "projections.</p>"
+        + _probes_card(rows)
+        + _separation_card(rows, figures["samples"])
+    )
+    return _card("representations", "Representations", body)
 
 
 def write_plots(folder: str, result: dict[str, Any]) -> list[str]:
