@@ -265,7 +265,8 @@ def to_html(walk: Walkthrough) -> str:
     def block(items: list[Quantity]) -> str:
         return "".join(
             f"<p><code>{e(item.name)}</code> = {e(item.formula)}, shape "
-            f"{e(shape_text(item.values.shape))}</p><pre>{e(array_text(item.values))}</pre>"
+            f"{e(shape_text(item.values.shape))}</p>"
+            f"<pre>{e(array_text(item.values))}</pre>"
             + ("" if item.example is None else f"<p>{e(item.example)}</p>")
             for item in items
         )

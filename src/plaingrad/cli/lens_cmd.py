@@ -76,7 +76,9 @@ def run_lens(args: argparse.Namespace) -> int:
         return _fail(PROG, f"--layers: {message}", EXIT_USAGE)
     print(f"{PROG} {args.run}: {_describe(config)}", flush=True)
     try:
-        figures = measure(model, _untrained(config), data, args.layers, args.samples)
+        figures = measure(
+            model, untrained_model(config), data, args.layers, args.samples
+        )
     except ValueError as error:  # a model whose activations are not finite
         return _fail(PROG, f"{args.run!r}: {error}", EXIT_FAILURE)
     figures = {"run": args.run, "dataset": config.dataset, **figures}
@@ -148,16 +150,11 @@ def _split(config: Any, args: argparse.Namespace) -> Any:
     return load_dataset(config)
 
 
-def _untrained(config: Any) -> Any:
-    """The run's network as it was before its first step."""
-    from .. import manual_seed
-    from .train import build_mlp, initialise
+def untrained_model(config: Any) -> Any:
+    """The run's network as it was before its first step, in eval mode."""
+    from .train import initial_model
 
-    manual_seed(config.seed)
-    model = build_mlp(config.layer_sizes, config.activation)
-    initialise(model, config.init)
-    model.eval()
-    return model
+    return initial_model(config).eval()
 
 
 def _describe(config: Any) -> str:
@@ -276,8 +273,8 @@ def _write_pngs(folder: str, figures: dict[str, Any]) -> list[str]:
 # ------------------------------------------------------------------ the page
 
 
-def _probes_card(rows: list[dict[str, Any]]) -> str:
-    from .report import _card, _figure
+def probes_card(rows: list[dict[str, Any]]) -> str:
+    from .report import html_card, html_figure
 
     names = [row["name"] for row in rows]
     svg = _lens_charts.bar_chart(
@@ -302,12 +299,12 @@ def _probes_card(rows: list[dict[str, Any]]) -> str:
         "untrained: the same layer of the same architecture at its "
         "initialisation. See docs/lens.md.</p>"
     )
-    html = _figure(svg) + f"<table>{head}{body}</table>" + note
-    return _card("probes", "Linear probes", html)
+    html = html_figure(svg) + f"<table>{head}{body}</table>" + note
+    return html_card("probes", "Linear probes", html)
 
 
-def _separation_card(rows: list[dict[str, Any]], samples: int) -> str:
-    from .report import _card
+def separation_card(rows: list[dict[str, Any]], samples: int) -> str:
+    from .report import html_card
 
     head = (
         "<tr><th>layer</th><th>silhouette</th><th>between / within</th>"
@@ -326,11 +323,13 @@ def _separation_card(rows: list[dict[str, Any]], samples: int) -> str:
         "distance between class centroids over the mean distance of a sample "
         "to its own centroid.</p>"
     )
-    return _card("separation", "Class separation", f"<table>{head}{body}</table>{note}")
+    return html_card(
+        "separation", "Class separation", f"<table>{head}{body}</table>{note}"
+    )
 
 
 def _cka_card(figures: dict[str, Any]) -> str:
-    from .report import _card, _figure
+    from .report import html_card, html_figure
 
     names = [row["name"] for row in figures["layers"]]
     svg = _lens_charts.matrix_heatmap(
@@ -341,11 +340,11 @@ def _cka_card(figures: dict[str, Any]) -> str:
         "a rotation and a scale; near 0: unrelated. NaN (red): a constant "
         "layer.</p>"
     )
-    return _card("cka", "Layer similarity (CKA)", _figure(svg) + note)
+    return html_card("cka", "Layer similarity (CKA)", html_figure(svg) + note)
 
 
 def _projections_card(figures: dict[str, Any]) -> str:
-    from .report import _card, _figure
+    from .report import html_card, html_figure
 
     charts = []
     for row in figures["layers"]:
@@ -361,16 +360,16 @@ def _projections_card(figures: dict[str, Any]) -> str:
         f'<p class="note">Each layer\'s {figures["samples"]} test samples on '
         "their first two principal components, coloured by class.</p>"
     )
-    body = '<div class="charts">' + "".join(map(_figure, charts)) + "</div>" + note
-    return _card("projections", "PCA projections", body)
+    body = '<div class="charts">' + "".join(map(html_figure, charts)) + "</div>" + note
+    return html_card("projections", "PCA projections", body)
 
 
 def build_page(figures: dict[str, Any], config: Any) -> str:
     """``lens.html`` as text: the run, probes, separation, CKA, projections."""
-    from .report import POLICY, STYLE, _card, _table
+    from .report import POLICY, STYLE, html_card, html_table
 
     rows = figures["layers"]
-    summary = _table(
+    summary = html_table(
         [
             ("run", str(figures["run"])),
             ("dataset", config.dataset),
@@ -380,9 +379,9 @@ def build_page(figures: dict[str, Any], config: Any) -> str:
         ]
     )
     sections = [
-        _card("run", "The run", summary),
-        _probes_card(rows),
-        _separation_card(rows, figures["samples"]),
+        html_card("run", "The run", summary),
+        probes_card(rows),
+        separation_card(rows, figures["samples"]),
         _cka_card(figures),
         _projections_card(figures),
     ]

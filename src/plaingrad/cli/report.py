@@ -70,18 +70,18 @@ th { background: #f0f2f5; }
 """
 
 
-def _table(rows: list[tuple[str, str]]) -> str:
+def html_table(rows: list[tuple[str, str]]) -> str:
     body = "".join(
         f"<tr><th>{escape(k)}</th><td>{escape(v)}</td></tr>" for k, v in rows
     )
     return f"<table>{body}</table>"
 
 
-def _card(sid: str, title: str, body: str) -> str:
+def html_card(sid: str, title: str, body: str) -> str:
     return f'<section class="card" id="{sid}"><h2>{escape(title)}</h2>{body}</section>'
 
 
-def _figure(svg: str) -> str:
+def html_figure(svg: str) -> str:
     return f'<div class="figure">{svg}</div>'
 
 
@@ -132,7 +132,7 @@ def _summary(config: dict[str, Any], metrics: dict[str, Any], failed: str) -> st
     status = ""
     if failed:
         status = f'<p class="verdict bad">The run failed: {escape(failed)}</p>'
-    return _card("run", "The run", status + _table(rows))
+    return html_card("run", "The run", status + html_table(rows))
 
 
 def _metrics(history: list[dict[str, Any]], monitor: dict[str, Any] | None) -> str:
@@ -182,9 +182,9 @@ def _metrics(history: list[dict[str, Any]], monitor: dict[str, Any] | None) -> s
             )
         )
     if not charts:
-        return _card("metrics", "Metrics", '<p class="note">No epoch finished.</p>')
-    body = '<div class="charts">' + "".join(map(_figure, charts)) + "</div>"
-    return _card("metrics", "Metrics", body)
+        return html_card("metrics", "Metrics", '<p class="note">No epoch finished.</p>')
+    body = '<div class="charts">' + "".join(map(html_figure, charts)) + "</div>"
+    return html_card("metrics", "Metrics", body)
 
 
 def _verdicts(verdicts: list[dict[str, Any]]) -> str:
@@ -212,7 +212,9 @@ def _verdicts(verdicts: list[dict[str, Any]]) -> str:
         '<p class="note">Each verdict compares one measure of the run with '
         "one threshold; see docs/verdicts.md.</p>"
     )
-    return _card("verdicts", "Verdicts", f"<table>{head}{''.join(rows)}</table>{note}")
+    return html_card(
+        "verdicts", "Verdicts", f"<table>{head}{''.join(rows)}</table>{note}"
+    )
 
 
 def _gradient_flow(monitor: dict[str, Any]) -> str:
@@ -227,7 +229,7 @@ def _gradient_flow(monitor: dict[str, Any]) -> str:
         "far darker than the last one learns far more slowly: vanishing "
         "gradients; a layer turning bright over the steps: exploding ones.</p>"
     )
-    return _card("gradient-flow", "Gradient flow", _figure(svg) + note)
+    return html_card("gradient-flow", "Gradient flow", html_figure(svg) + note)
 
 
 def _update_ratios(monitor: dict[str, Any]) -> str:
@@ -254,7 +256,7 @@ def _update_ratios(monitor: dict[str, Any]) -> str:
         '<p class="note">A ratio near 1e-3 is the usual rule of thumb; the '
         "verdicts judge the median over steps of the largest ratio.</p>"
     )
-    return _card("update-ratios", "Update ratios", _figure(svg) + note)
+    return html_card("update-ratios", "Update ratios", html_figure(svg) + note)
 
 
 def model_graph(model: Any, inputs: Any, targets: Any) -> tuple[str, str]:
@@ -292,7 +294,7 @@ def model_graph(model: Any, inputs: Any, targets: Any) -> tuple[str, str]:
 
 def _graph(svg: str, note: str) -> str:
     body = f'<div class="graph">{svg}</div><p class="note">{escape(note)}.</p>'
-    return _card("graph", "The model's graph", body)
+    return html_card("graph", "The model's graph", body)
 
 
 def _first_step(story: Any) -> str:
@@ -300,7 +302,7 @@ def _first_step(story: Any) -> str:
         body = '<p class="note">The first step was not recorded.</p>'
     else:
         body = story.to_html()
-    return _card("first-step", "The first step's backward pass, narrated", body)
+    return html_card("first-step", "The first step's backward pass, narrated", body)
 
 
 def build_report(
@@ -416,9 +418,9 @@ def _representations(model: Any, config: dict[str, Any], data: Any) -> str:
     trained and untrained, class separation) on this run, as one section."""
     from types import SimpleNamespace
 
-    from .lens_cmd import _probes_card, _separation_card, _untrained, measure
+    from .lens_cmd import measure, probes_card, separation_card, untrained_model
 
-    untrained = _untrained(SimpleNamespace(**config))
+    untrained = untrained_model(SimpleNamespace(**config))
     # a bounded split, so that a report on MNIST's 48,000 training images
     # does not spend minutes on its probes (the digits fit whole)
     cap = REPRESENTATION_SAMPLES
@@ -435,10 +437,10 @@ def _representations(model: Any, config: dict[str, Any], data: Any) -> str:
         "layer at initialisation, from the raw input (first) to the output; "
         "<code>plaingrad lens RUN_FOLDER</code> adds the CKA matrix and the "
         "projections.</p>"
-        + _probes_card(rows)
-        + _separation_card(rows, figures["samples"])
+        + probes_card(rows)
+        + separation_card(rows, figures["samples"])
     )
-    return _card("representations", "Representations", body)
+    return html_card("representations", "Representations", body)
 
 
 def write_plots(folder: str, result: dict[str, Any]) -> list[str]:

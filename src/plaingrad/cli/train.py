@@ -266,6 +266,15 @@ def _resume(parts: dict[str, Any], state: dict[str, Any]) -> None:
     set_rng_state(state["global_rng"])
 
 
+def initial_model(config: RunConfig) -> nn.Module:
+    """The run's network as it is before its first step: seeded by
+    ``config.seed``, built and initialised as ``config`` says."""
+    manual_seed(config.seed)
+    model = build_mlp(config.layer_sizes, config.activation)
+    initialise(model, config.init)
+    return model
+
+
 def train_classifier(
     config: RunConfig,
     progress: EpochProgress,
@@ -310,9 +319,7 @@ def train_classifier(
     """
     if data is None:
         data = load_dataset(config)
-    manual_seed(config.seed)
-    model = build_mlp(config.layer_sizes, config.activation)
-    initialise(model, config.init)
+    model = initial_model(config)
     optimizer = make_optimizer(model, config)
     criterion = nn.CrossEntropyLoss()
     stories: list[Any] = []
@@ -488,9 +495,7 @@ def train_xor(config: RunConfig) -> dict[str, Any]:
     from ..datasets import load_xor
 
     inputs, targets = load_xor()
-    manual_seed(config.seed)
-    model = build_mlp(config.layer_sizes, config.activation)
-    initialise(model, config.init)
+    model = initial_model(config)
     optimizer = make_optimizer(model, config)
     scheduler = make_scheduler(optimizer, config, 1)
     criterion = nn.MSELoss()
