@@ -7,7 +7,8 @@ the probes against scikit-learn's ``LogisticRegression`` (the same
 objective, see docs/lens.md), the silhouette against scikit-learn's
 ``silhouette_score``, CKA against its formula, PCA against NumPy's SVD, and
 the untrained model against one built here with ``nn.Sequential`` from the
-run's seed.
+run's seed. The drift over the spirals run's kept checkpoints is recomputed
+from the checkpoint files with hand-built networks.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from plaingrad.datasets import load_digits, load_spirals
 
 pytest.importorskip("sklearn")
 
-SECTIONS = ("run", "probes", "separation", "cka", "projections")
+SECTIONS = ("run", "probes", "separation", "cka", "projections", "drift")
 LAYERS = ["input", "0", "1", "2", "3", "4"]  # a 3-Linear MLP's leaves
 FIELDS = (
     "name",
@@ -64,7 +65,7 @@ def digits_run(tmp_path_factory):
 @pytest.fixture(scope="module")
 def spirals_run(tmp_path_factory):
     folder = tmp_path_factory.mktemp("lens") / "spirals"
-    _train(folder, "spirals")
+    _train(folder, "spirals", "--checkpoint-every", "10")
     status, _, err = _main("lens", str(folder), "--no-png")
     assert status == 0, err
     return folder, json.loads((folder / "lens.json").read_text())
@@ -228,12 +229,18 @@ def test_page_is_self_contained_and_has_every_section(spirals_run):
     assert policy and "default-src 'none'" in policy[0]["content"]
     for sid in SECTIONS:
         assert f'<section class="card" id="{sid}">' in page, sid
-    projections = page[page.index('id="projections"') :]
+    projections = page[page.index('id="projections"') : page.index('id="drift"')]
     # one scatter per layer, one point per test sample in each
     assert projections.count("<svg") == len(LAYERS)
     assert projections.count("<circle") == len(LAYERS) * figures["samples"]
     cka = page[page.index('id="cka"') : page.index('id="projections"')]
     assert cka.count("<rect") >= len(LAYERS) ** 2
+    drift = page[page.index('id="drift"') :]
+    # two charts, one line per layer through the five epochs; a table row each
+    assert drift.count("<svg") == 2
+    assert drift.count('<g class="series">') == 2 * len(LAYERS)
+    assert drift.count('<path d="M') >= 2 * len(LAYERS)
+    assert drift.count("<tr>") == 1 + len(LAYERS)
 
 
 def test_layers_samples_and_output_flags(spirals_run, tmp_path):
@@ -354,3 +361,118 @@ def test_bar_heights_are_the_values_on_a_0_to_1_scale():
     bars = [float(h) for h in re.findall(bar, svg)]
     plot_h = 300 - 28 - 46  # the height less the margins above and below
     assert bars == pytest.approx([0.5 * plot_h, 1.0 * plot_h, 0.25 * plot_h], abs=0.06)
+
+
+def _spirals_net() -> nn.Module:
+    return nn.Sequential(
+        nn.Linear(2, 64), nn.ReLU(), nn.Linear(64, 64), nn.ReLU(), nn.Linear(64, 2)
+    )
+
+
+def _numpy_cka(x: np.ndarray, y: np.ndarray) -> float:
+    x, y = x - x.mean(0), y - y.mean(0)
+    cross = np.linalg.norm(y.T @ x) ** 2
+    return float(cross / (np.linalg.norm(x.T @ x) * np.linalg.norm(y.T @ y)))
+
+
+def _outputs(net: nn.Module, x: np.ndarray) -> dict[str, np.ndarray]:
+    """Each module's output, the modules run one after another by hand."""
+    acts, value = {"input": x.astype(np.float64)}, plaingrad.from_numpy(x)
+    with plaingrad.no_grad():
+        for index, module in enumerate(net):
+            value = module(value)
+            acts[str(index)] = value.numpy().astype(np.float64)
+    return acts
+
+
+def test_drift_runs_from_epoch_0_through_the_kept_checkpoints(spirals_run):
+    _, figures = spirals_run
+    drift = figures["drift"]
+    assert drift["epochs"] == [0, 10, 20, 30, 40]
+    assert [r["epoch"] for r in drift["records"]] == drift["epochs"]
+    assert drift["n_train"] == figures["n_train"] == 800
+    assert drift["samples"] == figures["samples"] == 200
+    start, end = drift["records"][0]["layers"], drift["records"][-1]["layers"]
+    for row, first, last in zip(figures["layers"], start, end, strict=True):
+        # epoch 0 is the untrained model, the end the trained one, measured on
+        # the same split: the same figures as the lens's own table
+        assert first["name"] == last["name"] == row["name"]
+        assert first["probe_accuracy"] == row["probe_accuracy_untrained"]
+        assert last["probe_accuracy"] == row["probe_accuracy"]
+        assert last["silhouette"] == pytest.approx(row["silhouette"], abs=1e-12)
+        assert last["cka_to_last"] == pytest.approx(1.0)
+        assert first["cka_to_previous"] is None
+    # what training did: the logits' classes pull apart, the raw input stays
+    assert start[-1]["silhouette"] < 0.1 < 0.5 < end[-1]["silhouette"]
+    assert start[0]["cka_to_last"] == pytest.approx(1.0)
+
+
+def test_drift_agrees_with_the_checkpoint_files(spirals_run):
+    from sklearn.metrics import silhouette_score
+
+    folder, figures = spirals_run
+    config = json.loads((folder / "config.json").read_text())
+    data = load_spirals(test_size=config["test_size"], seed=config["split_seed"])
+    x_train, x_test = data.x_train.numpy(), data.x_test.numpy()
+    y_train, y_test = data.y_train.numpy(), data.y_test.numpy()
+    nets = {}
+    for epoch in (10, 20, 30):
+        net = _spirals_net()
+        state = plaingrad.load(str(folder / f"checkpoint-epoch-{epoch}.safetensors"))
+        assert state["epoch"] == epoch
+        net.load_state_dict(state["model"])
+        nets[epoch] = net
+    nets[40] = load_run(str(folder))[0]
+    tests = {epoch: _outputs(net, x_test) for epoch, net in nets.items()}
+    records = {r["epoch"]: r for r in figures["drift"]["records"]}
+    for epoch in (10, 20, 30):
+        train = _outputs(nets[epoch], x_train)
+        for layer in records[epoch]["layers"]:
+            name = layer["name"]
+            acts = tests[epoch][name]
+            assert layer["silhouette"] == pytest.approx(
+                silhouette_score(acts, y_test), abs=1e-5
+            )
+            assert layer["cka_to_last"] == pytest.approx(
+                _numpy_cka(acts, tests[40][name]), rel=1e-5, abs=1e-6
+            )
+            if epoch > 10:
+                expected = _numpy_cka(acts, tests[epoch - 10][name])
+                assert layer["cka_to_previous"] == pytest.approx(expected, rel=1e-5)
+            # the probe is checked against scikit-learn above; here it must be
+            # fitted to this checkpoint's activations (one test sample of
+            # rounding between float32 captures and these float64 copies)
+            expected = lens.linear_probe(train[name], y_train, acts, y_test)
+            assert layer["probe_accuracy"] == pytest.approx(expected, abs=0.0051)
+
+
+def test_drift_without_checkpoints_has_the_two_ends(digits_run):
+    _, out, figures = digits_run
+    assert figures["drift"]["epochs"] == [0, 10]
+    assert "epoch 0 and the end only" in out and "--checkpoint-every" in out
+
+
+def test_unusable_checkpoints_are_skipped_and_no_drift_skips_all(spirals_run, tmp_path):
+    import shutil
+
+    folder, _ = spirals_run
+    copy = tmp_path / "run"
+    shutil.copytree(folder, copy)
+    (copy / "checkpoint-epoch-20.safetensors").write_bytes(b"not a checkpoint")
+    shutil.copy(
+        copy / "checkpoint-epoch-10.safetensors",
+        copy / "checkpoint-epoch-30.safetensors",
+    )  # a file whose epoch is not the one its name says
+    status, out, err = _main("lens", str(copy), "--layers", "4", "--no-png")
+    assert status == 0, err
+    skipped = [line for line in out.splitlines() if line.startswith("Drift: skip")]
+    assert len(skipped) == 2, out
+    assert "checkpoint-epoch-20.safetensors" in skipped[0]
+    assert "checkpoint-epoch-30.safetensors: it holds epoch 10, not 30" in skipped[1]
+    figures = json.loads((copy / "lens.json").read_text())
+    assert figures["drift"]["epochs"] == [0, 10, 40]
+    status, out, err = _main("lens", str(copy), "--no-drift", "--no-png")
+    assert status == 0, err
+    figures = json.loads((copy / "lens.json").read_text())
+    assert "drift" not in figures and "Drift" not in out
+    assert 'id="drift"' not in (copy / "lens.html").read_text()

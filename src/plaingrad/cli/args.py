@@ -403,7 +403,9 @@ def build_parser() -> argparse.ArgumentParser:
             "from the raw input to the output, a linear probe's test accuracy "
             "beside the same layer untrained, the silhouette and the "
             "between/within class distance ratio, the linear CKA between the "
-            "layers and a PCA projection. Writes lens.json, lens.html (one "
+            "layers and a PCA projection, and how the layers drift from epoch 0 "
+            "through the kept checkpoints to the end. Writes lens.json, "
+            "lens.html (one "
             "self-contained page) and, with matplotlib, lens_pca.png and "
             "lens_cka.png."
         ),
@@ -435,6 +437,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     lens.add_argument(
         "--no-png", action="store_true", help="write no PNG files, even with matplotlib"
+    )
+    lens.add_argument(
+        "--no-drift",
+        action="store_true",
+        help=(
+            "skip the drift: the measures again at epoch 0, at each checkpoint "
+            "the run kept (plaingrad train --checkpoint-every N) and at the end"
+        ),
     )
     lens.add_argument(
         "--data-dir",

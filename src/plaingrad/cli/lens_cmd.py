@@ -13,7 +13,10 @@ output last, with ``plaingrad.lens``:
 - the silhouette and the between/within class distance ratio
   (``separation``), the linear CKA between every pair of the trained model's
   layers (``cka_matrix``) and a PCA projection to 2-D of each layer
-  (``pca``), all on the first ``--samples`` test samples.
+  (``pca``), all on the first ``--samples`` test samples;
+- the drift (``lens_drift``, unless ``--no-drift``): the probes, separation
+  and CKA again at epoch 0, at each checkpoint the run kept
+  (``--checkpoint-every``) and at the end.
 
 It writes ``lens.json`` (the figures), ``lens.html`` (one self-contained
 page, under the same Content-Security-Policy as ``report.html``: inline
@@ -33,7 +36,7 @@ from typing import Any
 
 import numpy as np
 
-from . import _lens_charts
+from . import _lens_charts, lens_drift
 from .main import EXIT_FAILURE, EXIT_OK, EXIT_USAGE, _fail
 
 PROG = "plaingrad lens"
@@ -79,10 +82,16 @@ def run_lens(args: argparse.Namespace) -> int:
         figures = measure(
             model, untrained_model(config), data, args.layers, args.samples
         )
+        drift = None
+        if not args.no_drift:
+            drift = _drift(args, config, model, data)
     except ValueError as error:  # a model whose activations are not finite
         return _fail(PROG, f"{args.run!r}: {error}", EXIT_FAILURE)
     figures = {"run": args.run, "dataset": config.dataset, **figures}
     _print_table(figures["layers"])
+    if drift is not None:
+        figures["drift"] = drift
+        lens_drift.print_drift(drift)
     paths = [os.path.join(output, JSON_FILE), os.path.join(output, HTML_FILE)]
     with open(paths[0], "w", encoding="utf-8") as handle:
         json.dump(_finite(_public(figures)), handle, indent=2)
@@ -98,6 +107,25 @@ def run_lens(args: argparse.Namespace) -> int:
             paths += _write_pngs(output, figures)
     print(f"Saved {', '.join(paths)}")
     return EXIT_OK
+
+
+def _drift(
+    args: argparse.Namespace, config: Any, model: Any, data: Any
+) -> dict[str, Any]:
+    """The drift figures over the run's kept checkpoints (see lens_drift)."""
+    models, skipped = lens_drift.saved_models(
+        args.run, config, untrained_model(config), model
+    )
+    for line in skipped:
+        print(f"Drift: skipping {line}")
+    if len(models) == 2:
+        print(
+            "Drift: epoch 0 and the end only (train with --checkpoint-every N to "
+            "see the epochs between)"
+        )
+    return lens_drift.measure_drift(
+        models, data, args.layers, args.samples or DEFAULT_SAMPLES
+    )
 
 
 def _load(folder: str) -> tuple[Any, Any]:
@@ -385,6 +413,8 @@ def build_page(figures: dict[str, Any], config: Any) -> str:
         _cka_card(figures),
         _projections_card(figures),
     ]
+    if "drift" in figures:
+        sections.append(lens_drift.drift_card(figures["drift"]))
     links = [
         ("run", "Run"),
         ("probes", "Probes"),
@@ -392,6 +422,8 @@ def build_page(figures: dict[str, Any], config: Any) -> str:
         ("cka", "CKA"),
         ("projections", "Projections"),
     ]
+    if "drift" in figures:
+        links.append(("drift", "Drift"))
     nav = "".join(f'<a href="#{sid}">{name}</a>' for sid, name in links)
     title = f"plaingrad lens {config.dataset}"
     return (

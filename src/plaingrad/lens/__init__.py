@@ -13,7 +13,9 @@ on those plain NumPy arrays, so they know nothing of the model:
 - ``separation``: silhouette, the between/within class distance ratio and
   nearest neighbours in representation space;
 - ``probe``: linear probes, the test accuracy of a logistic regression trained
-  (with plaingrad) on each layer's activations.
+  (with plaingrad) on each layer's activations;
+- ``drift``: all of these at chosen epochs of a run (``DriftTracker`` in your
+  own training loop, ``drift`` for models saved along the way).
 
 Optional libraries are imported inside the functions that need them, so
 ``import plaingrad.lens`` needs NumPy only, and a missing one raises
@@ -23,6 +25,7 @@ Optional libraries are imported inside the functions that need them, so
 from __future__ import annotations
 
 from .capture import capture, select_modules
+from .drift import DriftTracker, drift
 from .probe import PROBE_SETTINGS, linear_probe, probe_layers
 from .project import pca, scatter, tsne, umap
 from .separation import (
@@ -34,11 +37,13 @@ from .separation import (
 from .similarity import cka_heatmap, cka_matrix, linear_cka
 
 __all__ = [
+    "DriftTracker",
     "PROBE_SETTINGS",
     "capture",
     "cka_heatmap",
     "cka_matrix",
     "class_distance_ratio",
+    "drift",
     "linear_cka",
     "linear_probe",
     "nearest_neighbours",
