@@ -476,3 +476,34 @@ def test_unusable_checkpoints_are_skipped_and_no_drift_skips_all(spirals_run, tm
     figures = json.loads((copy / "lens.json").read_text())
     assert "drift" not in figures and "Drift" not in out
     assert 'id="drift"' not in (copy / "lens.html").read_text()
+
+
+def test_an_idx_run_is_read_from_its_data_dir_or_another(tmp_path):
+    from test_cli_toolkit import _write_idx_set
+
+    data = tmp_path / "data"
+    _write_idx_set(data, False, {"train": 60, "t10k": 20})
+    folder = tmp_path / "run"
+    _train(
+        folder, "mnist", "--data-dir", str(data), "--hidden", "16", "--epochs", "4",
+        "--batch-size", "10", "--lr", "0.01", "--checkpoint-every", "2",
+    )  # fmt: skip
+    status, out, err = _main("lens", str(folder), "--no-png")
+    assert status == 0, err
+    figures = json.loads((folder / "lens.json").read_text())
+    assert figures["dataset"] == "mnist"
+    assert (figures["n_train"], figures["n_test"]) == (60, 20)
+    assert [row["name"] for row in figures["layers"]] == ["input", "0", "1", "2"]
+    assert figures["layers"][0]["probe_accuracy"] >= 0.9  # bars a line can split
+    assert figures["drift"]["epochs"] == [0, 2, 4]
+    # the same files elsewhere, named with --data-dir, give the same figures
+    moved = tmp_path / "moved"
+    data.rename(moved)
+    status, _, err = _main("lens", str(folder), "--no-png")
+    _one_line_error(status, err, 1, "dataset file not found", str(data))
+    status, _, err = _main(
+        "lens", str(folder), "--data-dir", str(moved), "--no-png", "--no-drift"
+    )
+    assert status == 0, err
+    again = json.loads((folder / "lens.json").read_text())
+    assert again["layers"] == figures["layers"]
