@@ -20,6 +20,7 @@ from types import ModuleType
 import numpy as np
 import pytest
 from conftest import import_torch
+from examplecheck import load_example
 
 import plaingrad as pg
 
@@ -42,13 +43,7 @@ def torch() -> Iterator[ModuleType]:
 
 def _load(library: str) -> ModuleType:
     """The example as a module, on ``"plaingrad"`` or on ``"torch"``."""
-    source = EXAMPLE.read_text()
-    if library == "torch":
-        source = source.replace(PLAINGRAD_IMPORT, "import torch\n")
-    module = ModuleType(f"autoencoder_digits_on_{library}")
-    module.__file__ = str(EXAMPLE)
-    exec(compile(source, str(EXAMPLE), "exec"), module.__dict__)
-    return module
+    return load_example(EXAMPLE, library)
 
 
 @pytest.fixture(scope="module")

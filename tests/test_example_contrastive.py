@@ -20,6 +20,7 @@ from types import ModuleType
 import numpy as np
 import pytest
 from conftest import import_torch
+from examplecheck import load_example
 from opcheck import check_against_torch, check_gradients
 
 import plaingrad as pg
@@ -36,13 +37,7 @@ def torch() -> ModuleType:
 
 def _load(library: str) -> ModuleType:
     """The example as a module, on ``"plaingrad"`` or on ``"torch"``."""
-    source = PATH.read_text()
-    if library == "torch":
-        source = source.replace(PLAINGRAD_IMPORT, "import torch\n")
-    module = ModuleType(f"contrastive_digits_on_{library}")
-    module.__file__ = str(PATH)
-    exec(compile(source, str(PATH), "exec"), module.__dict__)
-    return module
+    return load_example(PATH, library)
 
 
 @pytest.fixture(scope="module")

@@ -20,6 +20,7 @@ from types import ModuleType
 import numpy as np
 import pytest
 from conftest import import_torch
+from examplecheck import load_example
 
 import plaingrad as pg
 
@@ -35,14 +36,7 @@ def torch() -> ModuleType:
 
 def _load(name: str, library: str) -> ModuleType:
     """The example ``name`` as a module, on ``"plaingrad"`` or on ``"torch"``."""
-    path = EXAMPLES / f"{name}.py"
-    source = path.read_text()
-    if library == "torch":
-        source = source.replace(PLAINGRAD_IMPORT, "import torch\n")
-    module = ModuleType(f"{name}_on_{library}")
-    module.__file__ = str(path)
-    exec(compile(source, str(path), "exec"), module.__dict__)
-    return module
+    return load_example(EXAMPLES / f"{name}.py", library)
 
 
 @pytest.fixture(scope="module")

@@ -18,6 +18,7 @@ from types import ModuleType
 import numpy as np
 import pytest
 from conftest import import_torch
+from examplecheck import load_example
 
 import plaingrad as pg
 
@@ -27,13 +28,7 @@ STEPS = 10
 
 
 def _load(library: str) -> ModuleType:
-    source = EXAMPLE.read_text()
-    if library == "torch":
-        source = source.replace(PLAINGRAD_IMPORT, "import torch\n")
-    module = ModuleType(f"svm_digits_on_{library}")
-    module.__file__ = str(EXAMPLE)
-    exec(compile(source, str(EXAMPLE), "exec"), module.__dict__)
-    return module
+    return load_example(EXAMPLE, library)
 
 
 @pytest.fixture(scope="module")

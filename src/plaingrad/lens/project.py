@@ -87,6 +87,9 @@ def tsne(x: Any, k: int = 2, seed: int = 0, **kw: Any) -> np.ndarray:
         x: ``(N, features)`` samples.
         k: the embedding's dimension (t-SNE's ``n_components``; 2 or 3).
         seed: ``random_state``; the same seed gives the same embedding.
+            scikit-learn starts t-SNE from the PCA projection by default
+            (``init="pca"``), which is the same whatever the seed; pass
+            ``init="random"`` for seeds that give different embeddings.
         **kw: more arguments of ``sklearn.manifold.TSNE``.
 
     Returns:
