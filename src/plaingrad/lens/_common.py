@@ -58,6 +58,35 @@ def as_labels(fn: str, labels: Any, n: int) -> tuple[np.ndarray, np.ndarray]:
     return classes, codes.reshape(-1)
 
 
+def integer_labels(fn: str, name: str, labels: Any, n: int) -> np.ndarray:
+    """``labels`` (a Tensor, PyTorch's too, or array-like) as a 1-D integer
+    array of length ``n``."""
+    if hasattr(labels, "detach"):
+        labels = labels.detach().cpu().numpy()
+    array = np.asarray(labels)
+    if array.ndim != 1 or len(array) != n:
+        raise ValueError(
+            f"{fn}: `{name}` must be 1-D with one label per sample ({n}), got "
+            f"shape {tuple(array.shape)}"
+        )
+    if array.dtype.kind not in "biu":
+        raise TypeError(
+            f"{fn}: `{name}` must hold integer class labels, got dtype {array.dtype}"
+        )
+    return array
+
+
+def ordered_inputs(fn: str, name: str, value: Any) -> Any:
+    """``value`` if it is a Tensor or an array: inputs whose rows must stay in
+    the order of labels given apart (a shuffled DataLoader would not)."""
+    if not isinstance(value, (Tensor, np.ndarray)):
+        raise TypeError(
+            f"{fn}: `{name}` must be a Tensor or a NumPy array (its rows in the "
+            f"order of the labels), got {type(value).__name__}"
+        )
+    return value
+
+
 def squared_distances(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """Squared euclidean distances between the rows of ``a`` and of ``b``,
     ``(len(a), len(b))``, by ``|a|^2 + |b|^2 - 2 a.b`` clipped at zero."""

@@ -42,6 +42,7 @@ import numpy as np
 
 from ..nn.module import Module
 from ..tensor import Tensor
+from ._common import integer_labels, ordered_inputs
 from .capture import LayerSpec, capture
 from .probe import PROBE_SETTINGS, _check_settings, linear_probe
 from .separation import class_distance_ratio, silhouette
@@ -109,8 +110,12 @@ class DriftTracker:
         _check_settings(settings["epochs"], settings["lr"], settings["weight_decay"])
         self._x_train = _rows("x_train", x_train)
         self._x_test = _rows("x_test", x_test)
-        self._y_train = _labels("y_train", y_train, len(self._x_train))
-        self._y_test = _labels("y_test", y_test, len(self._x_test))
+        self._y_train = integer_labels(
+            "DriftTracker", "y_train", y_train, len(self._x_train)
+        )
+        self._y_test = integer_labels(
+            "DriftTracker", "y_test", y_test, len(self._x_test)
+        )
         if samples is None:
             samples = min(DEFAULT_SAMPLES, len(self._y_test))
         if (
@@ -290,32 +295,10 @@ def drift(
 
 
 def _rows(name: str, value: Any) -> Tensor | np.ndarray:
-    # the labels come separately, so the inputs must keep their order
-    if not isinstance(value, (Tensor, np.ndarray)):
-        raise TypeError(
-            f"DriftTracker: `{name}` must be a Tensor or a NumPy array (its rows "
-            f"in the order of the labels), got {type(value).__name__}"
-        )
+    ordered_inputs("DriftTracker", name, value)
     if value.ndim == 0 or len(value) < 2:
         raise ValueError(
             f"DriftTracker: `{name}` must hold at least 2 samples, got shape "
             f"{tuple(value.shape)}"
         )
     return value
-
-
-def _labels(name: str, value: Any, n: int) -> np.ndarray:
-    if isinstance(value, Tensor):
-        value = value.detach().cpu().numpy()
-    array = np.asarray(value)
-    if array.dtype.kind not in "iub":
-        raise TypeError(
-            f"DriftTracker: `{name}` must hold integer class labels, got dtype "
-            f"{array.dtype}"
-        )
-    if array.shape != (n,):
-        raise ValueError(
-            f"DriftTracker: `{name}` must be 1-D with one label per sample "
-            f"({n}), got shape {tuple(array.shape)}"
-        )
-    return array

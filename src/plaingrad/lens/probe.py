@@ -38,8 +38,7 @@ from ..creation import from_numpy
 from ..nn.module import Module
 from ..optim import Adam
 from ..random import Generator, get_rng_state, set_rng_state
-from ..tensor import Tensor
-from ._common import as_matrix
+from ._common import as_matrix, integer_labels, ordered_inputs
 from .capture import LayerSpec, capture
 
 __all__ = ["PROBE_SETTINGS", "linear_probe", "probe_layers"]
@@ -51,24 +50,6 @@ PROBE_SETTINGS: dict[str, float] = {"epochs": 300, "lr": 0.05, "weight_decay": 1
 
 # The standard deviation of the probe's initial weights.
 _INIT_STD = 0.01
-
-
-def _labels(name: str, labels: Any, n: int) -> np.ndarray:
-    """``labels`` as a 1-D integer array of length ``n``."""
-    if hasattr(labels, "detach"):
-        labels = labels.detach().cpu().numpy()
-    array = np.asarray(labels)
-    if array.ndim != 1 or len(array) != n:
-        raise ValueError(
-            f"linear_probe: `{name}` must be 1-D with one label per sample ({n}), "
-            f"got shape {tuple(array.shape)}"
-        )
-    if array.dtype.kind not in "biu":
-        raise TypeError(
-            f"linear_probe: `{name}` must hold integer class labels, got dtype "
-            f"{array.dtype}"
-        )
-    return array
 
 
 def _check_settings(epochs: Any, lr: Any, weight_decay: Any) -> None:
@@ -156,8 +137,8 @@ def linear_probe(
             f"linear_probe: `train_features` has {x_train.shape[1]} features per "
             f"sample but `test_features` has {x_test.shape[1]}"
         )
-    y_train = _labels("train_labels", train_labels, len(x_train))
-    y_test = _labels("test_labels", test_labels, len(x_test))
+    y_train = integer_labels("linear_probe", "train_labels", train_labels, len(x_train))
+    y_test = integer_labels("linear_probe", "test_labels", test_labels, len(x_test))
     classes, codes = np.unique(y_train, return_inverse=True)
     if len(classes) < 2:
         raise ValueError(
@@ -254,13 +235,7 @@ def probe_layers(
     }
     _check_settings(epochs, lr, weight_decay)
     for name, given in (("x_train", x_train), ("x_test", x_test)):
-        # the labels come separately, so the inputs must keep their order: a
-        # (possibly shuffled) DataLoader would pair rows with the wrong labels
-        if not isinstance(given, (Tensor, np.ndarray)):
-            raise TypeError(
-                f"probe_layers: `{name}` must be a Tensor or a NumPy array (its "
-                f"rows in the order of the labels), got {type(given).__name__}"
-            )
+        ordered_inputs("probe_layers", name, given)
 
     def activations(net: Module, inputs: Any) -> dict[str, np.ndarray]:
         return capture(net, inputs, layers, batch_size=batch_size)
