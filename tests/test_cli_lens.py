@@ -101,9 +101,11 @@ def test_lens_json_lists_the_layers_from_input_to_output(digits_run):
         assert set(FIELDS) <= set(row)
     assert figures["n_train"] == 1437 and figures["n_test"] == 360
     assert figures["samples"] == 360
-    for name in ("lens.json", "lens.html", "lens_pca.png", "lens_cka.png"):
+    pngs = ("lens_pca.png", "lens_cka.png", "lens_layers.png", "lens_drift.png")
+    for name in ("lens.json", "lens.html", *pngs):
         assert str(folder / name) in out.splitlines()[-1]
-    assert (folder / "lens_pca.png").read_bytes()[:4] == b"\x89PNG"
+    for name in pngs:
+        assert (folder / name).read_bytes()[:4] == b"\x89PNG", name
 
 
 def test_probes_agree_with_scikit_learn(digits_run):

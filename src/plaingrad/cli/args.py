@@ -405,9 +405,8 @@ def build_parser() -> argparse.ArgumentParser:
             "between/within class distance ratio, the linear CKA between the "
             "layers and a PCA projection, and how the layers drift from epoch 0 "
             "through the kept checkpoints to the end. Writes lens.json, "
-            "lens.html (one "
-            "self-contained page) and, with matplotlib, lens_pca.png and "
-            "lens_cka.png."
+            "lens.html (one self-contained page) and, with matplotlib, "
+            "lens_pca.png, lens_cka.png, lens_layers.png and lens_drift.png."
         ),
     )
     parser.commands["lens"] = lens

@@ -21,7 +21,8 @@ output last, with ``plaingrad.lens``:
 It writes ``lens.json`` (the figures), ``lens.html`` (one self-contained
 page, under the same Content-Security-Policy as ``report.html``: inline
 styles and SVG only) and, with matplotlib installed and without
-``--no-png``, ``lens_pca.png`` and ``lens_cka.png``.
+``--no-png``, ``lens_pca.png``, ``lens_cka.png``, ``lens_layers.png``
+(probes and silhouettes) and ``lens_drift.png``.
 """
 
 from __future__ import annotations
@@ -42,7 +43,8 @@ from .main import EXIT_FAILURE, EXIT_OK, EXIT_USAGE, _fail
 PROG = "plaingrad lens"
 JSON_FILE = "lens.json"
 HTML_FILE = "lens.html"
-PNG_FILES = ("lens_pca.png", "lens_cka.png")
+PNG_FILES = ("lens_pca.png", "lens_cka.png", "lens_layers.png")
+DRIFT_PNG = "lens_drift.png"
 # The test samples the separation statistics, CKA and projections use.
 DEFAULT_SAMPLES = 1000
 _RUN_NEEDS = ("config.json", "model.safetensors")
@@ -288,13 +290,18 @@ def _print_table(rows: list[dict[str, Any]]) -> None:
 
 
 def _write_pngs(folder: str, figures: dict[str, Any]) -> list[str]:
-    """The projections and the CKA matrix as PNG, with ``plaingrad.lens``."""
+    """The projections, the CKA matrix, the probes and separation per layer
+    and the drift as PNG, with ``plaingrad.lens``."""
     from .. import lens
 
     paths = [os.path.join(folder, name) for name in PNG_FILES]
     names = [row["name"] for row in figures["layers"]]
     lens.scatter(figures["projections"], figures["labels"], paths[0], title="PCA")
     lens.cka_heatmap(np.array(figures["cka"], dtype=float), names, paths[1])
+    lens.layer_chart(figures["layers"], paths[2])
+    if "drift" in figures:
+        paths.append(os.path.join(folder, DRIFT_PNG))
+        lens.drift_chart(figures["drift"]["records"], paths[-1])
     return paths
 
 

@@ -15,7 +15,9 @@ on those plain NumPy arrays, so they know nothing of the model:
 - ``probe``: linear probes, the test accuracy of a logistic regression trained
   (with plaingrad) on each layer's activations;
 - ``drift``: all of these at chosen epochs of a run (``DriftTracker`` in your
-  own training loop, ``drift`` for models saved along the way).
+  own training loop, ``drift`` for models saved along the way);
+- ``charts``: the probes and silhouettes per layer, and the drift, as
+  figures (matplotlib).
 
 Optional libraries are imported inside the functions that need them, so
 ``import plaingrad.lens`` needs NumPy only, and a missing one raises
@@ -25,6 +27,7 @@ Optional libraries are imported inside the functions that need them, so
 from __future__ import annotations
 
 from .capture import capture, select_modules
+from .charts import drift_chart, layer_chart
 from .drift import DriftTracker, drift
 from .probe import PROBE_SETTINGS, linear_probe, probe_layers
 from .project import pca, scatter, tsne, umap
@@ -44,6 +47,8 @@ __all__ = [
     "cka_matrix",
     "class_distance_ratio",
     "drift",
+    "drift_chart",
+    "layer_chart",
     "linear_cka",
     "linear_probe",
     "nearest_neighbours",
