@@ -234,6 +234,9 @@ def test_a_constant_layer_has_nan_cka():
         ({"samples": True}, ValueError, "`samples`"),
         ({"epochs": 0}, ValueError, "epochs"),
         ({"momentum": 0.9}, TypeError, "unexpected probe option"),
+        ({"seed": "a"}, ValueError, "`seed` must be 0 or more, got 'a'"),
+        ({"batch_size": 0}, ValueError, "`batch_size` must be a positive integer"),
+        ({"layers": "Conv2d"}, ValueError, "Conv2d"),
     ],
 )
 def test_bad_settings_are_refused(spirals, kwargs, error, message):
@@ -266,8 +269,126 @@ def test_a_repeated_epoch_or_changed_model_is_refused(spirals):
     tracker.record(1)
     with pytest.raises(ValueError, match="epoch 1 is recorded"):
         tracker.record(1)
-    with pytest.raises(ValueError, match="the model's layers changed"):
+    with pytest.raises(ValueError, match="must have the tracked model's layers"):
         tracker.record(2, nn.Sequential(nn.Linear(2, 4)))
+    other = nn.Sequential(nn.Linear(2, 32), nn.Tanh(), nn.Linear(32, 32), nn.Sigmoid())
+    with pytest.raises(ValueError, match=r"got \[.*'Sigmoid'"):
+        tracker.record(2, other)  # same paths, another activation
+    wider = nn.Sequential(nn.Linear(2, 16), nn.Tanh(), nn.Linear(16, 32), nn.ReLU())
+    with pytest.raises(ValueError, match="layer '0' has 16 features at epoch 2, 32"):
+        tracker.record(2, wider)
+    for label in (float("nan"), True, np.array([1, 2]), None):
+        with pytest.raises(ValueError, match="`epoch` must be an integer"):
+            tracker.record(label)
     assert tracker.epochs == [1]  # nothing half-recorded
     with pytest.raises(KeyError, match=r"no record for epoch 7; recorded: \[1\]"):
         tracker.cka_between(1, 7)
+
+
+class _Sampler(nn.Module):
+    """A layer that draws noise in its forward pass, in training and in eval
+    (as a VAE's sampling step may): it uses the global random stream."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.linear = nn.Linear(2, 8)
+
+    def forward(self, x):
+        hidden = self.linear(x)
+        return hidden + 0.1 * pg.randn_like(hidden)
+
+
+def test_a_model_that_samples_runs_bitwise_the_same_with_a_tracker(spirals):
+    def run(track: bool):
+        pg.manual_seed(3)
+        model = nn.Sequential(_Sampler(), nn.ReLU(), nn.Linear(8, 2))
+        optimizer = pg.optim.SGD(model.parameters(), lr=0.1)
+        tracker = DriftTracker(
+            model, spirals.x_train, spirals.y_train, *_test(spirals), probe=False
+        )
+        for epoch in range(3):
+            if track:
+                tracker.record(epoch)
+            optimizer.zero_grad()
+            loss = nn.functional.cross_entropy(model(spirals.x_train), spirals.y_train)
+            loss.backward()
+            optimizer.step()
+        return [p.detach().numpy().copy() for p in model.parameters()], pg.rand(
+            4
+        ).numpy()
+
+    tracked, untracked = run(True), run(False)
+    for ours, theirs in zip(tracked[0], untracked[0], strict=True):
+        assert np.array_equal(ours, theirs)
+    assert np.array_equal(tracked[1], untracked[1])  # the stream goes on alike
+
+
+def test_each_cka_pair_is_worked_out_once(spirals, monkeypatch):
+    from plaingrad.lens import similarity
+
+    calls = []
+    original = similarity.Prepared.cka
+
+    def counted(self, other):
+        calls.append(1)
+        return original(self, other)
+
+    monkeypatch.setattr(similarity.Prepared, "cka", counted)
+    model = _mlp()
+    tracker = DriftTracker(
+        model, spirals.x_train, spirals.y_train, *_test(spirals), probe=False
+    )
+    for epoch in range(6):
+        with pg.no_grad():
+            model[0].weight.mul_(1.1)  # something to drift
+        tracker.record(epoch)
+    layers = len(tracker.history[0]["layers"])
+    # each record pairs with itself, the first, the previous and the newest:
+    # at most 4 new pairs a record (the two in the first), never the whole square
+    assert len(calls) <= 4 * 6 * layers
+    before = len(calls)
+    assert len(tracker.history) == 6
+    assert len(calls) == before  # reading history again computes nothing
+
+
+def test_wide_layers_are_kept_as_gram_matrices_with_the_same_cka():
+    from plaingrad.lens import linear_cka
+
+    pg.manual_seed(0)
+    model = nn.Sequential(nn.Linear(3, 200), nn.Tanh())  # 200 features, 40 rows
+    x = pg.randn(40, 3)
+    y = (x[:, 0] > 0).long()
+    tracker = DriftTracker(model, x, y, x, y, probe=False)
+    first = lens_capture(model, x)
+    tracker.record(0)
+    with pg.no_grad():
+        model[0].weight.add_(0.5 * pg.randn(200, 3))
+    tracker.record(1)
+    second = lens_capture(model, x)
+    assert tracker._kept[1]["0"].gram and not tracker._kept[1]["input"].gram
+    pair = tracker.cka_between(0, 1)
+    for name in ("0", "1"):
+        assert pair[name] == pytest.approx(
+            linear_cka(first[name], second[name]), rel=1e-9
+        )
+        assert pair[name] == pytest.approx(
+            _numpy_cka(first[name], second[name]), rel=1e-6
+        )
+
+
+def lens_capture(model, x):
+    from plaingrad.lens import capture
+
+    return {k: v.astype(np.float64) for k, v in capture(model, x).items()}
+
+
+def test_non_finite_activations_name_the_epoch_and_layer(spirals):
+    model = _mlp()
+    tracker = DriftTracker(
+        model, spirals.x_train, spirals.y_train, *_test(spirals), probe=False
+    )
+    with pg.no_grad():
+        model[2].weight.fill_(float("nan"))
+    with pytest.raises(ValueError, match="epoch 5: layer '2' has NaN or Inf"):
+        tracker.record(5)
+    assert tracker.epochs == []

@@ -25,9 +25,11 @@ read, from the test activations each record keeps, so the last record's
 
 Recording changes nothing in the run: ``capture`` runs the model in
 evaluation mode under ``no_grad`` and restores every module's ``training``
-flag, and the probes draw from their own seeded generator, not the global
-random stream, so a run with a tracker takes bitwise the same steps as one
-without.
+flag, the global random stream is put back after it (a model may sample in
+its forward pass), and the probes draw from their own seeded generator, so a
+run with a tracker takes bitwise the same steps as one without. Each pair of
+records' CKA is worked out once and kept, so a record costs the same
+whatever came before it.
 
 ``drift(models, ...)`` is the same for models saved along the way (a dict
 from epoch to model), as ``plaingrad lens`` does with a run's checkpoints.
@@ -41,12 +43,13 @@ from typing import Any
 import numpy as np
 
 from ..nn.module import Module
+from ..random import get_rng_state, set_rng_state
 from ..tensor import Tensor
 from ._common import integer_labels, ordered_inputs
-from .capture import LayerSpec, capture
+from .capture import LayerSpec, capture, select_modules
 from .probe import PROBE_SETTINGS, _check_settings, linear_probe
 from .separation import class_distance_ratio, silhouette
-from .similarity import linear_cka
+from .similarity import Prepared
 
 __all__ = ["DriftTracker", "drift"]
 
@@ -108,6 +111,16 @@ class DriftTracker:
             )
         settings = {**PROBE_SETTINGS, "seed": 0, **probe_options}
         _check_settings(settings["epochs"], settings["lr"], settings["weight_decay"])
+        for name, value in (("seed", settings["seed"]), ("batch_size", batch_size)):
+            if (
+                isinstance(value, bool)
+                or not isinstance(value, (int, np.integer))
+                or value < (0 if name == "seed" else 1)
+            ):
+                least = "0 or more" if name == "seed" else "a positive integer"
+                raise ValueError(
+                    f"DriftTracker: `{name}` must be {least}, got {value!r}"
+                )
         self._x_train = _rows("x_train", x_train)
         self._x_test = _rows("x_test", x_test)
         self._y_train = integer_labels(
@@ -127,6 +140,7 @@ class DriftTracker:
                 f"DriftTracker: `samples` must be an integer from 2 to the "
                 f"{len(self._y_test)} test inputs, got {samples!r}"
             )
+        self._modules = _kinds(model, layers)  # also checks that `layers` exist
         self.model = model
         self.layers = layers
         self.samples = int(samples)
@@ -139,7 +153,9 @@ class DriftTracker:
             "seed": settings["seed"],
         }
         self._records: list[dict[str, Any]] = []
-        self._kept: list[dict[str, np.ndarray]] = []
+        # per record, each layer's first `samples` test activations, ready for CKA
+        self._kept: list[dict[str, Prepared]] = []
+        self._pairs: dict[tuple[int, int, str], float] = {}
 
     def record(self, epoch: Any, model: Module | None = None) -> dict[str, Any]:
         """Measure the model now (or ``model``, the same architecture).
@@ -154,41 +170,68 @@ class DriftTracker:
             This record as ``history`` will show it, its CKA figures taken
             against the records so far.
         """
+        _check_label(epoch)
         if any(row["epoch"] == epoch for row in self._records):
             raise ValueError(f"DriftTracker.record: epoch {epoch!r} is recorded")
         net = self.model if model is None else model
-        test = capture(net, self._x_test, self.layers, batch_size=self.batch_size)
-        if self._kept and list(test) != list(self._kept[0]):
+        if model is not None and _kinds(model, self.layers) != self._modules:
             raise ValueError(
-                f"DriftTracker.record: the model's layers changed; the first "
-                f"record has {list(self._kept[0])}, this one {list(test)}"
+                "DriftTracker.record: `model` must have the tracked model's "
+                f"layers {self._modules}, got {_kinds(model, self.layers)}"
             )
-        accuracies = dict.fromkeys(test)
-        if self.probe:
-            train = capture(net, self._x_train, self.layers, batch_size=self.batch_size)
-            for name in test:
-                accuracies[name] = linear_probe(
+        # capture draws nothing at random in eval mode, but a model may (a
+        # VAE's sampling): the run's random stream is put back as it was
+        state = get_rng_state()
+        try:
+            test, train = self._capture(net)
+        finally:
+            set_rng_state(state)
+        for name, acts in test.items():
+            if not np.all(np.isfinite(acts)):
+                raise ValueError(
+                    f"DriftTracker.record: epoch {epoch!r}: layer {name!r} has NaN "
+                    "or Inf activations"
+                )
+            first = self._kept[0][name].width if self._kept else acts.shape[1]
+            if acts.shape[1] != first:
+                raise ValueError(
+                    f"DriftTracker.record: layer {name!r} has {acts.shape[1]} "
+                    f"features at epoch {epoch!r}, {first} at the first record"
+                )
+        labels = self._y_test[: self.samples]
+        layers, kept = [], {}
+        for name, acts in test.items():
+            accuracy = None
+            if train is not None:
+                accuracy = linear_probe(
                     train[name],
                     self._y_train,
-                    test[name],
+                    acts,
                     self._y_test,
                     **self._probe_options,
                 )
-        labels = self._y_test[: self.samples]
-        kept = {name: acts[: self.samples] for name, acts in test.items()}
-        layers = []
-        for name, acts in kept.items():
+            part = acts[: self.samples]
+            kept[name] = Prepared("DriftTracker", name, part)
             layers.append(
                 {
                     "name": name,
-                    "probe_accuracy": accuracies[name],
-                    "silhouette": silhouette(acts, labels),
-                    "class_distance_ratio": class_distance_ratio(acts, labels),
+                    "probe_accuracy": accuracy,
+                    "silhouette": silhouette(part, labels),
+                    "class_distance_ratio": class_distance_ratio(part, labels),
                 }
             )
         self._records.append({"epoch": epoch, "layers": layers})
         self._kept.append(kept)
-        return self.history[-1]
+        return self._row(len(self._records) - 1)
+
+    def _capture(self, net: Module) -> tuple[dict, dict | None]:
+        """The test activations, and the training ones when probing."""
+        options = {"batch_size": self.batch_size}
+        test = capture(net, self._x_test, self.layers, **options)
+        train = None
+        if self.probe:
+            train = capture(net, self._x_train, self.layers, **options)
+        return test, train
 
     @property
     def epochs(self) -> list[Any]:
@@ -205,24 +248,23 @@ class DriftTracker:
         None for the first record. A layer that is constant on the kept
         samples has NaN CKA figures.
         """
-        rows = []
-        for index, record in enumerate(self._records):
-            layers = []
-            for layer in record["layers"]:
-                name = layer["name"]
-                previous = None
-                if index > 0:
-                    previous = self._cka(index, index - 1, name)
-                layers.append(
-                    {
-                        **layer,
-                        "cka_to_first": self._cka(index, 0, name),
-                        "cka_to_previous": previous,
-                        "cka_to_last": self._cka(index, -1, name),
-                    }
-                )
-            rows.append({"epoch": record["epoch"], "layers": layers})
-        return rows
+        return [self._row(index) for index in range(len(self._records))]
+
+    def _row(self, index: int) -> dict[str, Any]:
+        record = self._records[index]
+        layers = []
+        for layer in record["layers"]:
+            name = layer["name"]
+            previous = self._cka(index, index - 1, name) if index > 0 else None
+            layers.append(
+                {
+                    **layer,
+                    "cka_to_first": self._cka(index, 0, name),
+                    "cka_to_previous": previous,
+                    "cka_to_last": self._cka(index, len(self._records) - 1, name),
+                }
+            )
+        return {"epoch": record["epoch"], "layers": layers}
 
     def cka_between(self, epoch_a: Any, epoch_b: Any) -> dict[str, float]:
         """Each layer's linear CKA between the records ``epoch_a`` and
@@ -239,10 +281,12 @@ class DriftTracker:
         )
 
     def _cka(self, a: int, b: int, name: str) -> float:
-        x, y = self._kept[a][name], self._kept[b][name]
-        if not (np.ptp(x, axis=0).any() and np.ptp(y, axis=0).any()):
-            return float("nan")  # a constant layer has no similarity to speak of
-        return linear_cka(x, y)
+        """The CKA of layer ``name`` between records ``a`` and ``b``, each pair
+        worked out once (``history`` asks for the same pairs again)."""
+        key = (min(a, b), max(a, b), name)
+        if key not in self._pairs:
+            self._pairs[key] = self._kept[a][name].cka(self._kept[b][name])
+        return self._pairs[key]
 
 
 def drift(
@@ -292,6 +336,25 @@ def drift(
             )
         tracker.record(epoch, model)
     return tracker.history
+
+
+def _kinds(model: Module, layers: Any) -> list[tuple[str, str]]:
+    """The measured modules' paths and class names."""
+    return [(path, type(m).__name__) for path, m in select_modules(model, layers)]
+
+
+def _check_label(epoch: Any) -> None:
+    """An epoch label: an integer, a finite float or a string."""
+    if isinstance(epoch, str):
+        return
+    if isinstance(epoch, (int, np.integer)) and not isinstance(epoch, bool):
+        return
+    if isinstance(epoch, (float, np.floating)) and np.isfinite(epoch):
+        return
+    raise ValueError(
+        f"DriftTracker.record: `epoch` must be an integer, a finite number or a "
+        f"string, got {epoch!r}"
+    )
 
 
 def _rows(name: str, value: Any) -> Tensor | np.ndarray:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping, Sequence
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -46,11 +47,42 @@ def _hsic(x: np.ndarray, y: np.ndarray) -> float:
     return float(((x @ x.T) * (y @ y.T)).sum())
 
 
-def _cka(x: np.ndarray, y: np.ndarray, self_x: float, self_y: float) -> float:
+def _cka(cross: Any, self_x: float, self_y: float) -> float:
+    """CKA from ``cross()``, the HSIC of the pair (called only when both
+    representations vary), and each one's own HSIC."""
     if self_x == 0.0 or self_y == 0.0:
         return float("nan")  # a representation without variance
-    value = _hsic(x, y) / np.sqrt(self_x * self_y)
+    value = cross() / np.sqrt(self_x * self_y)
     return float(min(max(value, 0.0), 1.0))  # rounding may step just outside
+
+
+class Prepared:
+    """One representation made ready for many CKAs with others of the same
+    samples (``DriftTracker`` keeps one per layer and record): centred and
+    scaled once, its own HSIC worked out once, and held as its ``N x N``
+    Gram matrix when that is smaller than its ``N x features`` activations.
+    """
+
+    def __init__(self, fn: str, name: str, x: Any) -> None:
+        centred = _centred(fn, name, x)
+        self.rows, self.width = centred.shape
+        self.own = _hsic(centred, centred)
+        self.gram = centred.shape[1] > self.rows
+        self.data = centred @ centred.T if self.gram else centred
+
+    def _as_gram(self) -> np.ndarray:
+        return self.data if self.gram else self.data @ self.data.T
+
+    def cka(self, other: Prepared) -> float:
+        """Linear CKA with ``other`` (NaN when either is constant)."""
+
+        def cross() -> float:
+            if not (self.gram or other.gram):
+                return _hsic(self.data, other.data)
+            # |Y^T X|_F^2 = <X X^T, Y Y^T>
+            return float((self._as_gram() * other._as_gram()).sum())
+
+        return _cka(cross, self.own, other.own)
 
 
 def linear_cka(x: Any, y: Any) -> float:
@@ -82,7 +114,7 @@ def linear_cka(x: Any, y: Any) -> float:
             f"linear_cka: `x` and `y` must hold the same samples, got {len(cx)} "
             f"and {len(cy)} rows"
         )
-    return _cka(cx, cy, _hsic(cx, cx), _hsic(cy, cy))
+    return _cka(partial(_hsic, cx, cy), _hsic(cx, cx), _hsic(cy, cy))
 
 
 def _layers(fn: str, name: str, acts: Any) -> list[np.ndarray]:
@@ -139,7 +171,7 @@ def cka_matrix(acts_a: Any, acts_b: Any = None) -> np.ndarray:
             if acts_b is None and j < i:
                 matrix[i, j] = matrix[j, i]  # CKA is symmetric
             else:
-                matrix[i, j] = _cka(x, y, self_a[i], self_b[j])
+                matrix[i, j] = _cka(partial(_hsic, x, y), self_a[i], self_b[j])
     return matrix
 
 
