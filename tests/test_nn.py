@@ -837,3 +837,23 @@ def test_integer_division_by_zero_raises_as_torch() -> None:
         float("inf"),
         float("-inf"),
     ]
+
+
+@pytest.mark.parametrize(("features_in", "features_out"), [(4, 0), (0, 3)])
+def test_a_zero_width_linear_runs_forward_and_backward_as_torch(
+    features_in, features_out
+):
+    torch = import_torch()
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(2, 5, features_in)).astype(np.float32)
+    weight = rng.normal(size=(features_out, features_in)).astype(np.float32)
+    bias = rng.normal(size=(features_out,)).astype(np.float32)
+    grads = []
+    for lib in (pg, torch):
+        inputs = [lib.tensor(a, requires_grad=True) for a in (x, weight, bias)]
+        out = lib.nn.functional.linear(*inputs)
+        (out * 2.0).sum().backward()
+        grads.append([out.detach().numpy()] + [t.grad.numpy() for t in inputs])
+    for ours, theirs in zip(*grads, strict=True):
+        assert ours.shape == theirs.shape
+        np.testing.assert_allclose(ours, theirs, rtol=1e-6)

@@ -128,6 +128,15 @@ class Baddbmm(Addmm):
     _name = "BaddbmmBackward0"
 
 
+def _rows(value):
+    """``value`` as ``(rows, last dimension)``; spelled out rather than
+    ``reshape(-1, n)``, which cannot tell the rows when ``n`` is 0."""
+    rows = 1
+    for size in value.shape[:-1]:
+        rows *= size
+    return value.reshape(rows, value.shape[-1])
+
+
 class Linear(Op):
     _name = "AddmmBackward0"
     _saved_for = ((1,), (0,), ())
@@ -150,9 +159,9 @@ class Linear(Op):
         if next_x is not None:
             grad_x = grad_output @ weight
         if next_w is not None or len(ctx._next) > 2:
-            g2 = grad_output.reshape(-1, grad_output.shape[-1])
+            g2 = _rows(grad_output)
             if next_w is not None:
-                grad_w = g2.T @ x.reshape(-1, x.shape[-1])
+                grad_w = g2.T @ _rows(x)
             if len(ctx._next) > 2 and ctx._next[2] is not None:
                 grad_b = xp.add.reduce(g2, axis=0)
         if len(ctx._next) > 2:
@@ -165,9 +174,9 @@ class Linear(Op):
         grad_x = grad_w = grad_b = None
         if ctx._next[0] is not None:
             grad_x = grad_output @ weight
-        g2 = grad_output.reshape(-1, grad_output.shape[-1])
+        g2 = _rows(grad_output)
         if ctx._next[1] is not None:
-            grad_w = g2.mT @ x.reshape(-1, x.shape[-1])
+            grad_w = g2.mT @ _rows(x)
         if len(ctx._next) > 2:
             if ctx._next[2] is not None:
                 grad_b = g2.sum(0)
