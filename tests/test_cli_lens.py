@@ -465,12 +465,29 @@ def test_unusable_checkpoints_are_skipped_and_no_drift_skips_all(spirals_run, tm
         copy / "checkpoint-epoch-10.safetensors",
         copy / "checkpoint-epoch-30.safetensors",
     )  # a file whose epoch is not the one its name says
+    state = plaingrad.load(str(copy / "checkpoint-epoch-10.safetensors"))
+    state["model"]["2.weight"][0, 0] = float("nan")
+    state["epoch"] = 5
+    plaingrad.save(state, str(copy / "checkpoint-epoch-5.safetensors"))
+    state["model"]["2.weight"][0, 0] = 0.0
+    state["epoch"], state["config"]["seed"] = 15, 7  # another run's checkpoint
+    plaingrad.save(state, str(copy / "checkpoint-epoch-15.safetensors"))
+    shutil.copy(
+        copy / "checkpoint-epoch-10.safetensors",
+        copy / "checkpoint-epoch-99.safetensors",
+    )
     status, out, err = _main("lens", str(copy), "--layers", "4", "--no-png")
     assert status == 0, err
     skipped = [line for line in out.splitlines() if line.startswith("Drift: skip")]
-    assert len(skipped) == 2, out
-    assert "checkpoint-epoch-20.safetensors" in skipped[0]
-    assert "checkpoint-epoch-30.safetensors: it holds epoch 10, not 30" in skipped[1]
+    assert skipped == [
+        "Drift: skipping checkpoint-epoch-5.safetensors: its weights hold NaN or Inf",
+        "Drift: skipping checkpoint-epoch-15.safetensors: it is from another run "
+        "(its seed 7, this run's 0)",
+        skipped[2],
+        "Drift: skipping checkpoint-epoch-30.safetensors: it holds epoch 10, not 30",
+        "Drift: skipping checkpoint-epoch-99.safetensors: the run has 40 epochs",
+    ], out
+    assert skipped[2].startswith("Drift: skipping checkpoint-epoch-20.safetensors: ")
     figures = json.loads((copy / "lens.json").read_text())
     assert figures["drift"]["epochs"] == [0, 10, 40]
     status, out, err = _main("lens", str(copy), "--no-drift", "--no-png")

@@ -22,7 +22,9 @@ from . import _charts
 
 # The most training samples the drift's probes fit on (the digits fit whole).
 DRIFT_TRAIN = 4000
-_KEPT = re.compile(r"checkpoint-epoch-(\d+)\.safetensors")
+_KEPT = re.compile(r"checkpoint-epoch-([1-9]\d*)\.safetensors")
+# What a checkpoint must share with the run to be one of its epochs.
+_SAME_RUN = ("dataset", "layer_sizes", "activation", "init", "seed", "split_seed")
 
 
 def saved_models(
@@ -40,9 +42,6 @@ def saved_models(
         ``(models, skipped)``: epoch to network in training order, and one
         line for each checkpoint file that could not be used.
     """
-    from . import checkpoint
-    from .train import build_mlp
-
     kept: dict[int, str] = {}
     for name in os.listdir(folder):
         match = _KEPT.fullmatch(name)
@@ -51,27 +50,42 @@ def saved_models(
     models: dict[int, Any] = {0: untrained}
     skipped = []
     for epoch in sorted(kept):
-        if not 0 < epoch < config.epochs:
+        name = os.path.basename(kept[epoch])
+        if epoch >= config.epochs:
+            if epoch > config.epochs:
+                skipped.append(f"{name}: the run has {config.epochs} epochs")
             continue  # the last epoch is model.safetensors itself
         try:
-            state = checkpoint.read(kept[epoch])
-            saved = state["config"]
-            if (
-                saved.get("layer_sizes") != list(config.layer_sizes)
-                or saved.get("activation") != config.activation
-            ):
-                raise ValueError("it holds a different network from model.safetensors")
-            if state["epoch"] != epoch:
-                raise ValueError(f"it holds epoch {state['epoch']}, not {epoch}")
-            net = build_mlp(config.layer_sizes, config.activation)
-            net.load_state_dict(state["model"])
+            models[epoch] = _checkpoint_model(kept[epoch], epoch, config)
         except (OSError, ValueError, TypeError, KeyError, RuntimeError) as error:
             message = str(error).removeprefix(f"--resume {kept[epoch]!r}: ")
-            skipped.append(f"{os.path.basename(kept[epoch])}: {message}")
-            continue
-        models[epoch] = net.eval()
+            skipped.append(f"{name}: {message}")
     models[config.epochs] = model
     return models, skipped
+
+
+def _checkpoint_model(path: str, epoch: int, config: Any) -> Any:
+    """The network a kept checkpoint holds, checked to be this run's."""
+    import numpy as np
+
+    from . import checkpoint
+    from .train import build_mlp
+
+    state = checkpoint.read(path)
+    saved, ours = state["config"], vars(config)
+    for key in _SAME_RUN:
+        if saved.get(key) != ours.get(key):
+            raise ValueError(
+                f"it is from another run (its {key} {saved.get(key)!r}, this "
+                f"run's {ours.get(key)!r})"
+            )
+    if state["epoch"] != epoch:
+        raise ValueError(f"it holds epoch {state['epoch']}, not {epoch}")
+    net = build_mlp(config.layer_sizes, config.activation)
+    net.load_state_dict(state["model"])
+    if not all(np.all(np.isfinite(p.detach().numpy())) for p in net.parameters()):
+        raise ValueError("its weights hold NaN or Inf")
+    return net.eval()
 
 
 def measure_drift(
@@ -174,7 +188,7 @@ def drift_card(drift: dict[str, Any]) -> str:
     html = (
         '<div class="charts">'
         + "".join(map(html_figure, charts))
-        + f"</div><table>{head}</tr>{body}</table>{note}"
+        + f'</div><div class="figure"><table>{head}</tr>{body}</table></div>{note}'
     )
     return html_card("drift", "Drift during training", html)
 
