@@ -279,6 +279,11 @@ def test_bad_folders_are_refused_in_one_line(tmp_path):
     assert out == ""
     status, _, err = _main("lens", str(tmp_path))
     _one_line_error(status, err, 1, "not a run folder", "config.json")
+    stopped = tmp_path / "stopped"  # what a run stopped by Ctrl-C leaves
+    stopped.mkdir()
+    (stopped / "checkpoint.safetensors").write_bytes(b"")
+    status, _, err = _main("lens", str(stopped))
+    _one_line_error(status, err, 1, "did not finish", "plaingrad train --resume")
     xor = tmp_path / "xor"
     status, _, err = _main("train", "xor", "--epochs", "5", "--output", str(xor))
     assert status == 0, err

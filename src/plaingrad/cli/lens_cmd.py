@@ -139,6 +139,13 @@ def _load(folder: str) -> tuple[Any, Any]:
     if not os.path.isdir(folder):
         raise _RunError(f"{folder!r} is a file, not a run folder")
     missing = [n for n in _RUN_NEEDS if not os.path.isfile(os.path.join(folder, n))]
+    from .checkpoint import LATEST
+
+    if "model.safetensors" in missing and os.path.isfile(os.path.join(folder, LATEST)):
+        raise _RunError(
+            f"{folder!r} holds a run that did not finish (a {LATEST}, no "
+            f"model.safetensors); finish it with: plaingrad train --resume {folder}"
+        )
     if missing:
         raise _RunError(
             f"{folder!r} is not a run folder: it has no {' or '.join(missing)} "
