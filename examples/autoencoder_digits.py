@@ -40,7 +40,10 @@ from __future__ import annotations
 
 import argparse
 import copy
+import math
+import os
 import time
+from pathlib import Path
 
 import numpy as np
 
@@ -186,6 +189,54 @@ def report(codes, untrained_codes, y_train, y_test, plot=None) -> dict:
     return figures
 
 
+# ------------------------------------------------------------ the program
+
+
+def positive_int(text: str) -> int:
+    """An argparse type: a whole number of at least 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def seed_int(text: str) -> int:
+    """An argparse type: a seed NumPy and the random stream both take."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+    if not 0 <= value < 2**64:
+        raise argparse.ArgumentTypeError(f"must be in [0, 2**64), got {value}")
+    return value
+
+
+def positive_float(text: str) -> float:
+    """An argparse type: a finite number above 0."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"must be a finite number > 0, got {text}")
+    return value
+
+
+def check_plot_path(parser: argparse.ArgumentParser, plot: str) -> None:
+    """Refuse a ``--plot`` path that could not be written, before training."""
+    path = Path(plot)
+    folder = path.parent
+    if path.is_dir():
+        parser.error(f"argument --plot: {plot!r} is a directory, not a PNG file")
+    if not folder.is_dir():
+        parser.error(f"argument --plot: the folder {str(folder)!r} does not exist")
+    if not os.access(folder, os.W_OK):
+        parser.error(f"argument --plot: the folder {str(folder)!r} is not writable")
+
+
 def main(argv: list[str] | None = None) -> dict:
     """Train, print the loss per epoch and the table; return the figures.
 
@@ -195,22 +246,38 @@ def main(argv: list[str] | None = None) -> dict:
         ``"codes"``, the ``(train, test)`` latent codes, trained and
         untrained; ``"labels"``, ``(y_train, y_test)``.
     """
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--epochs", type=int, default=60)
-    parser.add_argument("--batch-size", type=int, default=32)
-    parser.add_argument("--lr", type=float, default=3e-3)
-    parser.add_argument(
-        "--hidden", type=int, nargs="+", default=[128, 32], help="encoder widths"
+    parser = argparse.ArgumentParser(
+        description=__doc__.splitlines()[0],
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
-    parser.add_argument("--limit", type=int, default=None, help="use N train images")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--plot", default=None, help="write a scatter PNG here")
+    add = parser.add_argument
+    add("--epochs", type=positive_int, default=60, help="passes of Adam")
+    add("--batch-size", type=positive_int, default=32, help="images a step")
+    add("--lr", type=positive_float, default=3e-3, help="Adam's step size")
+    add(
+        "--hidden",
+        type=positive_int,
+        nargs="+",
+        default=[128, 32],
+        help="encoder widths between the 64 pixels and the 2 latent numbers",
+    )
+    add("--limit", type=positive_int, help="use the first N of the 1,437 images")
+    add("--seed", type=seed_int, default=0, help="of the split and the weights")
+    add("--plot", help="also draw the test codes into this PNG file")
     args = parser.parse_args(argv)
+    if args.plot is not None:
+        check_plot_path(parser, args.plot)
 
     torch.manual_seed(args.seed)
     rng = np.random.default_rng(args.seed)
     x_train, y_train, x_test, y_test = load_data(args.seed)
     x_train, y_train = x_train[: args.limit], y_train[: args.limit]
+    if len(np.unique(y_train)) < 2:
+        # the linear probe needs two classes to tell apart
+        parser.error(
+            f"argument --limit: {args.limit} training image(s) show only one "
+            "digit; the probe needs at least 2 (try --limit 20)"
+        )
     model = build_model(tuple(args.hidden))
     untrained = copy.deepcopy(model)
     optimizer = torch.optim.Adam(model.parameters(), lr=args.lr)

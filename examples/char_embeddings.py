@@ -222,6 +222,100 @@ def report(vocab, counts: Counter, tables: dict, k: int, min_count: int) -> dict
 # ------------------------------------------------------------ the program
 
 
+def positive_int(text: str) -> int:
+    """An argparse type: a whole number of at least 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def non_negative_int(text: str) -> int:
+    """An argparse type: a whole number of at least 0."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be at least 0, got {value}")
+    return value
+
+
+def d_model_int(text: str) -> int:
+    """An argparse type: a width the model's 4 attention heads can share."""
+    value = positive_int(text)
+    if value % 4:
+        raise argparse.ArgumentTypeError(
+            f"must be a multiple of 4 (the number of heads), got {value}"
+        )
+    return value
+
+
+def seed_int(text: str) -> int:
+    """An argparse type: a seed NumPy and the random stream both take."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+    if not 0 <= value < 2**64:
+        raise argparse.ArgumentTypeError(f"must be in [0, 2**64), got {value}")
+    return value
+
+
+def positive_float(text: str) -> float:
+    """An argparse type: a finite number above 0."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"must be a finite number > 0, got {text}")
+    return value
+
+
+def read_text(parser: argparse.ArgumentParser, path: Path) -> str:
+    """The ``--text`` file's contents, or a one-line error naming the flag."""
+    if not path.exists():
+        parser.error(f"argument --text: no such file: {str(path)!r}")
+    if not path.is_file():
+        parser.error(f"argument --text: {str(path)!r} is not a file")
+    try:
+        return path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as error:
+        parser.error(f"argument --text: {str(path)!r} is not UTF-8 text ({error})")
+    except OSError as error:
+        parser.error(f"argument --text: cannot read {str(path)!r}: {error.strerror}")
+
+
+def check_text(parser, text: str, counts: Counter, args: argparse.Namespace) -> None:
+    """Refuse a text too short for the windows, ``-k`` or ``--min-count``."""
+    # the last tenth is the validation text; each part needs a window of
+    # context + 1 characters and one place to start it
+    needed = 10 * (args.context + 2)
+    if len(text) < needed:
+        parser.error(
+            f"argument --text: {len(text)} characters are too few for --context "
+            f"{args.context}; the last tenth, kept for validation, must hold a "
+            f"window of {args.context + 2}, so at least {needed} are needed"
+        )
+    if args.k >= len(counts):
+        parser.error(
+            f"argument -k: must be below the {len(counts)} distinct characters "
+            f"of the text, got {args.k}"
+        )
+    classes = [char_class(c) for c, n in counts.items() if n >= args.min_count]
+    tally = Counter(classes)
+    if len(tally) < 2 or max(tally.values()) < 2:
+        parser.error(
+            f"argument --min-count: the cosine gap takes the characters seen at "
+            f"least {args.min_count} times and needs two of one class and one of "
+            f"another; the text has {len(classes)} such characters"
+        )
+
+
 def main(argv: list[str] | None = None) -> dict:
     """Train, print the neighbour lists and figures; return them.
 
@@ -230,29 +324,48 @@ def main(argv: list[str] | None = None) -> dict:
     character to its ``{"untrained": [...], "trained": [...]}`` lists),
     ``tables`` (the two embedding matrices), ``chars`` and ``val_loss``.
     """
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--text", type=Path, default=TEXT)
-    parser.add_argument("--steps", type=int, default=300)
-    parser.add_argument("--batch-size", type=int, default=32)
-    parser.add_argument("--context", type=int, default=32)
-    parser.add_argument("--d-model", type=int, default=32)
-    parser.add_argument("--layers", type=int, default=1)
-    parser.add_argument("--lr", type=float, default=3e-3)
-    parser.add_argument("--embedding-std", type=float, default=0.02)
-    parser.add_argument("-k", type=int, default=4, help="neighbours per character")
-    parser.add_argument("--min-count", type=int, default=20, help="for the cosine gap")
-    parser.add_argument(
-        "--threads", type=int, default=1, help="BLAS threads (1: least overhead)"
+    parser = argparse.ArgumentParser(
+        description=__doc__.splitlines()[0],
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
-    parser.add_argument("--seed", type=int, default=0)
+    add = parser.add_argument
+    add("--text", type=Path, default=TEXT, help="UTF-8 text to train on")
+    add("--steps", type=positive_int, default=300, help="Adam steps")
+    add("--batch-size", type=positive_int, default=32, help="windows in a batch")
+    add("--context", type=positive_int, default=32, help="characters in a window")
+    add("--d-model", type=d_model_int, default=32, help="embedding width")
+    add("--layers", type=non_negative_int, default=1, help="transformer blocks")
+    add("--lr", type=positive_float, default=3e-3, help="Adam's peak step size")
+    add(
+        "--embedding-std",
+        type=positive_float,
+        default=0.02,
+        help="std of the embedding table's initial entries",
+    )
+    add("-k", type=positive_int, default=4, help="neighbours per character")
+    add(
+        "--min-count",
+        type=positive_int,
+        default=20,
+        help="occurrences a character needs to count in the cosine gap",
+    )
+    add(
+        "--threads",
+        type=positive_int,
+        default=1,
+        help="BLAS threads, 1 the fastest here",
+    )
+    add("--seed", type=seed_int, default=0, help="seed of weights and batches")
     args = parser.parse_args(argv)
+    text = read_text(parser, args.text)
+    counts = Counter(text)
+    check_text(parser, text, counts, args)
 
     # products this small gain nothing from more threads, and on a busy
     # machine waiting threads cost several times the work itself
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
     rng = np.random.default_rng(args.seed)
-    text = args.text.read_text()
     vocab = char_transformer.Vocabulary(text)
     data = vocab.encode(text)
     split = int(0.9 * len(data))
@@ -270,7 +383,7 @@ def main(argv: list[str] | None = None) -> dict:
     print(f"val loss: {val_loss:.3f} ({elapsed:.1f} s)")
 
     tables = {"untrained": untrained, "trained": embedding_table(model)}
-    result = report(vocab, Counter(text), tables, args.k, args.min_count)
+    result = report(vocab, counts, tables, args.k, args.min_count)
     result.update(tables=tables, chars=vocab.chars, val_loss=val_loss)
     return result
 

@@ -224,3 +224,61 @@ def test_the_probe_and_knn_agree_with_scikit_learn(full_run):
         assert full_run[name]["silhouette"] == pytest.approx(
             silhouette_score(test, y_test), abs=1e-4
         )
+
+
+# ------------------------------------------------------ bad flags refused
+
+
+def _refused(program, capsys, *flags: str) -> str:
+    """The one-line error ``main`` exits with (status 2), before any training."""
+    with pytest.raises(SystemExit) as exit_info:
+        program.main(list(flags))
+    captured = capsys.readouterr()
+    assert exit_info.value.code == 2
+    assert captured.out == ""  # nothing trained, nothing printed
+    assert captured.err.startswith("usage: "), captured.err
+    return captured.err.splitlines()[-1]
+
+
+@pytest.mark.parametrize(
+    ("flags", "message"),
+    [
+        (["--epochs", "-3"], "argument --epochs: must be at least 1, got -3"),
+        (["--epochs", "0"], "argument --epochs: must be at least 1, got 0"),
+        (["--epochs", "2.5"], "argument --epochs: expected an integer, got '2.5'"),
+        (["--batch-size", "0"], "argument --batch-size: must be at least 1, got 0"),
+        (["--hidden", "0"], "argument --hidden: must be at least 1, got 0"),
+        (["--hidden", "16", "-4"], "argument --hidden: must be at least 1, got -4"),
+        (["--limit", "0"], "argument --limit: must be at least 1, got 0"),
+        (["--lr", "0"], "argument --lr: must be a finite number > 0, got 0"),
+        (["--lr", "nan"], "argument --lr: must be a finite number > 0, got nan"),
+        (["--seed", "-1"], "argument --seed: must be in [0, 2**64), got -1"),
+    ],
+)
+def test_bad_numbers_are_refused_by_the_parser(programs, capsys, flags, message):
+    ours, _ = programs
+
+    last_line = _refused(ours, capsys, *flags)
+
+    assert last_line.endswith(f": error: {message}"), last_line
+
+
+def test_a_limit_holding_a_single_digit_is_refused(programs, capsys):
+    ours, _ = programs
+
+    # the first training image alone is one digit: no probe can be fitted
+    last_line = _refused(ours, capsys, "--limit", "1")
+
+    assert "argument --limit: 1 training image(s) show only one digit" in last_line
+
+
+def test_a_plot_path_that_cannot_be_written_is_refused_before_training(
+    programs, capsys, tmp_path
+):
+    ours, _ = programs
+
+    missing = _refused(ours, capsys, "--plot", str(tmp_path / "nowhere" / "a.png"))
+    folder = _refused(ours, capsys, "--plot", str(tmp_path))
+
+    assert "argument --plot: the folder" in missing and "does not exist" in missing
+    assert f"argument --plot: '{tmp_path}' is a directory" in folder

@@ -171,8 +171,17 @@ def test_views_move_the_image_by_at_most_one_pixel(ours):
 # ---------------------------------------------------------- the program
 
 
+@pytest.fixture
+def threads(torch):
+    """Put back the BLAS thread counts that ``main`` sets (``--threads``)."""
+    before = pg.get_num_threads(), torch.get_num_threads()
+    yield
+    pg.set_num_threads(before[0])
+    torch.set_num_threads(before[1])
+
+
 @pytest.mark.parametrize("library", ["plaingrad", "torch"])
-def test_the_program_runs_with_tiny_settings(programs, library, capsys):
+def test_the_program_runs_with_tiny_settings(programs, library, capsys, threads):
     program = programs[library == "torch"]
     flags = ["--epochs", "2", "--supervised-steps", "20", "--probe-epochs", "100"]
 
@@ -188,7 +197,7 @@ def test_the_program_runs_with_tiny_settings(programs, library, capsys):
         assert 0.3 < figures[0] <= 1.0 and 0.3 < figures[1] <= 1.0, figures
 
 
-def test_the_probes_agree_with_scikit_learn(ours):
+def test_the_probes_agree_with_scikit_learn(ours, threads):
     from sklearn.linear_model import LogisticRegression
     from sklearn.preprocessing import StandardScaler
 
@@ -210,18 +219,78 @@ def test_the_probes_agree_with_scikit_learn(ours):
             assert got == pytest.approx(expected, abs=0.02), (name, column)
 
 
-def test_help_lists_the_flags():
+def test_help_lists_the_flags_with_what_they_do_and_their_defaults():
     result = subprocess.run(
         [sys.executable, str(PATH), "--help"], capture_output=True, text=True
     )
 
     assert result.returncode == 0, result.stderr
-    assert "--labels-per-class" in result.stdout
+    text = " ".join(result.stdout.split())  # argparse wraps long help lines
+    for flag, default in [
+        ("--epochs EPOCHS", "200"),
+        ("--temperature TEMPERATURE", "0.2"),
+        ("--labels-per-class LABELS_PER_CLASS", "10"),
+        ("--probe-epochs PROBE_EPOCHS", "300"),
+        ("--threads THREADS", "1"),
+        ("--seed SEED", "0"),
+    ]:
+        # the flag, a few words on what it does, then its default
+        assert re.search(rf"{flag} \w[^()]+ \(default: {default}\)", text), flag
+
+
+def _refused(program, capsys, *flags: str) -> str:
+    """The one-line error ``main`` exits with (status 2), before any training."""
+    with pytest.raises(SystemExit) as exit_info:
+        program.main(list(flags))
+    captured = capsys.readouterr()
+    assert exit_info.value.code == 2
+    assert captured.out == ""  # nothing trained, nothing printed
+    assert captured.err.startswith("usage: "), captured.err
+    return captured.err.splitlines()[-1]
+
+
+@pytest.mark.parametrize(
+    ("flags", "message"),
+    [
+        (["--epochs", "-3"], "argument --epochs: must be at least 1, got -3"),
+        (["--batch-size", "0"], "argument --batch-size: must be at least 1, got 0"),
+        (["--hidden", "0"], "argument --hidden: must be at least 1, got 0"),
+        (["--features", "0"], "argument --features: must be at least 1, got 0"),
+        (["--labels-per-class", "0"], "argument --labels-per-class: must be at"),
+        (["--supervised-steps", "0"], "argument --supervised-steps: must be at"),
+        (["--probe-epochs", "-1"], "argument --probe-epochs: must be at least 1"),
+        (["--limit", "0"], "argument --limit: must be at least 1, got 0"),
+        (["--threads", "0"], "argument --threads: must be at least 1, got 0"),
+        (["--temperature", "0"], "argument --temperature: must be a finite number"),
+        (["--temperature", "-0.5"], "argument --temperature: must be a finite"),
+        (["--lr", "inf"], "argument --lr: must be a finite number > 0, got inf"),
+        (["--seed", "-1"], "argument --seed: must be in [0, 2**64), got -1"),
+        (["--epochs", "ten"], "argument --epochs: expected an integer, got 'ten'"),
+    ],
+)
+def test_bad_numbers_are_refused_by_the_parser(ours, capsys, flags, message):
+    last_line = _refused(ours, capsys, *flags)
+
+    assert ": error: " in last_line and message in last_line, last_line
+
+
+def test_too_few_images_of_a_digit_for_the_labelled_set_are_refused(ours, capsys):
+    # the first 40 training images hold a single 0 (counted from the split)
+    labels = pg.datasets.load_digits().y_train.numpy()
+    zeros = int((labels[:40] == 0).sum())
+    smallest = int(np.bincount(labels).min())
+
+    short = _refused(ours, capsys, "--limit", "40")
+    many = _refused(ours, capsys, "--labels-per-class", str(smallest + 1))
+
+    assert zeros < 10
+    assert "argument --limit: the first 40 training images hold" in short
+    assert "fewer than --labels-per-class 10" in short
+    assert f"argument --labels-per-class: {smallest + 1} is more than" in many
 
 
 @pytest.mark.slow
-def test_contrastive_features_probe_well_above_random_ones(ours, capsys):
-
+def test_contrastive_features_probe_well_above_random_ones(ours, capsys, threads):
     result = ours.main([])  # the defaults, seed 0: about 20-40 s
 
     accuracy = result["accuracy"]
@@ -229,7 +298,7 @@ def test_contrastive_features_probe_well_above_random_ones(ours, capsys):
     assert "supervised MLP" in table and "raw pixels" in table, table
     few = {name: figures[0] for name, figures in accuracy.items()}
     full = {name: figures[1] for name, figures in accuracy.items()}
-    # over seeds 0-4 (the docstring's figures): the contrastive probe with 10
+    # over seeds 0-4 (the docstring's, one thread): the contrastive probe with 10
     # labels per class 0.883-0.894, the random encoder's 0.689-0.747, a gap
     # of 0.145-0.197; with all labels 0.950-0.964 against 0.833-0.869, a gap
     # of 0.081-0.122

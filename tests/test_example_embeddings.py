@@ -219,3 +219,84 @@ def test_training_arranges_the_characters_by_class(seed):
     assert _figure("val loss", stdout) < 2.75, stdout
     # space and newline nearest to each other in all of seeds 0-4 (none untrained)
     assert lists[" "][1][0] == "\n" and lists["\n"][1][0] == " ", stdout
+
+
+# ------------------------------------------------------ bad flags refused
+
+
+def _refused(program, capsys, *flags: str) -> str:
+    """The one-line error ``main`` exits with (status 2), before any training."""
+    with pytest.raises(SystemExit) as exit_info:
+        program.main(list(flags))
+    captured = capsys.readouterr()
+    assert exit_info.value.code == 2
+    assert captured.out == ""  # nothing trained, nothing printed
+    assert captured.err.startswith("usage: "), captured.err
+    return captured.err.splitlines()[-1]
+
+
+@pytest.mark.parametrize(
+    ("flags", "message"),
+    [
+        (["--steps", "0"], "argument --steps: must be at least 1, got 0"),
+        (["--steps", "-3"], "argument --steps: must be at least 1, got -3"),
+        (["--batch-size", "0"], "argument --batch-size: must be at least 1, got 0"),
+        (["--context", "0"], "argument --context: must be at least 1, got 0"),
+        (["--d-model", "0"], "argument --d-model: must be at least 1, got 0"),
+        (["--d-model", "6"], "argument --d-model: must be a multiple of 4"),
+        (["--layers", "-1"], "argument --layers: must be at least 0, got -1"),
+        (["--lr", "0"], "argument --lr: must be a finite number > 0, got 0"),
+        (["--embedding-std", "0"], "argument --embedding-std: must be a finite"),
+        (["--embedding-std", "-1"], "argument --embedding-std: must be a finite"),
+        (["-k", "0"], "argument -k: must be at least 1, got 0"),
+        (["--min-count", "0"], "argument --min-count: must be at least 1, got 0"),
+        (["--threads", "0"], "argument --threads: must be at least 1, got 0"),
+        (["--seed", "-1"], "argument --seed: must be in [0, 2**64), got -1"),
+        (["--steps", "1e3"], "argument --steps: expected an integer, got '1e3'"),
+    ],
+)
+def test_bad_numbers_are_refused_by_the_parser(ours, capsys, flags, message):
+    last_line = _refused(ours, capsys, *flags)
+
+    assert ": error: " in last_line and message in last_line, last_line
+
+
+def test_k_must_leave_a_character_out(ours, capsys):
+    # the text has 55 distinct characters: at most 54 other ones to list
+    last_line = _refused(ours, capsys, "-k", "55")
+
+    assert "argument -k: must be below the 55 distinct characters" in last_line
+
+
+def test_a_min_count_no_character_reaches_is_refused(ours, capsys):
+    most = max(Counter(ours.TEXT.read_text()).values())
+
+    last_line = _refused(ours, capsys, "--min-count", str(most + 1))
+
+    assert "argument --min-count: the cosine gap takes the characters" in last_line
+    assert f"seen at least {most + 1} times" in last_line
+
+
+def test_a_text_that_cannot_be_used_is_refused(ours, capsys, tmp_path):
+    latin1 = tmp_path / "latin1.txt"
+    latin1.write_bytes("caf\xe9 ".encode("latin-1") * 100)
+    short = tmp_path / "short.txt"
+    short.write_text("abc. def, ghi\n" * 24)  # 336 characters
+    missing = tmp_path / "missing.txt"
+
+    errors = {
+        "missing": _refused(ours, capsys, "--text", str(missing)),
+        "folder": _refused(ours, capsys, "--text", str(tmp_path)),
+        "latin1": _refused(ours, capsys, "--text", str(latin1)),
+        # --context 32: each tenth of the text needs a window of 34
+        "short": _refused(ours, capsys, "--text", str(short)),
+    }
+
+    assert errors["missing"].endswith(f"argument --text: no such file: '{missing}'")
+    assert errors["folder"].endswith(f"argument --text: '{tmp_path}' is not a file")
+    assert f"argument --text: '{latin1}' is not UTF-8 text" in errors["latin1"]
+    assert (
+        "argument --text: 336 characters are too few for --context 32"
+        in (errors["short"])
+    )
+    assert "at least 340 are needed" in errors["short"]
