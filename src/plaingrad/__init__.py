@@ -13,7 +13,7 @@ layer depends only on those above it:
 
 from __future__ import annotations
 
-from . import _dtype, autograd, cuda, linalg, nn, onnx, optim, utils
+from . import _dtype, autograd, cuda, linalg, nn, optim, utils
 from . import ops as _ops
 from ._dtype import (
     bool_ as bool,  # noqa: A001  (PyTorch's name)
@@ -63,7 +63,6 @@ from .creation import (
     zeros_like,
 )
 from .device import NoGPUBackendError, device
-from .io import load, save
 from .ops import (
     abs,
     add,
@@ -257,11 +256,17 @@ def detach(input: Tensor) -> Tensor:
 
 
 def __getattr__(name: str) -> object:
-    # ``plaingrad.explain`` and ``plaingrad.lens`` load on first use: importing
-    # them costs more than the 5 ms a tool the core never needs should add to
-    # ``import plaingrad``.
-    if name in ("explain", "lens"):
-        import importlib
+    # What a training step never needs loads on first use: the tools
+    # (``explain``, ``lens``), ONNX export and the checkpoint files (``io``,
+    # with ``save`` and ``load``; zipfile and the pickle reader come with it).
+    # Each would add more than the 5 ms such a part may add to ``import
+    # plaingrad``.
+    import importlib
 
+    if name in ("explain", "lens", "onnx", "io"):
         return importlib.import_module(f".{name}", __name__)
+    if name in ("load", "save"):
+        value = getattr(importlib.import_module(".io", __name__), name)
+        globals()[name] = value  # found directly from now on
+        return value
     raise AttributeError(f"module 'plaingrad' has no attribute {name!r}")

@@ -10,7 +10,6 @@ line search lives in ``_line_search.py``.
 
 from __future__ import annotations
 
-from . import lr_scheduler
 from .adadelta import Adadelta
 from .adagrad import Adagrad
 from .adam import Adam
@@ -37,3 +36,13 @@ __all__ = [
     "SGD",
     "lr_scheduler",
 ]
+
+
+def __getattr__(name: str) -> object:
+    # ``plaingrad.optim.lr_scheduler`` loads on first use (about 25 ms of
+    # schedule classes a run without a schedule never needs).
+    if name == "lr_scheduler":
+        import importlib
+
+        return importlib.import_module(".lr_scheduler", __name__)
+    raise AttributeError(f"module 'plaingrad.optim' has no attribute {name!r}")
