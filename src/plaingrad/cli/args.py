@@ -453,4 +453,53 @@ def build_parser() -> argparse.ArgumentParser:
             "(default: the folder the run was trained from)"
         ),
     )
+    _add_bench(commands, parser)
     return parser
+
+
+def _add_bench(commands: argparse._SubParsersAction, parser: _Parser) -> None:
+    """``plaingrad bench``: issue 7's benchmark suite."""
+    bench = commands.add_parser(
+        "bench",
+        help="time plaingrad against PyTorch and hand-written NumPy",
+        description=(
+            "Run the benchmark suite: W1 XOR step, W2 (a*b+c).sum() on 1x8, W3 "
+            "digits epoch, W4 MLP 784-1024-1024-10 SGD step, W5 CNN SGD step, "
+            "a transformer encoder layer step, W6 peak memory running W4 and "
+            "import time, on plaingrad, PyTorch and a hand-written NumPy "
+            "reference, each library in fresh processes with alternating "
+            "rounds. Prints absolute times, the ratios and the targets, and "
+            "checks that every library computed the same losses (exit status 1 "
+            "if not, or if a workload failed)."
+        ),
+    )
+    parser.commands["bench"] = bench
+    bench.add_argument(
+        "--quick",
+        action="store_true",
+        help="1 round, 1 timed block, fewer steps: a smoke run",
+    )
+    bench.add_argument(
+        "--workloads",
+        default="W1,W2,W3,W4,W5,transformer,W6,import",
+        metavar="LIST",
+        help="comma-separated subset of W1,W2,W3,W4,W5,transformer,W6,import "
+        "(default: all)",
+    )
+    bench.add_argument(
+        "--rounds", type=_positive_int, help="rounds (default 5; 1 with --quick)"
+    )
+    bench.add_argument(
+        "--repeats",
+        type=_positive_int,
+        help="timed blocks per process (default 3; 1 with --quick)",
+    )
+    bench.add_argument(
+        "--threads",
+        type=_positive_int,
+        help="BLAS/OpenMP threads for every library (default: as each decides)",
+    )
+    bench.add_argument("--json", metavar="PATH", help="also write the results as JSON")
+    bench.add_argument(
+        "--markdown", metavar="PATH", help="also write the table as Markdown"
+    )

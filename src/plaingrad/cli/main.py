@@ -447,7 +447,19 @@ def _run_lens(args: argparse.Namespace) -> int:
     return run_lens(args)
 
 
-HANDLERS = {"train": _run_train, "explain": _run_explain, "lens": _run_lens}
+def _run_bench(args: argparse.Namespace) -> int:
+    """``plaingrad bench``."""
+    from .bench_cmd import run_bench
+
+    return run_bench(args)
+
+
+HANDLERS = {
+    "train": _run_train,
+    "explain": _run_explain,
+    "lens": _run_lens,
+    "bench": _run_bench,
+}
 
 
 def _fail(prog: str, message: str, status: int) -> int:
