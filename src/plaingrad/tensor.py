@@ -356,6 +356,9 @@ class Tensor:
                 be differentiated again (higher-order gradients).
             inputs: accumulate only into these leaves.
         """
+        if gradient is None and inputs is None and not create_graph:
+            if _autograd.backward_scalar(self, retain_graph):
+                return
         _autograd.backward(self, gradient, retain_graph, create_graph, inputs)
 
     def retain_grad(self) -> None:

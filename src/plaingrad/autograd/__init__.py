@@ -151,6 +151,23 @@ def backward(
                 finish()
 
 
+def backward_scalar(output: Any, retain_graph: bool | None) -> bool:
+    """``output.backward()`` for the common call (a one-element output, no
+    ``gradient``, ``inputs`` or ``create_graph``, no observers), without the
+    general path's argument handling; False (nothing done) for any other call,
+    which ``backward`` then handles, errors included."""
+    if backward_observers:
+        return False
+    data = output._data
+    node = output.grad_fn
+    if node is None or data.size != 1 or output._base is not None:
+        return False
+    ones = data.__class__(data.shape, data.dtype)
+    ones.fill(1)
+    run_backward([node], [ones], bool(retain_graph))
+    return True
+
+
 # Callables told of every ``backward`` call (``explain.narrate`` watches the
 # engine this way): each gets the output tensors and the ``inputs=`` tensors
 # (or None) before the walk and may return a callable called once it ends.

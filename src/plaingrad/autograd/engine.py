@@ -80,19 +80,22 @@ def run_backward(
     ready = [node for node in grads if node not in deps]
     anomaly = _anomaly.enabled and _anomaly.check_nan
     input_grad = prev = None
+    # bound once: this loop runs for every node of every training step
+    pop_grad, get_grad, push = grads.pop, grads.get, ready.append
+    leaf_node = AccumulateGrad
 
     # Pass 2: run each node once all of its consumers have sent their share.
     while ready:
         node = ready.pop()
-        grad = grads.pop(node, None)
+        grad = pop_grad(node, None)
         if grad is not None and node._pre_hooks:
             grad = _run_hooks(node._pre_hooks, grad)
         if capture is not None:
             if node in capture:
                 capture[node] = grad
-            if node.__class__ is AccumulateGrad:
+            if node.__class__ is leaf_node:
                 continue
-        elif node.__class__ is AccumulateGrad:
+        elif node.__class__ is leaf_node:
             if grad is not None:
                 node.accumulate(grad)
             continue
@@ -116,14 +119,14 @@ def run_backward(
             if nxt is None:
                 continue
             if input_grad is not None:
-                prev = grads.get(nxt)
+                prev = get_grad(nxt)
                 # Out of place: either side may be a view or another's array.
                 grads[nxt] = input_grad if prev is None else prev + input_grad
             left = deps[nxt] - 1
             if left:
                 deps[nxt] = left
             else:
-                ready.append(nxt)
+                push(nxt)
         # Drop our references so AccumulateGrad can tell a private array.
         input_grads = input_grad = prev = grad = None
 
@@ -132,6 +135,18 @@ def _dependencies(roots: list[Node]) -> dict[Node, int]:
     """Pass 1: how many gradients will each node receive?"""
     deps: dict[Node, int] = {}
     count = deps.get
+    if len(roots) == 1:
+        # One root (loss.backward()): nothing leads back to it in a DAG, so
+        # the walk needs no record of the roots walked.
+        stack = list(roots)
+        while stack:
+            for nxt in stack.pop()._next:
+                if nxt is not None:
+                    seen = count(nxt, 0)
+                    deps[nxt] = seen + 1
+                    if not seen and nxt._next:
+                        stack.append(nxt)
+        return deps
     # Each root is walked once, even when it is repeated or another root
     # leads to it (its consumers are counted like anyone else's).
     stack = list(dict.fromkeys(roots))

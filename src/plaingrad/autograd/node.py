@@ -158,11 +158,10 @@ class AccumulateGrad(Node):
             # result of a backward rule); copy it otherwise, so that an
             # in-place change to one .grad never shows up in another.
             # References: the engine's, ours and getrefcount's argument.
-            if not (
-                grad.flags.owndata
-                and grad.flags.writeable
-                and sys.getrefcount(grad) <= 3
-            ):
+            # (The refcount goes first: it is the cheapest test.)
+            if sys.getrefcount(grad) > 3 or grad.base is not None:
+                grad = grad.copy()
+            elif not grad.flags.writeable:
                 grad = grad.copy()
             leaf._grad = leaf._wrap_grad(grad)
         else:
@@ -286,7 +285,8 @@ def _saved_sources(saved: tuple, inputs: tuple, out: Any, result: Any) -> tuple:
     for array in saved:
         for t in inputs:
             if t._data is array:
-                sources.append((t, t._version))
+                counter = t._vc  # t._version without the property call
+                sources.append((t, 0 if counter is None else counter[0]))
                 break
         else:
             if array is out:
@@ -307,19 +307,29 @@ def _drop_unneeded(ctx: Any, inputs: tuple) -> tuple:
     backward passes, is not an error."""
     needed_for = ctx._saved_for
     nxt = ctx._next
-    sources = list(ctx._saved_from)
+    # Every input wants its gradient and each is read by some: nothing to drop.
+    if None not in nxt and (needed_for == "others" or () not in needed_for):
+        return ctx._saved_from
+    sources = ctx._saved_from
+    kept = None
     for k, source in enumerate(sources):
         if source is None:
             continue
         for i, t in enumerate(inputs):
             if t is source[0]:
-                users = [j for j in range(len(nxt)) if j != i]
-                if needed_for != "others":
-                    users = needed_for[i]
-                if not any(nxt[j] is not None for j in users):
-                    sources[k] = None
+                # "others": every input's gradient but its own reads it
+                others = needed_for == "others"
+                users = range(len(nxt)) if others else needed_for[i]
+                skip = i if others else -1
+                for j in users:
+                    if j != skip and nxt[j] is not None:
+                        break
+                else:
+                    if kept is None:
+                        kept = list(sources)
+                    kept[k] = None
                 break
-    return tuple(sources)
+    return sources if kept is None else tuple(kept)
 
 
 def _view_source(array: Any, owner: Any, inputs: tuple, result: Any) -> Any:
@@ -350,7 +360,8 @@ def check_saved_versions(node: Node) -> None:
             if tensor is None:
                 continue
             producer = node  # a saved output is named after the saving node
-        now = tensor._version
+        counter = tensor._vc  # tensor._version without the property call
+        now = 0 if counter is None else counter[0]
         if now != version:
             raise RuntimeError(_modified_message(tensor, now, version, producer))
 

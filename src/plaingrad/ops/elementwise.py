@@ -68,6 +68,18 @@ class Sub(Op):
         return grad_output.sum_to_size(shape_a), grad_b
 
 
+@errstate(invalid="ignore")  # as a decorator it costs half a `with` block
+def _mul_grads(grad_output: Any, a: Any, b: Any, nxt: tuple) -> tuple:
+    """Mul's gradients ``(grad_output * b, grad_output * a)``, each summed to
+    its input's shape, None where an input needs none."""
+    grad_a = grad_b = None
+    if nxt[0] is not None:
+        grad_a = unbroadcast(grad_output * b, a.shape)
+    if nxt[1] is not None:
+        grad_b = unbroadcast(grad_output * a, b.shape)
+    return grad_a, grad_b
+
+
 class Mul(Op):
     _name = "MulBackward0"
     _saved_for = "others"
@@ -82,13 +94,7 @@ class Mul(Op):
         # d(ab)/da = b, d(ab)/db = a (an inf gradient times 0 is NaN, silently
         # as in PyTorch: a division's double backward at 0 meets it)
         a, b = ctx.saved_tensors
-        grad_a = grad_b = None
-        with errstate(invalid="ignore"):
-            if ctx._next[0] is not None:
-                grad_a = unbroadcast(grad_output * b, a.shape)
-            if ctx._next[1] is not None:
-                grad_b = unbroadcast(grad_output * a, b.shape)
-        return grad_a, grad_b
+        return _mul_grads(grad_output, a, b, ctx._next)
 
     @staticmethod
     def backward_graph(ctx, grad_output):

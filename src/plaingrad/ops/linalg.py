@@ -131,6 +131,8 @@ class Baddbmm(Addmm):
 def _rows(value):
     """``value`` as ``(rows, last dimension)``; spelled out rather than
     ``reshape(-1, n)``, which cannot tell the rows when ``n`` is 0."""
+    if value.ndim == 2:
+        return value
     rows = 1
     for size in value.shape[:-1]:
         rows *= size
@@ -154,17 +156,18 @@ class Linear(Op):
     def backward(ctx, grad_output):
         # y = x W^T + b: dy/dx = G W, dy/dW = G^T x, dy/db = sum of G over rows
         x, weight = ctx.saved_tensors
-        next_x, next_w = ctx._next[0], ctx._next[1]
+        nxt = ctx._next
+        has_bias = len(nxt) > 2
         grad_x = grad_w = grad_b = None
-        if next_x is not None:
+        if nxt[0] is not None:
             grad_x = grad_output @ weight
-        if next_w is not None or len(ctx._next) > 2:
+        if nxt[1] is not None or has_bias:
             g2 = _rows(grad_output)
-            if next_w is not None:
+            if nxt[1] is not None:
                 grad_w = g2.T @ _rows(x)
-            if len(ctx._next) > 2 and ctx._next[2] is not None:
+            if has_bias and nxt[2] is not None:
                 grad_b = xp.add.reduce(g2, axis=0)
-        if len(ctx._next) > 2:
+        if has_bias:
             return grad_x, grad_w, grad_b
         return grad_x, grad_w
 

@@ -8,6 +8,7 @@ removed so that NumPy broadcasting lines up.
 
 from __future__ import annotations
 
+import math
 from collections import namedtuple
 from typing import Any
 
@@ -21,6 +22,11 @@ from ._util import normalize_dims, to_float
 
 # The (values, indices) pair returned by max(dim) and min(dim).
 ValuesIndices = namedtuple("ValuesIndices", ["values", "indices"])
+
+
+# Sum's gradient fills a new array up to this many elements (64 KiB of
+# float32); larger ones get a broadcast view, as PyTorch's expand, to spare memory.
+_FILL_LIMIT = 16384
 
 
 def _expand_back(grad: Any, axes: tuple | None, keepdim: bool) -> Any:
@@ -61,7 +67,14 @@ class Sum(Op):
     def backward(ctx, grad_output):
         # d(sum a)/da_i = 1 for every summed element
         grad = _expand_back(grad_output, ctx.axes, ctx.keepdim)
-        return xp.broadcast_to(grad, ctx.shape)
+        shape = ctx.shape
+        if math.prod(shape) <= _FILL_LIMIT:
+            # small: a filled array costs a third of broadcast_to's view, and
+            # being its own, a leaf can keep it as .grad without a copy
+            filled = xp.empty(shape, grad.dtype)
+            filled[...] = grad
+            return filled
+        return xp.broadcast_to(grad, shape)
 
     @staticmethod
     def backward_graph(ctx, grad_output):

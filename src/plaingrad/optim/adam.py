@@ -87,6 +87,9 @@ class Adam(Optimizer):
         decoupled = decay and group.get("decoupled_weight_decay")
         shrink = 1 - lr * decay if decoupled else None
         l2 = 0 if decoupled else decay
+        if not (amsgrad or maximize or decay) and len(params) > 1:
+            if self._update_flat(group, params, lr, (beta1, beta2), eps):
+                return
         for p in params:
             data = p._data
             grad = effective_grad(p, maximize, l2)
@@ -114,3 +117,96 @@ class Adam(Optimizer):
             denom *= step_size
             data -= denom
             p._version += 1
+
+    def _update_flat(
+        self, group: dict, params: list, lr: float, betas: tuple, eps: float
+    ) -> bool:
+        """The plain Adam step (no decay, amsgrad or maximize) for all of
+        ``params`` at once, foreach-style: the moments of the group live in two
+        flat buffers (each state tensor holds a view of its slice), so that the
+        update is a dozen NumPy calls on the whole group instead of a dozen per
+        parameter. The arithmetic is the per-parameter rule's, element for
+        element. False (nothing changed) when it does not apply: mixed dtypes,
+        or parameters whose step counts differ."""
+        beta1, beta2 = betas
+        flat = self._flat_moments(group, params)
+        if flat is None:
+            return False
+        m, v, g, work, views = flat
+        states = [self.state[p] for p in params]
+        counts = [float(state["step"]._data) for state in states]
+        if counts.count(counts[0]) != len(counts):
+            return False
+        for state in states:
+            t = count_step(state)
+        np.concatenate([p.grad._data.reshape(-1) for p in params], out=g)
+        # m = b1 m + (1 - b1) g ;  v = b2 v + (1 - b2) g^2, in place
+        m *= beta1
+        np.multiply(g, 1 - beta1, out=work)
+        m += work
+        v *= beta2
+        np.multiply(g, g, out=work)
+        work *= 1 - beta2
+        v += work
+        step_size = lr / (1 - beta1**t)
+        # p -= step_size * m / (sqrt(v) / sqrt(1 - b2^t) + eps)
+        denom = np.sqrt(v, out=work)
+        denom /= math.sqrt(1 - beta2**t)
+        denom += eps
+        np.divide(m, denom, out=denom)
+        denom *= step_size
+        for p, (start, stop) in zip(params, views):
+            p._data -= denom[start:stop].reshape(p._data.shape)
+            p._version += 1
+        return True
+
+    def _flat_moments(self, group: dict, params: list) -> tuple | None:
+        """The group's flat ``(exp_avg, exp_avg_sq, grad, scratch, slices)``
+        buffers, made on first use or when the states changed since (a
+        ``load_state_dict``, a parameter without a step); None when the
+        parameters' dtypes differ."""
+        cache = self.__dict__.setdefault("_flat_cache", {})
+        entry = cache.get(id(group))
+        if entry is not None:
+            owner, members, buffers, arrays = entry
+            if owner is group and len(members) == len(params):
+                state_get = self.state.get
+                for p, q, (avg, avg_sq) in zip(params, members, arrays):
+                    state = state_get(p)
+                    if (
+                        p is not q
+                        or state is None
+                        or state["exp_avg"]._data is not avg
+                        or state["exp_avg_sq"]._data is not avg_sq
+                    ):
+                        break
+                else:
+                    return buffers
+        dtype = params[0]._data.dtype
+        if any(p._data.dtype != dtype for p in params):
+            return None
+        states = [self._state_of(p, ("exp_avg", "exp_avg_sq")) for p in params]
+        for state in states:
+            for key in ("exp_avg", "exp_avg_sq"):
+                if state[key]._data.dtype != dtype:
+                    return None
+        sizes = [p._data.size for p in params]
+        total = sum(sizes)
+        m = np.empty(total, dtype)
+        v = np.empty(total, dtype)
+        slices, arrays, start = [], [], 0
+        for p, state, size in zip(params, states, sizes):
+            stop = start + size
+            shape = p._data.shape
+            # the state tensors keep their values but now hold views of the
+            # flat buffers (the same Tensor objects, for whoever holds them)
+            m[start:stop] = state["exp_avg"]._data.reshape(-1)
+            v[start:stop] = state["exp_avg_sq"]._data.reshape(-1)
+            state["exp_avg"]._data = m[start:stop].reshape(shape)
+            state["exp_avg_sq"]._data = v[start:stop].reshape(shape)
+            arrays.append((state["exp_avg"]._data, state["exp_avg_sq"]._data))
+            slices.append((start, stop))
+            start = stop
+        buffers = (m, v, np.empty(total, dtype), np.empty(total, dtype), slices)
+        cache[id(group)] = (group, list(params), buffers, arrays)
+        return buffers

@@ -203,12 +203,13 @@ class Optimizer:
         """Reset every parameter's gradient (to None by default)."""
         for group in self.param_groups:
             for p in group["params"]:
-                if p.grad is None:
+                grad = p._grad
+                if grad is None:
                     continue
                 if set_to_none:
-                    p.grad = None
+                    p._grad = None  # None needs none of the setter's checks
                 else:
-                    p.grad._data.fill(0)
+                    grad._data.fill(0)
 
     def step(self, closure: Callable | None = None) -> Any:
         """Update every parameter that has a gradient; returns the closure's loss.
@@ -318,7 +319,13 @@ class Optimizer:
 
     def __getstate__(self) -> dict:
         # Hooks are often lambdas: as PyTorch, they are not pickled or copied.
-        return {k: v for k, v in self.__dict__.items() if k not in _HOOK_DICTS}
+        # Adam's flat moment buffers (adam.py) are rebuilt rather than copied:
+        # a copied view would no longer share the copied buffer's memory.
+        return {
+            k: v
+            for k, v in self.__dict__.items()
+            if k not in _HOOK_DICTS and k != "_flat_cache"
+        }
 
     def __setstate__(self, state: dict) -> None:
         self.__dict__.update(state)
