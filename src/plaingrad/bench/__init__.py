@@ -8,7 +8,9 @@ library in fresh processes of its own (``worker`` is the inside of one), with
 alternating rounds; ``report`` takes the medians and ratios, checks that all
 libraries computed the same losses, and renders the table as text, JSON and
 Markdown. ``plaingrad bench`` (``cli/bench_cmd.py``) and
-``benchmarks/bench.py`` run it.
+``benchmarks/bench.py`` run it. ``scaling`` (``plaingrad bench --scaling``)
+times an MLP's step against batch size and depth, records peak memory against
+depth, fits straight lines and plots them.
 
 This package imports nothing of plaingrad's library: a PyTorch worker loads it
 without plaingrad.
@@ -16,6 +18,7 @@ without plaingrad.
 
 from __future__ import annotations
 
+from . import scaling
 from .report import markdown, summarize, text
 from .suite import BY_NAME, WORKLOADS, Workload, parse_workloads, run_suite
 
@@ -26,6 +29,7 @@ __all__ = [
     "markdown",
     "parse_workloads",
     "run_suite",
+    "scaling",
     "summarize",
     "text",
 ]

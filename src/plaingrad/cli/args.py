@@ -503,3 +503,17 @@ def _add_bench(commands: argparse._SubParsersAction, parser: _Parser) -> None:
     bench.add_argument(
         "--markdown", metavar="PATH", help="also write the table as Markdown"
     )
+    bench.add_argument(
+        "--scaling",
+        action="store_true",
+        help="instead of the suite, time an MLP's SGD step against batch size "
+        "(1-4096) and depth (1-64 layers), record peak memory against depth, "
+        "and fit straight lines (R², intercept = fixed cost per step); "
+        "threads default to 1 here, rounds to 3 and repeats to 5 (with "
+        "--quick: 1 round, 3 blocks, 5 batch sizes, 3 depths)",
+    )
+    bench.add_argument(
+        "--plot-dir",
+        metavar="DIR",
+        help="with --scaling: write the figures as PNGs here (needs matplotlib)",
+    )

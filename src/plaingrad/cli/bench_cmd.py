@@ -2,7 +2,9 @@
 
 Runs ``plaingrad.bench`` (W1-W6, the transformer layer and import time, on
 plaingrad, PyTorch and the hand-written NumPy reference, each in fresh
-processes), prints the table and writes it as JSON and Markdown when asked.
+processes), prints the table and writes it as JSON and Markdown when asked;
+``--scaling`` runs ``plaingrad.bench.scaling`` instead (and ``--plot-dir``
+writes its PNGs).
 Missed targets are results, not failures: the status is 0 unless a library
 computed different losses from the others or a workload failed to run (1).
 """
@@ -21,6 +23,10 @@ PROG = "plaingrad bench"
 
 def run_bench(args: argparse.Namespace) -> int:
     """Run the suite as ``args`` asks; returns the exit status."""
+    if getattr(args, "scaling", False):
+        return run_scaling_cmd(args)
+    if getattr(args, "plot_dir", None):
+        return _fail(PROG, "argument --plot-dir: only with --scaling", EXIT_USAGE)
     from ..bench import markdown as to_markdown
     from ..bench import parse_workloads, run_suite, summarize, text
 
@@ -60,6 +66,63 @@ def run_bench(args: argparse.Namespace) -> int:
             message = f"cannot write {path!r}: {error.strerror or error}"
             return _fail(PROG, message, EXIT_FAILURE)
         written.append(path)
+    if written:
+        print(f"Saved {', '.join(written)}")
+    if summary["mismatches"] or summary["errors"]:
+        return EXIT_FAILURE
+    return EXIT_OK
+
+
+def run_scaling_cmd(args: argparse.Namespace) -> int:
+    """``plaingrad bench --scaling``: the scaling figures; the exit status.
+
+    One BLAS thread unless ``--threads`` says otherwise: on a shared machine
+    a second thread waiting for a busy core makes single points 10-100x slower,
+    which no straight line survives.
+    """
+    from ..bench import scaling
+
+    spec = scaling.QUICK if args.quick else scaling.FULL
+    rounds = args.rounds or (1 if args.quick else 3)
+    repeats = args.repeats or (3 if args.quick else 5)
+    threads = args.threads or 1
+    progress = None
+    if sys.stderr.isatty():
+
+        def progress(message: str) -> None:
+            print(f"\r{message:<50}", end="", file=sys.stderr, flush=True)
+
+    raw = scaling.run_scaling(
+        spec, rounds, repeats, threads, quick=args.quick, progress=progress
+    )
+    if progress is not None:
+        print("\r" + " " * 50 + "\r", end="", file=sys.stderr, flush=True)
+    summary = scaling.summarize(raw)
+    summary["raw"] = raw
+    sys.stdout.write(scaling.text(summary))
+    written = []
+    for path, content in (
+        (args.json, lambda: json.dumps(summary, indent=1, ensure_ascii=False) + "\n"),
+        (args.markdown, lambda: scaling.text(summary, markdown=True)),
+    ):
+        if path is None:
+            continue
+        try:
+            with open(path, "w", encoding="utf-8") as file:
+                file.write(content())
+        except OSError as error:
+            message = f"cannot write {path!r}: {error.strerror or error}"
+            return _fail(PROG, message, EXIT_FAILURE)
+        written.append(path)
+    if args.plot_dir is not None:
+        try:
+            written += scaling.plot(summary, args.plot_dir)
+        except ImportError:
+            message = "--plot-dir needs matplotlib: pip install 'plaingrad[plot]'"
+            return _fail(PROG, message, EXIT_FAILURE)
+        except OSError as error:
+            message = f"cannot write to {args.plot_dir!r}: {error.strerror or error}"
+            return _fail(PROG, message, EXIT_FAILURE)
     if written:
         print(f"Saved {', '.join(written)}")
     if summary["mismatches"] or summary["errors"]:
