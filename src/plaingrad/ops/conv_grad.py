@@ -79,6 +79,8 @@ def _conv(x: Any, weight: Any, geo: _Geometry) -> Any:
 
 def _conv_input_grad(grad_output: Any, wmat: Any, geo: _Geometry) -> Any:
     """T(G, W) = dC/dx^T G, 4-D: windows of W^T G added back with col2im."""
+    if geo.stride == (1, 1) and xp.isfinite(wmat).all():
+        return _conv_input_grad_wide(grad_output, wmat, geo)
     n = grad_output.shape[0]
     _, c, h, w = geo.xshape
     _, cg, kh, kw = geo.wshape
@@ -90,6 +92,38 @@ def _conv_input_grad(grad_output: Any, wmat: Any, geo: _Geometry) -> Any:
     size = (h + top + bottom, w + left + right)
     grad_input = col2im(grad_cols, size, geo.stride, geo.dilation)
     return unpad(grad_input.reshape(n, c, *size), geo.padding, (h, w))
+
+
+def _conv_input_grad_wide(grad_output: Any, wmat: Any, geo: _Geometry) -> Any:
+    """``_conv_input_grad`` for stride 1, with rows as wide as the padded input.
+
+    G is widened with zero columns to the padded width, so that every kernel
+    offset's share of W^T G lands on one contiguous run of the flattened
+    padded input: kH * kW long 1-D adds instead of N * C * oH short ones. The
+    widened columns are zeros times a finite W, so what they add is zero.
+    """
+    n = grad_output.shape[0]
+    _, c, h, w = geo.xshape
+    o, cg, kh, kw = geo.wshape
+    (top, bottom), (left, right) = geo.padding
+    (dh, dw), g = geo.dilation, geo.groups
+    oh, ow = geo.out
+    size = (h + top + bottom, w + left + right)
+    wide = size[1]
+    gmat = xp.zeros((n, o, oh, wide), dtype=grad_output.dtype)
+    gmat[..., :ow] = grad_output
+    gmat = gmat.reshape(n, g, o // g, oh * wide).transpose(1, 0, 2, 3)
+    # (g, N, C/g * kH * kW, oH * Wp) -> (N, g, C/g, kH, kW, oH * Wp)
+    grad_cols = xp.swapaxes(wmat, -1, -2) @ gmat
+    grad_cols = grad_cols.reshape(g, n, cg, kh, kw, oh * wide).swapaxes(0, 1)
+    rows = max(size[0], oh + dh * (kh - 1))
+    flat = xp.zeros((n, g, cg, rows * wide + dw * (kw - 1)), dtype=grad_cols.dtype)
+    for i in range(kh):
+        for j in range(kw):
+            start = i * dh * wide + j * dw
+            flat[..., start : start + oh * wide] += grad_cols[:, :, :, i, j]
+    grad_input = flat[..., : size[0] * wide].reshape(n, c, *size)
+    return unpad(grad_input, geo.padding, (h, w))
 
 
 def _conv_weight_grad(cols: Any, grad_output: Any, geo: _Geometry) -> Any:

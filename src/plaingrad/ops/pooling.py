@@ -72,6 +72,38 @@ def _window_max(windows: Any) -> tuple[Any, Any]:
     return out, where
 
 
+def _tiled_max(x: Any, kernel: tuple, size: tuple) -> tuple[Any, Any] | None:
+    """Max pooling with windows that tile the input (stride = kernel, no padding).
+
+    One strided slice per kernel offset (kH * kW of them, each (*, oH, oW)):
+    elementwise maxima, then the first offset holding the maximum, row by row.
+    Much faster than reducing a window view over a short last axis. Returns
+    None when a window holds a NaN (PyTorch takes the last NaN; the general
+    path handles that).
+    """
+    (kh, kw), (oh, ow) = kernel, size
+    w = x.shape[-1]
+    taps = [
+        x[..., i : oh * kh : kh, j : ow * kw : kw] for i in range(kh) for j in range(kw)
+    ]
+    out = taps[0].copy()
+    for tap in taps[1:]:
+        xp.maximum(out, tap, out=out)
+    if out.dtype.kind == "f" and xp.isnan(out).any():
+        return None
+    # code = the first offset p with taps[p] == out: c_p = (taps[p] != out) *
+    # (1 + c_{p+1}), from the last offset (c = 0) back to the first
+    code = xp.zeros(out.shape, dtype=np.uint8 if len(taps) < 256 else np.intp)
+    for p in range(len(taps) - 2, -1, -1):
+        code += 1
+        code *= taps[p] != out
+    offsets = xp.asarray([i * w + j for i in range(kh) for j in range(kw)])
+    corners = xp.arange(oh)[:, None] * (kh * w) + xp.arange(ow) * kw
+    indices = xp.take(offsets.astype(np.int64), code)
+    indices += corners
+    return out, indices
+
+
 class MaxPool2D(Op):
     _name = "MaxPool2DWithIndicesBackward0"
 
@@ -81,6 +113,13 @@ class MaxPool2D(Op):
         h, w = x.shape[-2:]
         (kh, kw), (sh, sw), (ph, pw), (dh, dw) = kernel_size, stride, padding, dilation
         oh, ow = size
+        tiled = (sh, sw) == (kh, kw) and not ph and not pw and (dh, dw) == (1, 1)
+        if tiled and oh * kh <= h and ow * kw <= w and x.dtype.kind in "fiu":
+            found = _tiled_max(x, kernel_size, size)
+            if found is not None:
+                ctx.save_for_backward(found[1])
+                ctx.shape, ctx.unique = x.shape, True
+                return found
         # ceil_mode's last window may run past the padding: pad it too
         bottom = max(ph, (oh - 1) * sh + dh * (kh - 1) + 1 - ph - h)
         right = max(pw, (ow - 1) * sw + dw * (kw - 1) + 1 - pw - w)
