@@ -32,8 +32,15 @@ from typing import Any
 import numpy as np
 
 from . import report
-from .suite import LIBRARIES, _child, availability
-from .workloads import SEED, init_weights, load_weights, mlp, timed_blocks
+from .suite import LIBRARIES, availability, run_worker
+from .workloads import (
+    SEED,
+    init_weights,
+    load_weights,
+    mlp,
+    timed_blocks,
+    training_step,
+)
 
 TARGET_R2 = 0.98
 LIBRARY_ORDER = tuple(lib for lib in LIBRARIES if lib != "numpy")
@@ -138,18 +145,7 @@ def _training_step(
     x = lib.from_numpy(rng.standard_normal((batch, width)).astype(np.float32))
     y = lib.from_numpy(rng.standard_normal((batch, width)).astype(np.float32))
     optimizer = lib.optim.SGD(model.parameters(), lr=lr)
-    loss_fn = lib.nn.MSELoss()
-
-    def step() -> Any:
-        loss = loss_fn(model(x), y)
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
-        return loss
-
-    with lib.no_grad():
-        first = loss_fn(model(x), y).item()
-    return step, first
+    return training_step(lib, model, optimizer, lib.nn.MSELoss(), x, y)
 
 
 def time_point(
@@ -208,24 +204,8 @@ def main(argv: Sequence[str]) -> int:
     return 0
 
 
-# A PyTorch process loads plaingrad.bench from an empty stand-in package, so
-# that plaingrad's own __init__ (and the library) never runs there.
-_BOOT = """\
-import sys, types
-if {stub}:
-    package = types.ModuleType("plaingrad")
-    package.__path__ = [{path!r}]
-    sys.modules["plaingrad"] = package
-from plaingrad.bench.scaling import main
-sys.exit(main(sys.argv[1:]))
-"""
-
-
 def _run(job: dict[str, Any], threads: int | None) -> dict[str, Any]:
-    package = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    code = _BOOT.format(stub=job["library"] != "plaingrad", path=package)
-    ok, out = _child(code, [json.dumps(job)], threads)
-    return json.loads(out) if ok else {"library": job["library"], "error": out}
+    return run_worker(job, threads, module="scaling")
 
 
 # ------------------------------------------------------------------ the runner

@@ -142,7 +142,7 @@ if {stub}:
     package = types.ModuleType("plaingrad")
     package.__path__ = [{path!r}]
     sys.modules["plaingrad"] = package
-from plaingrad.bench.worker import main
+from plaingrad.bench.{module} import main
 sys.exit(main(sys.argv[1:]))
 """
 
@@ -181,9 +181,13 @@ def _child(code: str, args: list[str], threads: int | None) -> tuple[bool, str]:
     return True, done.stdout.strip().splitlines()[-1]
 
 
-def run_worker(job: dict[str, Any], threads: int | None) -> dict[str, Any]:
-    """One fresh process running ``job`` (see ``worker``); its result."""
-    code = _BOOT.format(stub=job["library"] != "plaingrad", path=_PACKAGE_DIR)
+def run_worker(
+    job: dict[str, Any], threads: int | None, module: str = "worker"
+) -> dict[str, Any]:
+    """One fresh process running ``job`` through ``plaingrad.bench.<module>``'s
+    ``main`` (``worker``, or ``scaling``); its result."""
+    library = job["library"]
+    code = _BOOT.format(stub=library != "plaingrad", path=_PACKAGE_DIR, module=module)
     ok, out = _child(code, [json.dumps(job)], threads)
     return json.loads(out) if ok else {"library": job["library"], "error": out}
 

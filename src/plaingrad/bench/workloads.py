@@ -206,7 +206,9 @@ def load_same_weights(lib: Any, model: Any) -> None:
     load_weights(lib, model, init_like(shapes))
 
 
-def _train(lib: Any, model: Any, optimizer: Any, loss_fn: Any, x: Any, y: Any):
+def training_step(
+    lib: Any, model: Any, optimizer: Any, loss_fn: Any, x: Any, y: Any
+) -> tuple[Any, float]:
     """A training-step function and the loss before any step."""
 
     def step() -> Any:
@@ -236,7 +238,7 @@ def xor_program(lib: Any, steps: int, repeats: int) -> dict[str, float]:
     model = mlp(lib, XOR_SIZES)
     load_weights(lib, model, init_weights(XOR_SIZES))
     optimizer = lib.optim.Adam(model.parameters(), lr=XOR_LR)
-    step, first = _train(lib, model, optimizer, lib.nn.MSELoss(), x, y)
+    step, first = training_step(lib, model, optimizer, lib.nn.MSELoss(), x, y)
     seconds, loss = timed_blocks(step, steps, repeats)
     return _result(seconds, first, loss.item())
 
@@ -295,7 +297,7 @@ def mlp_program(lib: Any, steps: int, repeats: int) -> dict[str, float]:
     load_weights(lib, model, init_weights(MLP_SIZES))
     optimizer = lib.optim.SGD(model.parameters(), lr=MLP_LR)
     x, y = lib.from_numpy(x_np), lib.from_numpy(y_np)
-    step, first = _train(lib, model, optimizer, lib.nn.CrossEntropyLoss(), x, y)
+    step, first = training_step(lib, model, optimizer, lib.nn.CrossEntropyLoss(), x, y)
     seconds, loss = timed_blocks(step, steps, repeats)
     return _result(seconds, first, loss.item())
 
@@ -307,7 +309,7 @@ def cnn_program(lib: Any, steps: int, repeats: int) -> dict[str, float]:
     load_same_weights(lib, model)
     optimizer = lib.optim.SGD(model.parameters(), lr=CNN_LR)
     x, y = lib.from_numpy(x_np), lib.from_numpy(y_np)
-    step, first = _train(lib, model, optimizer, lib.nn.CrossEntropyLoss(), x, y)
+    step, first = training_step(lib, model, optimizer, lib.nn.CrossEntropyLoss(), x, y)
     seconds, loss = timed_blocks(step, steps, repeats)
     return _result(seconds, first, loss.item())
 
@@ -320,7 +322,7 @@ def transformer_program(lib: Any, steps: int, repeats: int) -> dict[str, float]:
     model = transformer_layer(lib)
     load_same_weights(lib, model)
     optimizer = lib.optim.Adam(model.parameters(), lr=TRANSFORMER_LR)
-    step, first = _train(lib, model, optimizer, lib.nn.MSELoss(), x, y)
+    step, first = training_step(lib, model, optimizer, lib.nn.MSELoss(), x, y)
     seconds, loss = timed_blocks(step, steps, repeats)
     return _result(seconds, first, loss.item())
 
