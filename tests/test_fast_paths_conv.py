@@ -96,3 +96,25 @@ def test_an_infinite_weight_gives_torch_s_nans_in_the_input_gradient():
     torch.nn.functional.conv2d(tx, torch.tensor(w)).backward(torch.tensor(grad))
     pg.nn.functional.conv2d(px, pg.tensor(w)).backward(pg.tensor(grad))
     np.testing.assert_array_equal(px.grad.numpy(), tx.grad.numpy())
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("fill", [None, np.nan, np.inf])
+def test_relu_backward_equals_torch_bit_for_bit(dtype, fill):
+    """The product path for finite gradients, and where for NaN or Inf ones:
+    torch's values, its zeros' signs, and its NaNs kept out at a <= 0."""
+    torch = import_torch()
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal((6, 7)).astype(dtype)
+    x[0, :3] = 0.0
+    grad = rng.standard_normal((6, 7)).astype(dtype)
+    if fill is not None:
+        grad[x <= 0] = fill
+        grad[1, 1] = fill  # and one where the input is positive, if it is
+    ours, theirs = pg.tensor(x, requires_grad=True), torch.tensor(x, requires_grad=True)
+    pg.relu(ours).backward(pg.tensor(grad))
+    torch.relu(theirs).backward(torch.tensor(grad))
+    got, expected = ours.grad.numpy(), theirs.grad.numpy()
+    assert got.dtype == expected.dtype
+    np.testing.assert_array_equal(got, expected)
+    assert np.array_equal(np.signbit(got), np.signbit(expected))
