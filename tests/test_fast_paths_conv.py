@@ -100,17 +100,19 @@ def test_an_infinite_weight_gives_torch_s_nans_in_the_input_gradient():
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("fill", [None, np.nan, np.inf])
-def test_relu_backward_equals_torch_bit_for_bit(dtype, fill):
+@pytest.mark.parametrize("shape", [(64, 70), (6, 7), ()])
+def test_relu_backward_equals_torch_bit_for_bit(dtype, fill, shape):
     """The product path for finite gradients, and where for NaN or Inf ones:
     torch's values, its zeros' signs, and its NaNs kept out at a <= 0."""
     torch = import_torch()
     rng = np.random.default_rng(5)
-    x = rng.standard_normal((6, 7)).astype(dtype)
-    x[0, :3] = 0.0
-    grad = rng.standard_normal((6, 7)).astype(dtype)
+    # (64, 70) takes the product (4096 elements and up), the others where
+    x = np.asarray(rng.standard_normal(shape), dtype=dtype)
+    x.reshape(-1)[:3] = 0.0
+    grad = np.asarray(rng.standard_normal(shape), dtype=dtype)
     if fill is not None:
         grad[x <= 0] = fill
-        grad[1, 1] = fill  # and one where the input is positive, if it is
+        grad.reshape(-1)[-1] = fill  # and one more, wherever it falls
     ours, theirs = pg.tensor(x, requires_grad=True), torch.tensor(x, requires_grad=True)
     pg.relu(ours).backward(pg.tensor(grad))
     torch.relu(theirs).backward(torch.tensor(grad))
