@@ -265,8 +265,9 @@ def __getattr__(name: str) -> object:
 
     if name in ("explain", "lens", "onnx", "io"):
         return importlib.import_module(f".{name}", __name__)
-    if name in ("load", "save"):
-        value = getattr(importlib.import_module(".io", __name__), name)
+    if name in ("load", "save", "compile"):
+        home = "._compile" if name == "compile" else ".io"
+        value = getattr(importlib.import_module(home, __name__), name)
         globals()[name] = value  # found directly from now on
         return value
     raise AttributeError(f"module 'plaingrad' has no attribute {name!r}")

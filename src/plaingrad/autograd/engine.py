@@ -55,6 +55,10 @@ from .anomaly_mode import _anomaly, check_gradients
 from .grad_mode import _mode
 from .node import _FREED, _SECOND_BACKWARD, AccumulateGrad, Node, check_saved_versions
 
+# True while a backward collects gradients for ``autograd.grad`` instead of
+# adding them into ``.grad`` (compiled kernels then return new arrays)
+capturing = False
+
 
 def run_backward(
     roots: list[Node],
@@ -71,6 +75,8 @@ def run_backward(
         capture: when given (``autograd.grad``), the total gradient arriving at
             each of these nodes is stored here and no leaf ``.grad`` changes.
     """
+    global capturing
+    capturing = capture is not None
     deps = _dependencies(roots)
 
     grads: dict[Node, Any] = {}

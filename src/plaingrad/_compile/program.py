@@ -1,0 +1,292 @@
+"""A recorded call turned into a program that replays without a graph.
+
+``Program`` holds, for each recorded op, a node object made once (the op's own
+class, as ``Op.apply`` makes one per call) whose forward and backward rules it
+calls directly on arrays. A replay builds no node and wraps no intermediate
+result in a Tensor: the ops read their inputs from the call's arguments, from
+the parameters (read afresh, so an optimizer step is seen) and from the
+arrays of the ops before them, and the ops that have a kernel in
+``kernels.py`` write into arrays allocated once, at the first replay.
+
+The backward pass is one node, ``CompiledBackward``, made once with the
+program: its edges lead to the parameters and arguments that need a gradient,
+and its rule runs the ops' backward rules in the order the engine would run
+their nodes (worked out once, by the engine's own walk, in ``_schedule``), so
+that every sum of gradients is added in the same order and the results are
+bitwise those of the eager step.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from weakref import ref as _weakref
+
+from ..autograd.grad_mode import _mode
+from ..autograd.node import _FREED, _SECOND_BACKWARD, Node, _edge
+from ..tensor import _wrap
+from . import kernels
+
+
+class _Wanted(Node):
+    """Stands in an op node's edges: the op's backward rule only asks whether
+    an input wants a gradient (``ctx._next[i] is not None``)."""
+
+    _name = "Wanted"
+
+
+_WANTED = _Wanted()
+
+
+class CompiledBackward(Node):
+    """The backward node of a replayed call (one per program, reused)."""
+
+    _name = "CompiledFunctionBackward"
+
+    def __init__(self, program: Program) -> None:
+        self.program = program
+
+    @staticmethod
+    def backward(ctx: Any, grad_output: Any) -> tuple:
+        if ctx._saved is _FREED:
+            raise RuntimeError(_SECOND_BACKWARD)
+        return ctx.program.run_backward(grad_output)
+
+
+class Program:
+    """The replayable form of one recording (see the module docstring)."""
+
+    def __init__(self, recording: Any, outputs: list, static: bool) -> None:
+        steps = recording.steps
+        self.static = static
+        self.n = len(steps)
+        self.ctxs = []
+        self.refs = []  # per step: per input, (kind, value)
+        self.options = []
+        self.kernels = []
+        externals: list = []
+        for step in steps:
+            ctx = step.cls.__new__(step.cls)
+            if step.needs is not None:
+                ctx._next = tuple(_WANTED if w else None for w in step.needs)
+            self.ctxs.append(ctx)
+            refs = []
+            for source in step.inputs:
+                kind = source[0]
+                if kind == "ext":
+                    if not any(source[1] is t for t in externals):
+                        externals.append(source[1])
+                    refs.append(("ext", source[1]))
+                elif kind == "const":
+                    refs.append(("const", source[1]))
+                elif kind == "arg":
+                    refs.append(("arg", source[1]))
+                else:
+                    refs.append(("slot", source[1], source[2]))
+            self.refs.append(refs)
+            self.options.append(step.options)
+            self.kernels.append(kernels.find(step, refs))
+        self.externals = externals
+        # the guard of the tensors kept outside: same shape, dtype, grad flag
+        self.external_guard = [
+            (t, t._data.shape, t._data.dtype, t._requires_grad) for t in externals
+        ]
+        self.outputs = outputs  # per output: ("slot", s, k) or ("arg", i)
+        self.n_outs = [step.n_out for step in steps]
+        self.node = None
+        root = outputs[0] if outputs else None
+        if root is not None and root[0] == "slot" and steps[root[1]].needs:
+            self.root = root[1]
+            self._schedule(steps)
+            self._build_backward()
+            self.node = CompiledBackward(self)
+        self._build_forward()
+        self.single = True
+        self._last = None  # a weak reference to the last differentiable output
+
+    # --------------------------------------------------------------- backward
+
+    def _schedule(self, steps: list) -> None:
+        """The order in which the engine would run the recorded nodes, and
+        where each gradient goes: the engine's walk (``run_backward``) done
+        once on the recorded graph, with the same stack and the same edges."""
+        terminals: dict[Any, int] = {}  # ("ext", id) or ("arg", i) -> index
+        self.terminal_refs: list = []
+        edges: list[list] = []
+        for s, step in enumerate(steps):
+            targets: list = []
+            for j, ref in enumerate(self.refs[s]):
+                if step.needs is None or not step.needs[j]:
+                    targets.append(None)
+                    continue
+                if ref[0] == "slot":
+                    producer = ref[1]
+                    targets.append(("slot", producer) if ref[2] == 0 else None)
+                else:
+                    key = (ref[0], id(ref[1]) if ref[0] == "ext" else ref[1])
+                    if key not in terminals:
+                        terminals[key] = len(self.terminal_refs)
+                        self.terminal_refs.append(ref)
+                    targets.append(("term", terminals[key]))
+            edges.append(targets)
+        # pass 1: how many gradients each node receives
+        deps: dict[tuple, int] = {}
+        stack = [("slot", self.root)]
+        while stack:
+            kind, index = stack.pop()
+            if kind != "slot":
+                continue
+            for target in edges[index]:
+                if target is not None:
+                    seen = deps.get(target, 0)
+                    deps[target] = seen + 1
+                    if not seen:
+                        stack.append(target)
+        # pass 2: Kahn's walk with the engine's stack discipline
+        order = []
+        ready = [("slot", self.root)]
+        while ready:
+            kind, index = ready.pop()
+            if kind != "slot":
+                continue
+            routes = []
+            for j, target in enumerate(edges[index]):
+                if target is None:
+                    continue
+                routes.append((j, target[0] == "slot", target[1]))
+                left = deps[target] - 1
+                if left:
+                    deps[target] = left
+                else:
+                    ready.append(target)
+            order.append((index, tuple(routes)))
+        self.order = order
+
+    def _build_backward(self) -> None:
+        """``run_backward``: the schedule as straight-line Python."""
+        names: dict[str, Any] = {}
+        lines = ["def run_backward(g):"]
+        used = sorted({t for _, routes in self.order for _, sl, t in routes if sl})
+        lines += [f"    g{s} = None" for s in used if s != self.root]
+        lines += [f"    t{k} = None" for k in range(len(self.terminal_refs))]
+        lines.append(f"    g{self.root} = g")
+        for index, routes in self.order:
+            ctx = self.ctxs[index]
+            kernel = self.kernels[index]
+            names[f"C{index}"] = ctx
+            names[f"B{index}"] = kernel.backward if kernel else ctx.backward
+            lines.append(f"    if g{index} is not None:")
+            lines.append(f"        r = B{index}(C{index}, g{index})")
+            lines.append(f"        g{index} = None")
+            if len(ctx._next) == 1:
+                lines.append("        if r.__class__ is not tuple: r = (r,)")
+            for j, to_slot, target in routes:
+                name = f"g{target}" if to_slot else f"t{target}"
+                lines.append(f"        x = r[{j}]")
+                lines.append("        if x is not None:")
+                lines.append(
+                    f"            {name} = x if {name} is None else {name} + x"
+                )
+        terms = ", ".join(f"t{k}" for k in range(len(self.terminal_refs)))
+        lines.append(f"    return ({terms}{',' if terms else ''})")
+        self.run_backward = _define("\n".join(lines), names, "run_backward")
+
+    # ---------------------------------------------------------------- forward
+
+    def guard_externals(self) -> bool:
+        for t, shape, dtype, requires_grad in self.external_guard:
+            data = t._data
+            if (
+                data.shape != shape
+                or data.dtype != dtype
+                or t._requires_grad != requires_grad
+            ):
+                return False
+        return True
+
+    def _build_forward(self) -> None:
+        """``forward(args)``: the recorded ops as straight-line Python, giving
+        the output arrays."""
+        names: dict[str, Any] = {}
+        lines = ["def forward(args):"]
+        for index in range(self.n):
+            ctx = self.ctxs[index]
+            kernel = self.kernels[index]
+            names[f"C{index}"] = ctx
+            names[f"F{index}"] = kernel.forward if kernel else ctx.forward
+            operands = [f"C{index}"]
+            for j, ref in enumerate(self.refs[index]):
+                kind = ref[0]
+                if kind in ("slot", "arg"):
+                    operands.append(_array_expr(ref, self.n_outs))
+                else:
+                    names[f"E{index}_{j}"] = ref[1]
+                    operands.append(
+                        f"E{index}_{j}._data" if kind == "ext" else f"E{index}_{j}"
+                    )
+            fixed = {}
+            for name, value in self.options[index].items():
+                if value.__class__ is tuple and value and value[0] == "array":
+                    operands.append(f"{name}={_array_expr(value[1:], self.n_outs)}")
+                else:
+                    fixed[name] = value
+            if fixed and kernel is None:
+                names[f"O{index}"] = fixed
+                operands.append(f"**O{index}")
+            lines.append(f"    s{index} = F{index}({', '.join(operands)})")
+        outs = []
+        for ref in self.outputs:
+            if ref[0] == "arg":
+                outs.append("None")
+            elif self.n_outs[ref[1]] > 1:
+                outs.append(f"s{ref[1]}[{ref[2]}]")
+            else:
+                outs.append(f"s{ref[1]}")
+        lines.append(f"    return ({', '.join(outs)}{',' if outs else ''})")
+        self.forward = _define("\n".join(lines), names, "forward")
+
+    def run(self, args: list) -> Any:
+        """Replay the call on ``args`` (its tensor arguments)."""
+        arrays = self.forward(args)
+        results = []
+        grad = _mode.enabled
+        node = self.node
+        if node is not None and grad:
+            node._next = tuple(self._edge(ref, args) for ref in self.terminal_refs)
+            node._saved = (True,)
+        for position, ref in enumerate(self.outputs):
+            if ref[0] == "arg":
+                results.append(args[ref[1]])
+                continue
+            out = arrays[position]
+            if not self.static and kernels.owns(self.kernels, out):
+                out = out.copy()
+            owner = node if (position == 0 and grad and ref[2] == 0) else None
+            result = _wrap(out, owner)
+            if owner is not None:
+                self._last = _weakref(result)
+            results.append(result)
+        return results
+
+    def last_output_alive(self) -> bool:
+        last = self._last
+        return last is not None and last() is not None
+
+    @staticmethod
+    def _edge(ref: tuple, args: list) -> Any:
+        if ref[0] == "ext":
+            return _edge(ref[1])
+        return _edge(args[ref[1]])
+
+
+def _array_expr(ref: tuple, n_outs: list) -> str:
+    """The replay's expression for the array of an argument or a result."""
+    if ref[0] == "arg":
+        return f"args[{ref[1]}]._data"
+    return f"s{ref[1]}[{ref[2]}]" if n_outs[ref[1]] > 1 else f"s{ref[1]}"
+
+
+def _define(source: str, names: dict, name: str) -> Any:
+    """The function ``name`` defined by ``source`` with ``names`` in scope."""
+    scope = dict(names)
+    exec(compile(source, f"<plaingrad.compile {name}>", "exec"), scope)
+    return scope[name]
