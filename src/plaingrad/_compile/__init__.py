@@ -123,7 +123,8 @@ class CompiledFunction:
         self._cache: dict = {}
         self.replays = 0
         self.eager_calls = 0
-        functools.update_wrapper(self, fn)
+        # the name and docstring (not the __dict__: a module's is its state)
+        functools.update_wrapper(self, fn, updated=())
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         key, tensors = self._key(args, kwargs)

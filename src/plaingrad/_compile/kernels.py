@@ -107,8 +107,9 @@ class ReluKernel(Kernel):
             and grad_output.dtype.kind == "f"
             and np.isfinite(grad_output, out=self.finite).all()
         ):
-            np.multiply(grad_output, keep, out=grad)
-            return np.add(grad, 0.0, out=grad)
+            # Relu's g * keep + 0.0, without casting the mask (a NumPy buffer)
+            grad.fill(0)
+            return np.add(grad_output, 0.0, out=grad, where=keep)
         grad.fill(0)
         np.copyto(grad, grad_output, where=keep)
         return grad

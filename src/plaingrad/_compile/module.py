@@ -17,8 +17,10 @@ class OptimizedModule(Module):
         from . import CompiledFunction
 
         self._orig_mod = module
+        # the module's __call__, so that its hooks run (and, being part of
+        # the guard, keep calls eager while there are any)
         self.__dict__["_compiled"] = CompiledFunction(
-            module.forward,
+            module,
             fullgraph=fullgraph,
             static=static,
             modules=list(module.modules()),

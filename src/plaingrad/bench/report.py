@@ -6,6 +6,9 @@ check compares every library's losses (before and after the steps, and W2's
 gradient sum) with PyTorch's, or plaingrad's where PyTorch did not run: the
 libraries started from the same weights and data, so they must agree to
 float32 rounding, and a row whose libraries disagree says ``MISMATCH``.
+MyGrad and HIPS autograd (``suite.OTHERS``), when they ran, get a column
+each, and every row says whether plaingrad beat them (less time, or less
+memory for W6); ``faster_than`` sums that up over the workloads.
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ import platform
 import statistics
 from typing import Any
 
-from .suite import BY_NAME, LIBRARIES, OPTIONAL
+from .suite import BY_NAME, LIBRARIES, OPTIONAL, OTHERS
 
 # Losses agree when |a - b| <= ATOL + RTOL * |b|.
 RTOL = 2e-3
@@ -91,7 +94,7 @@ def summarize(raw: dict[str, Any]) -> dict[str, Any]:
             "notes": {},
         }
         results = {}
-        for lib in LIBRARIES:
+        for lib in (*LIBRARIES, *OTHERS):
             values, results[lib], notes = _per_round(raw, lib, name)
             row["values"][lib] = statistics.median(values) if values else None
             row["rounds"][lib] = values
@@ -105,6 +108,7 @@ def summarize(raw: dict[str, Any]) -> dict[str, Any]:
         row["vs_numpy"] = pg / ref if pg is not None and ref else None
         row["target"] = _target_text(spec)
         row["met"] = _met(spec, row)
+        row["faster"] = _faster(row["values"])
         row["check"], row["check_detail"] = (
             ("n/a", "no losses") if name == "import" else _check(results)
         )
@@ -115,6 +119,7 @@ def summarize(raw: dict[str, Any]) -> dict[str, Any]:
         "libraries": _libraries(raw),
         "rows": rows,
         "mismatches": [r["workload"] for r in rows if r["check"] == "MISMATCH"],
+        "faster_than": _faster_than(rows),
         "errors": _errors(raw),
     }
 
@@ -136,10 +141,33 @@ def _met(spec: Any, row: dict[str, Any]) -> bool | None:
     return None if value is None else value <= spec.target
 
 
+def _faster(values: dict[str, float | None]) -> dict[str, bool]:
+    """For each of ``OTHERS`` that has a value: is plaingrad's smaller?"""
+    pg = values["plaingrad"]
+    faster = {}
+    for lib in OTHERS:
+        other = values.get(lib)
+        if pg is not None and other is not None:
+            faster[lib] = pg < other
+    return faster
+
+
+def _faster_than(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """Per library of ``OTHERS``: the workloads compared, those where plaingrad
+    was not faster, and ``every`` (None when no workload was compared)."""
+    out = {}
+    for lib in OTHERS:
+        compared = [r["workload"] for r in rows if lib in r["faster"]]
+        slower = [r["workload"] for r in rows if r["faster"].get(lib) is False]
+        every = not slower if compared else None
+        out[lib] = {"every": every, "compared": compared, "not_faster": slower}
+    return out
+
+
 def _libraries(raw: dict[str, Any]) -> dict[str, Any]:
     """Each library's version, thread count and BLAS, or why it did not run."""
     out: dict[str, Any] = {}
-    for lib in (*LIBRARIES, *OPTIONAL):
+    for lib in (*LIBRARIES, *OTHERS, *OPTIONAL):
         reason = raw["available"].get(lib)
         runs = raw["times"].get(lib, []) + raw["memory"].get(lib, [])
         first = next((r for r in runs if "error" not in r), None)
@@ -202,16 +230,25 @@ def _verdict(met: bool | None) -> str:
     return "n/a" if met is None else "met" if met else "MISSED"
 
 
+def _beats(faster: dict[str, bool]) -> str:
+    """``yes`` when plaingrad beat every other library that ran, else whom not."""
+    if not faster:
+        return "n/a"
+    behind = [OTHERS[lib] for lib, won in faster.items() if not won]
+    return "no: " + ", ".join(behind) if behind else "yes"
+
+
 def _cells(row: dict[str, Any]) -> list[str]:
     digits = 3 if row["unit"] == "s" else 1
     return [
         row["workload"],
         row["unit"],
-        *(_fmt(row["values"][lib], digits) for lib in LIBRARIES),
+        *(_fmt(row["values"][lib], digits) for lib in (*LIBRARIES, *OTHERS)),
         _ratio(row["vs_torch"]),
         _ratio(row["vs_numpy"]),
         row["target"],
         _verdict(row["met"]),
+        _beats(row["faster"]),
         row["check"],
     ]
 
@@ -222,12 +259,16 @@ _HEADER = [
     "plaingrad",
     "torch",
     "numpy",
+    *OTHERS.values(),
     "pg/torch",
     "pg/numpy",
     "target",
     "met",
+    "pg faster",
     "losses",
 ]
+# The columns of words, left-aligned in the text table.
+_LEFT = {_HEADER.index(name) for name in ("workload", "unit", "target", "pg faster")}
 
 
 def _threads(n: int) -> str:
@@ -274,8 +315,24 @@ def _header_lines(summary: dict[str, Any]) -> list[str]:
     return lines
 
 
-def _footer_lines(summary: dict[str, Any]) -> list[str]:
+def _faster_lines(summary: dict[str, Any]) -> list[str]:
+    """One line per library of ``OTHERS`` that ran: did plaingrad beat it on
+    every workload (the issue's target)?"""
     lines = []
+    for lib, verdict in summary["faster_than"].items():
+        if verdict["every"] is None:
+            continue
+        counted = f"{len(verdict['compared'])} workloads compared"
+        if verdict["every"]:
+            answer = f"yes ({counted})"
+        else:
+            answer = f"NO, not on {', '.join(verdict['not_faster'])} ({counted})"
+        lines.append(f"plaingrad faster than {OTHERS[lib]} on every workload: {answer}")
+    return lines
+
+
+def _footer_lines(summary: dict[str, Any]) -> list[str]:
+    lines = _faster_lines(summary)
     for row in summary["rows"]:
         for lib, note in row["notes"].items():
             lines.append(f"{row['workload']} {lib}: {note}")
@@ -298,7 +355,7 @@ def text(summary: dict[str, Any]) -> str:
     lines = _header_lines(summary) + _blas_lines(summary) + [""]
     for i, line in enumerate(table):
         cells = [
-            cell.ljust(w) if j in (0, 1, 7) else cell.rjust(w)
+            cell.ljust(w) if j in _LEFT else cell.rjust(w)
             for j, (cell, w) in enumerate(zip(line, widths))
         ]
         lines.append("  ".join(cells).rstrip())
@@ -307,6 +364,8 @@ def text(summary: dict[str, Any]) -> str:
     lines.append("")
     lines += [f"{r['workload']:<11} {r['label']}" for r in summary["rows"]]
     lines.append("medians over rounds; pg = plaingrad; numpy = hand-written NumPy")
+    lines.append("pg faster: plaingrad took less time (W6: memory) than MyGrad and")
+    lines.append("HIPS autograd, where they ran")
     footer = _footer_lines(summary)
     if footer:
         lines += [""] + footer

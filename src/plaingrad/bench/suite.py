@@ -2,12 +2,13 @@
 
 Every library runs in a fresh interpreter of its own (two libraries' BLAS and
 OpenMP pools in one process slow each other down). Rounds alternate the
-libraries (plaingrad, torch, numpy, plaingrad, torch, numpy, ...) so that a
-slow patch of a shared machine hits them alike; within a process each
-workload runs one untimed block and ``repeats`` timed ones, and the report
-takes the median over rounds of each round's median. W6 (peak memory) and the
-import times run in further fresh processes: W6's holds one library and runs
-W4; an import-time process runs nothing but ``import <library>``.
+libraries (plaingrad, torch, numpy, then MyGrad and HIPS autograd when they
+are installed, and round again) so that a slow patch of a shared machine hits
+them alike; within a process each workload runs one untimed block and
+``repeats`` timed ones, and the report takes the median over rounds of each
+round's median. W6 (peak memory) and the import times run in further fresh
+processes: W6's holds one library and runs W4; an import-time process runs
+nothing but ``import <library>``.
 """
 
 from __future__ import annotations
@@ -22,9 +23,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from .others import OTHERS
+
 LIBRARIES = ("plaingrad", "torch", "numpy")
-# Further references the issue names; the suite has no programs for them yet.
-OPTIONAL = {"jax": "JAX", "mygrad": "MyGrad", "autograd": "HIPS autograd"}
+# OTHERS (from ``others``): the other NumPy-based autograd libraries, run
+# when installed. OPTIONAL: further references the issue names; the suite has
+# no programs for them yet.
+OPTIONAL = {"jax": "JAX"}
 
 
 @dataclass(frozen=True)
@@ -119,7 +124,7 @@ def parse_workloads(text: str) -> list[str]:
 def availability() -> dict[str, str | None]:
     """None for each library the suite can run; otherwise why it is skipped."""
     found: dict[str, str | None] = {}
-    for name in (*LIBRARIES, *OPTIONAL):
+    for name in (*LIBRARIES, *OTHERS, *OPTIONAL):
         installed = importlib.util.find_spec(name) is not None
         if not installed:
             found[name] = "not installed"
@@ -217,7 +222,7 @@ def run_suite(
         ran; ``settings`` how.
     """
     available = availability()
-    libraries = [lib for lib in LIBRARIES if available[lib] is None]
+    libraries = [lib for lib in (*LIBRARIES, *OTHERS) if available[lib] is None]
     steps = {
         w: BY_NAME[w].quick_steps if quick else BY_NAME[w].steps for w in workloads
     }

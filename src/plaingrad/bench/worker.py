@@ -2,12 +2,14 @@
 
 ``suite`` starts a fresh interpreter per library and round and passes it a
 JSON job; ``main`` runs it and prints the result as the last line of stdout.
-A PyTorch or NumPy process loads this module without running plaingrad's own
-``__init__`` (see ``suite._command``), so it holds only the library it times.
+A PyTorch, NumPy, MyGrad or HIPS autograd process loads this module without
+running plaingrad's own ``__init__`` (see ``suite._BOOT``), so it holds only
+the library it times.
 """
 
 from __future__ import annotations
 
+import functools
 import importlib
 import json
 import os
@@ -17,8 +19,9 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
-from .reference import REFERENCES, mlp_reference
-from .workloads import PROGRAMS, mlp_program
+from .others import OTHERS, programs
+from .reference import REFERENCES
+from .workloads import PROGRAMS
 
 # ru_maxrss is in kilobytes on Linux, in bytes on macOS.
 _RSS_UNIT = 1 if sys.platform == "darwin" else 1024
@@ -102,11 +105,18 @@ def blas_info() -> list[dict[str, Any]]:
 
 
 def _load(name: str, threads: int | None) -> tuple[Any, dict[str, Any]]:
-    """The library module (None for the NumPy reference) and its description."""
+    """The library module (None for the NumPy reference, MyGrad and HIPS
+    autograd, whose programs import what they use) and its description."""
     import numpy as np
 
     if name == "numpy":
         return None, {"version": np.__version__}
+    if name in OTHERS:
+        from importlib.metadata import version
+
+        importlib.import_module(name)  # autograd brings autograd.numpy with it
+        # Their BLAS is NumPy's, whose threads the environment has set.
+        return None, {"version": version(name)}
     lib = importlib.import_module(name)
     if threads:
         lib.set_num_threads(threads)
@@ -129,17 +139,26 @@ def _guarded(program: Any, *args: Any) -> dict[str, Any]:
         return {"error": f"{type(error).__name__}: {error}"}
 
 
+def _programs(name: str, lib: Any) -> dict[str, Any]:
+    """``program(steps, repeats)`` for each workload ``name``'s library has."""
+    if name == "numpy":
+        return REFERENCES
+    if name in OTHERS:
+        return programs(name)
+    return {w: functools.partial(program, lib) for w, program in PROGRAMS.items()}
+
+
 def run_times(job: dict[str, Any]) -> dict[str, Any]:
     """Time ``job['workloads']`` ({name: steps}) on ``job['library']``."""
     lib, result = _load(job["library"], job.get("threads"))
     result["blas"] = blas_info()
     repeats = job["repeats"]
+    found = _programs(job["library"], lib)
     for name, steps in job["workloads"].items():
-        if lib is None:
-            if name in REFERENCES:
-                result[name] = _guarded(REFERENCES[name], steps, repeats)
-        else:
-            result[name] = _guarded(PROGRAMS[name], lib, steps, repeats)
+        if name in found:
+            result[name] = _guarded(found[name], steps, repeats)
+        elif job["library"] in OTHERS:
+            result[name] = {"skipped": f"no {OTHERS[job['library']]} program"}
     return result
 
 
@@ -150,12 +169,10 @@ def run_memory(job: dict[str, Any]) -> dict[str, Any]:
     """
     lib, result = _load(job["library"], job.get("threads"))
     steps = job["steps"]
+    program = _programs(job["library"], lib)["W4"]  # its imports come first
     before = current_rss()
     reset_peak()
-    if lib is None:
-        done = _guarded(mlp_reference, steps, 1)
-    else:
-        done = _guarded(mlp_program, lib, steps, 1)
+    done = _guarded(program, steps, 1)
     done.pop("seconds", None)
     if "skipped" not in done and "error" not in done:
         done["bytes"] = peak_rss() - before

@@ -1,0 +1,459 @@
+"""``plaingrad.compile``: replayed calls give bitwise the eager results, build
+no graph nodes and allocate no new buffers; what cannot be replayed runs
+eagerly, with the reason in ``explain()``.
+
+The right answers are the eager steps of the same program (whose ops are
+tested against PyTorch elsewhere), run from the same seed.
+"""
+
+from __future__ import annotations
+
+import gc
+import tracemalloc
+
+import numpy as np
+import pytest
+
+import plaingrad as torch
+from plaingrad import nn
+from plaingrad.autograd.node import Node, Op
+
+RNG = np.random.default_rng(0)
+
+
+def batches(shape, n=3, classes=None, target_shape=None):
+    xs = [torch.tensor(RNG.normal(size=shape).astype(np.float32)) for _ in range(n)]
+    if classes is not None:
+        ys = [torch.tensor(RNG.integers(0, classes, size=shape[0])) for _ in range(n)]
+    else:
+        ys = [
+            torch.tensor(RNG.normal(size=target_shape).astype(np.float32))
+            for _ in range(n)
+        ]
+    return xs, ys
+
+
+def mlp(sizes, act=nn.ReLU):
+    layers = []
+    for i, (a, b) in enumerate(zip(sizes, sizes[1:])):
+        layers.append(nn.Linear(a, b))
+        if i < len(sizes) - 2:
+            layers.append(act())
+    return nn.Sequential(*layers)
+
+
+def train(make, data, criterion, compiled, steps=12, optim="adam", **options):
+    """Losses, final parameters and the step function of a short run."""
+    torch.manual_seed(0)
+    model = make()
+    if optim == "adam":
+        opt = torch.optim.Adam(model.parameters(), lr=1e-2)
+    else:
+        opt = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
+
+    def step(x, y):
+        return criterion(model(x), y)
+
+    fn = torch.compile(step, **options) if compiled else step
+    xs, ys = data
+    losses = []
+    for i in range(steps):
+        opt.zero_grad()
+        loss = fn(xs[i % len(xs)], ys[i % len(ys)])
+        loss.backward()
+        opt.step()
+        losses.append(loss.item())
+    return losses, [p.detach().numpy().copy() for p in model.parameters()], fn
+
+
+def assert_same_run(make, data, criterion, **kwargs):
+    eager = train(make, data, criterion, False, **kwargs)
+    compiled = train(make, data, criterion, True, **kwargs)
+    assert eager[0] == compiled[0]
+    for a, b in zip(eager[1], compiled[1]):
+        np.testing.assert_array_equal(a, b)
+    return compiled[2]
+
+
+@pytest.mark.parametrize("act", [nn.ReLU, nn.Tanh, nn.Sigmoid])
+def test_mlp_regression_bitwise_equal(act):
+    data = batches((16, 5), target_shape=(16, 3))
+    fn = assert_same_run(lambda: mlp((5, 32, 16, 3), act), data, nn.MSELoss())
+    assert fn.replays == 10 and fn.eager_calls == 2
+    assert "replayed (6 ops)" in fn.explain()[0]
+
+
+def test_mlp_classification_sgd_momentum_bitwise_equal():
+    data = batches((32, 8), classes=4)
+    fn = assert_same_run(
+        lambda: mlp((8, 64, 4)), data, nn.CrossEntropyLoss(), optim="sgd"
+    )
+    assert fn.replays == 10
+
+
+def test_large_relu_uses_the_product_path_bitwise():
+    # 64 x 128 = 8192 elements: Relu's backward takes its product branch
+    data = batches((64, 20), target_shape=(64, 2))
+    fn = assert_same_run(lambda: mlp((20, 128, 2)), data, nn.MSELoss(), steps=6)
+    assert fn.replays == 4
+
+
+def test_cnn_and_embedding_steps_bitwise_equal():
+    cnn = lambda: nn.Sequential(  # noqa: E731
+        nn.Conv2d(1, 4, 3, padding=1),
+        nn.ReLU(),
+        nn.MaxPool2d(2),
+        nn.Flatten(),
+        nn.Linear(64, 10),
+    )
+    fn = assert_same_run(cnn, batches((5, 1, 8, 8), classes=10), nn.CrossEntropyLoss())
+    assert fn.replays == 10
+    emb = lambda: nn.Sequential(  # noqa: E731
+        nn.Embedding(10, 4), nn.Flatten(), nn.Linear(12, 2)
+    )
+    xs = [torch.tensor(RNG.integers(0, 10, size=(6, 3))) for _ in range(3)]
+    ys = [torch.tensor(RNG.normal(size=(6, 2)).astype(np.float32)) for _ in range(3)]
+    fn = assert_same_run(emb, (xs, ys), nn.MSELoss())
+    assert fn.replays == 10
+
+
+def test_dropout_draws_its_mask_outside_the_graph_so_runs_eagerly():
+    make = lambda: nn.Sequential(  # noqa: E731
+        nn.Linear(6, 32), nn.ReLU(), nn.Dropout(0.5), nn.Linear(32, 2)
+    )
+    fn = assert_same_run(make, batches((8, 6), target_shape=(8, 2)), nn.MSELoss())
+    assert fn.replays == 0 and "makes anew at each call" in fn.explain()[0]
+
+
+def count_nodes() -> int:
+    gc.collect()
+    return sum(isinstance(o, Node) for o in gc.get_objects())
+
+
+def test_replayed_steps_build_no_graph_nodes(monkeypatch):
+    torch.manual_seed(0)
+    model = mlp((4, 16, 2))
+    fn = torch.compile(lambda x, y: nn.functional.mse_loss(model(x), y))
+    x, y = torch.randn(8, 4), torch.randn(8, 2)
+    for _ in range(3):
+        fn(x, y).backward()
+    applied = []
+    original = Op.__dict__["apply"].__func__
+    monkeypatch.setattr(
+        Op,
+        "apply",
+        classmethod(lambda cls, *a, **k: applied.append(cls) or original(cls, *a, **k)),
+    )
+    before = count_nodes()
+    loss = fn(x, y)
+    during = count_nodes()
+    loss.backward()
+    assert applied == [] and during == before
+    # the same count in an eager step sees the nodes (the test can fail)
+    eager = nn.functional.mse_loss(model(x), y)
+    assert count_nodes() >= before + 4 and len(applied) == 4
+    eager.backward()
+
+
+def test_replayed_steps_allocate_no_new_buffers():
+    torch.manual_seed(0)
+    model = mlp((64, 256, 256, 8))
+    fn = torch.compile(lambda x, y: nn.functional.mse_loss(model(x), y))
+    x, y = torch.randn(128, 64), torch.randn(128, 8)
+    opt = torch.optim.SGD(model.parameters(), lr=0.01)
+
+    def step():
+        opt.zero_grad(set_to_none=False)
+        loss = fn(x, y)
+        loss.backward()
+        opt.step()
+        return loss
+
+    for _ in range(3):
+        step()
+    program = next(iter(fn._cache.values()))
+    buffers = [b.ctypes.data for k in program.kernels if k for b in k.buffers]
+    activations = 128 * (256 + 256 + 8) * 4
+    tracemalloc.start()
+    try:
+        tracemalloc.reset_peak()
+        start = tracemalloc.get_traced_memory()[0]
+        opt.zero_grad(set_to_none=False)
+        loss = fn(x, y)
+        loss.backward()
+        replay_peak = tracemalloc.get_traced_memory()[1] - start
+        tracemalloc.reset_peak()
+        start = tracemalloc.get_traced_memory()[0]
+        opt.zero_grad(set_to_none=False)
+        eager = nn.functional.mse_loss(model(x), y)
+        eager.backward()
+        eager_peak = tracemalloc.get_traced_memory()[1] - start
+    finally:
+        tracemalloc.stop()
+    # Python objects, the 0-d loss and NumPy's own iteration buffer (8192
+    # elements, 32 KB, for the bias's broadcast add, as in the eager step),
+    # against every activation
+    assert replay_peak < 48_000 < activations < eager_peak
+    assert [b.ctypes.data for k in program.kernels if k for b in k.buffers] == buffers
+    assert len(buffers) >= 12
+
+
+def test_shape_change_records_again_and_stays_equal():
+    torch.manual_seed(0)
+    model = mlp((3, 8, 1))
+    fn = torch.compile(model)
+    shapes = [4, 4, 4, 7, 7, 7, 4, 2]
+    for n in shapes:
+        x = torch.randn(n, 3)
+        np.testing.assert_array_equal(fn(x).detach().numpy(), model(x).detach().numpy())
+    lines = fn.explain()
+    assert len(lines) == 3 and lines[0].endswith("replayed (3 ops)")
+    assert "recorded once" in lines[2]
+    assert fn._compiled.replays == 3  # the third 4 and 7, and the 4 after them
+
+
+def test_data_dependent_control_flow_runs_eagerly():
+    torch.manual_seed(0)
+    lin = nn.Linear(3, 3)
+
+    def f(x):
+        h = lin(x)
+        if h.sum().item() > 0:
+            return h.relu()
+        return -h
+
+    fn = torch.compile(f)
+    for _ in range(4):
+        x = torch.randn(2, 3)
+        np.testing.assert_array_equal(fn(x).detach().numpy(), f(x).detach().numpy())
+    assert fn.replays == 0
+    assert "data-dependent control flow" in fn.explain()[0]
+    with pytest.raises(RuntimeError, match="fullgraph=True.*Tensor.item"):
+        torch.compile(f, fullgraph=True)(torch.randn(2, 3))
+
+
+def test_python_state_that_changes_the_ops_is_caught():
+    lin = nn.Linear(2, 2)
+    calls = []
+
+    def f(x):
+        calls.append(1)
+        return lin(x) * 2.0 if len(calls) % 2 else lin(x).tanh()
+
+    fn = torch.compile(f)
+    for _ in range(4):
+        fn(torch.randn(1, 2))
+    assert fn.replays == 0 and "differs between two calls" in fn.explain()[0]
+
+
+def test_tensors_made_inside_the_function_run_eagerly():
+    torch.manual_seed(0)
+    lin = nn.Linear(4, 4)
+
+    def noisy(x):
+        return lin(x + torch.randn(x.shape))
+
+    fn = torch.compile(noisy)
+    torch.manual_seed(5)
+    got = [fn(torch.ones(2, 4)).detach().numpy() for _ in range(4)]
+    torch.manual_seed(5)
+    want = [noisy(torch.ones(2, 4)).detach().numpy() for _ in range(4)]
+    for a, b in zip(got, want):
+        np.testing.assert_array_equal(a, b)
+    assert fn.replays == 0 and "makes anew at each call" in fn.explain()[0]
+
+
+def test_numbers_wrapped_by_the_function_are_constants():
+    lin = nn.Linear(2, 2)
+    fn = torch.compile(lambda x: lin(x) * 3.0 + 1.0)
+    for _ in range(4):
+        x = torch.randn(3, 2)
+        want = (lin(x) * 3.0 + 1.0).detach().numpy()
+        np.testing.assert_array_equal(fn(x).detach().numpy(), want)
+    assert fn.replays == 2
+
+
+def test_parameters_are_read_afresh_and_reassignment_is_guarded():
+    lin = nn.Linear(2, 2)
+    fn = torch.compile(lin)
+    x = torch.randn(3, 2)
+    for _ in range(3):
+        fn(x)
+    with torch.no_grad():
+        lin.weight.mul_(2.0)
+    np.testing.assert_array_equal(fn(x).detach().numpy(), lin(x).detach().numpy())
+    replays = fn._compiled.replays
+    lin.weight.requires_grad_(False)
+    out = fn(x)
+    assert out.requires_grad  # the bias still needs a gradient
+    np.testing.assert_array_equal(out.detach().numpy(), lin(x).detach().numpy())
+    assert fn._compiled.replays == replays  # that call ran eagerly
+    lin.weight.requires_grad_(True)
+    fn(x)
+    assert fn._compiled.replays == replays + 1
+
+
+def test_in_place_changes_hooks_and_custom_functions_run_eagerly():
+    lin = nn.Linear(2, 2)
+
+    def in_place(x):
+        h = lin(x)
+        h.mul_(2.0)
+        return h
+
+    class Twice(torch.autograd.Function):
+        @staticmethod
+        def forward(ctx, x):
+            return x * 2
+
+        @staticmethod
+        def backward(ctx, g):
+            return g * 2
+
+    cases = [
+        (in_place, "in place"),
+        (lambda x: Twice.apply(lin(x)), "custom autograd.Function Twice"),
+        (lambda x: lin(x).eq(0).float() + lin(x), "'eq', an op outside the graph"),
+    ]
+    for f, reason in cases:
+        fn = torch.compile(f)
+        for _ in range(3):
+            x = torch.randn(2, 2)
+            np.testing.assert_array_equal(fn(x).detach().numpy(), f(x).detach().numpy())
+        assert fn.replays == 0 and reason in fn.explain()[0], fn.explain()
+    compiled = torch.compile(lin)
+    seen = []
+    handle = lin.register_forward_hook(lambda m, i, o: seen.append(1))
+    for _ in range(3):
+        compiled(torch.randn(1, 2))
+    assert len(seen) == 3 and compiled._compiled.replays == 0
+    handle.remove()
+    for _ in range(3):
+        compiled(torch.randn(1, 2))
+    assert compiled._compiled.replays == 1
+
+
+def test_train_and_eval_are_separate_programs():
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(4, 8), nn.Dropout(0.5), nn.Linear(8, 2))
+    fn = torch.compile(model)
+    x = torch.randn(3, 4)
+    for mode in ("train", "eval", "train", "eval"):
+        getattr(model, mode)()
+        for _ in range(3):
+            torch.manual_seed(1)
+            got = fn(x).detach().numpy()
+            torch.manual_seed(1)
+            np.testing.assert_array_equal(got, model(x).detach().numpy())
+    train, evaluate = fn.explain()
+    assert "runs eagerly" in train and "replayed" in evaluate
+    assert fn._compiled.replays == 4
+
+
+def test_two_forwards_before_backward_and_autograd_grad():
+    torch.manual_seed(0)
+    lin = nn.Linear(3, 1)
+    fn = torch.compile(lambda x: (lin(x) ** 2).mean())
+    x1, x2 = torch.randn(4, 3), torch.randn(4, 3)
+    for _ in range(3):
+        fn(x1).backward()
+    lin.zero_grad()
+    (fn(x1) + fn(x2)).backward()
+    got = [p.grad.numpy().copy() for p in lin.parameters()]
+    lin.zero_grad()
+    ((lin(x1) ** 2).mean() + (lin(x2) ** 2).mean()).backward()
+    for a, p in zip(got, lin.parameters()):
+        np.testing.assert_array_equal(a, p.grad.numpy())
+    before = [p.grad.numpy().copy() for p in lin.parameters()]
+    grads = torch.autograd.grad(fn(x1), list(lin.parameters()))
+    want = torch.autograd.grad((lin(x1) ** 2).mean(), list(lin.parameters()))
+    for g, w, b, p in zip(grads, want, before, lin.parameters()):
+        np.testing.assert_array_equal(g.numpy(), w.numpy())
+        np.testing.assert_array_equal(p.grad.numpy(), b)  # .grad untouched
+
+
+def test_second_backward_needs_retain_graph():
+    lin = nn.Linear(2, 1)
+    fn = torch.compile(lambda x: lin(x).sum())
+    x = torch.randn(3, 2)
+    for _ in range(3):
+        fn(x).backward()
+    loss = fn(x)
+    assert loss.grad_fn.name() == "CompiledFunctionBackward"
+    loss.backward()
+    with pytest.raises(RuntimeError, match="backward through the graph a second"):
+        loss.backward()
+    lin.zero_grad()
+    loss = fn(x)
+    loss.backward(retain_graph=True)
+    loss.backward()
+    got = lin.weight.grad.numpy().copy()
+    lin.zero_grad()
+    eager = lin(x).sum()
+    eager.backward(retain_graph=True)
+    eager.backward()
+    np.testing.assert_array_equal(got, lin.weight.grad.numpy())
+
+
+def test_outputs_kept_by_the_caller_do_not_change():
+    lin = nn.Linear(2, 3)
+    inputs = [torch.full((1, 2), float(i)) for i in range(5)]
+    wants = [lin(x).relu().detach().numpy() for x in inputs]
+    fn = torch.compile(lambda x: lin(x).relu())
+    # recorded twice, then one replay: its output is kept and has not gone
+    # backward, so the next calls (whose replay would overwrite what that
+    # backward reads) run eagerly
+    outs = [fn(x) for x in inputs]
+    assert fn.replays == 1
+    with torch.no_grad():
+        outs += [fn(x) for x in inputs]  # another key: replays from the third
+    assert fn.replays == 4
+    for out, want in zip(outs, wants + wants):
+        np.testing.assert_array_equal(out.detach().numpy(), want)
+    static = torch.compile(lambda x: lin(x).relu(), mode="reduce-overhead")
+    with torch.no_grad():
+        outs = [static(x) for x in inputs]
+    # PyTorch's CUDA-graph mode: outputs live in the program's arrays
+    assert outs[3]._data is outs[4]._data
+    np.testing.assert_array_equal(outs[3].numpy(), wants[4])
+
+
+def test_module_wrapper_follows_pytorch():
+    from conftest import import_torch
+
+    pt = import_torch()
+    model = nn.Sequential(nn.Linear(2, 3), nn.ReLU())
+    compiled = torch.compile(model)
+    ref = pt.compile(pt.nn.Sequential(pt.nn.Linear(2, 3), pt.nn.ReLU()))
+    assert list(compiled.state_dict()) == list(ref.state_dict())
+    assert compiled._orig_mod is model
+    assert [id(p) for p in compiled.parameters()] == [id(p) for p in model.parameters()]
+    compiled.eval()
+    assert not model.training and not model[0].training
+    assert torch.compile(nn.Linear(2, 3)).in_features == 3 - 1  # the wrapped one's
+    assert torch.compile(model, disable=True) is model
+
+
+def test_decorator_forms_and_bad_arguments():
+    @torch.compile
+    def f(x):
+        return x * 2
+
+    @torch.compile(mode="reduce-overhead", fullgraph=True)
+    def g(x):
+        return x + 1
+
+    x = torch.ones(2)
+    for _ in range(3):
+        np.testing.assert_array_equal(f(x).numpy(), [2, 2])
+        np.testing.assert_array_equal(g(x).numpy(), [2, 2])
+    assert f.replays == 1 and g.replays == 1
+    with pytest.raises(RuntimeError, match="compile: Unknown mode='fast'"):
+        torch.compile(f, mode="fast")
+    with pytest.raises(TypeError, match="expected a Module or a callable, got int"):
+        torch.compile(3)
+    with pytest.raises(TypeError, match="`backend` must be a string"):
+        torch.compile(f, backend=3)
+    fn = torch.compile(lambda x, opts: x * 2)
+    fn(x, [1])
+    assert fn.eager_calls == 1 and fn.replays == 0
