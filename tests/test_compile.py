@@ -198,6 +198,36 @@ def test_replayed_steps_allocate_no_new_buffers():
     assert len(buffers) >= 12
 
 
+def test_cross_entropy_kernels_ignore_index_and_bad_targets():
+    torch.manual_seed(0)
+    model = mlp((6, 16, 5))
+    crit = nn.CrossEntropyLoss(ignore_index=2)
+    fn = torch.compile(lambda x, y: crit(model(x), y))
+    x = torch.randn(7, 6)
+    for y in ([0, 2, 4, 1, 2, 3, 0], [2] * 7, [1, 1, 2, 0, 4, 3, 3]):
+        y = torch.tensor(y)
+        for _ in range(3):
+            model.zero_grad()
+            loss = fn(x, y)
+            loss.backward()
+            got = [loss.item()] + [p.grad.numpy().copy() for p in model.parameters()]
+            model.zero_grad()
+            eager = crit(model(x), y)
+            eager.backward()
+            np.testing.assert_array_equal(got[0], eager.item())  # NaN when all ignored
+            for g, p in zip(got[1:], model.parameters()):
+                np.testing.assert_array_equal(g, p.grad.numpy())
+    assert fn.replays == 7  # one key: the first two calls are recorded
+    program = next(iter(fn._cache.values()))
+    assert all(program.kernels)  # every op of the step has a kernel
+    bad = torch.tensor([0, 1, 9, 1, 0, 3, 0])
+    with pytest.raises(IndexError) as eager_error:
+        crit(model(x), bad)
+    with pytest.raises(IndexError) as compiled_error:
+        fn(x, bad)
+    assert str(compiled_error.value) == str(eager_error.value)
+
+
 def test_shape_change_records_again_and_stays_equal():
     torch.manual_seed(0)
     model = mlp((3, 8, 1))

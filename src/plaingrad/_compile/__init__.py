@@ -134,7 +134,14 @@ class CompiledFunction:
                 entry.node is not None and _pending(entry)
             ):
                 self.replays += 1
-                results = entry.run(tensors)
+                try:
+                    results = entry.run(tensors)
+                except Exception:
+                    # bad values the eager call checks (a class index out of
+                    # range): that call gives its own error, or the result
+                    self.replays -= 1
+                    self.eager_calls += 1
+                    return self._fn(*args, **kwargs)
                 return results[0] if entry.single else tuple(results)
             entry = "the tensors it reads changed shape, dtype or requires_grad"
         return self._eager(key, entry, args, kwargs, tensors)
