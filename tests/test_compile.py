@@ -487,3 +487,16 @@ def test_decorator_forms_and_bad_arguments():
     fn = torch.compile(lambda x, opts: x * 2)
     fn(x, [1])
     assert fn.eager_calls == 1 and fn.replays == 0
+
+
+@pytest.mark.parametrize("name", ["W1", "W2", "W3", "W5"])
+def test_benchmark_workloads_compiled_give_the_eager_losses(name):
+    from plaingrad.bench.workloads import PROGRAMS, Compiling
+
+    steps = {"W1": 20, "W2": 20, "W3": 1, "W5": 3}[name]
+    eager = PROGRAMS[name](torch, steps, 1)
+    compiled = PROGRAMS[name](Compiling(torch), steps, 1)
+    for key in ("loss_first", "loss_last", "grad_sum"):
+        assert eager.get(key) == compiled.get(key)
+    # (W2 never steps: its gradients pile up instead)
+    assert eager["loss_last"] != eager["loss_first"] or eager["grad_sum"]

@@ -307,6 +307,8 @@ def _header_lines(summary: dict[str, Any]) -> list[str]:
         + (" (quick)" if settings["quick"] else "")
         + f", threads: {settings['threads'] or 'as each library decides'}",
     ]
+    if settings.get("compiled"):
+        lines.append("plaingrad's steps run through plaingrad.compile (--compile)")
     if load:
         lines.append(
             f"load average (1 min): {load['before']:.2f} before, "

@@ -213,8 +213,10 @@ def run_suite(
     quick: bool = False,
     threads: int | None = None,
     progress: Callable[[str], None] | None = None,
+    compiled: bool = False,
 ) -> dict[str, Any]:
-    """Run the chosen workloads on every installed library.
+    """Run the chosen workloads on every installed library (``compiled``:
+    plaingrad's steps through ``plaingrad.compile``).
 
     Returns:
         The raw results: ``times``, ``memory`` and ``imports`` map each
@@ -235,6 +237,7 @@ def run_suite(
             "quick": quick,
             "threads": threads,
             "steps": steps,
+            "compiled": compiled,
         },
         "available": available,
         "times": {lib: [] for lib in libraries},
@@ -247,10 +250,12 @@ def run_suite(
             say(f"round {i + 1}/{rounds}: {lib}")
             job: dict[str, Any] = {"library": lib, "mode": "time"}
             job.update(workloads=timed, repeats=repeats, threads=threads)
+            job["compiled"] = compiled and lib == "plaingrad"
             raw["times"][lib].append(run_worker(job, threads))
         for lib in libraries if "W6" in workloads else ():
             say(f"round {i + 1}/{rounds}: {lib} peak memory")
             job = {"library": lib, "mode": "memory", "threads": threads}
+            job["compiled"] = compiled and lib == "plaingrad"
             job["steps"] = steps["W6"]
             raw["memory"][lib].append(run_worker(job, threads))
         if "import" in workloads:

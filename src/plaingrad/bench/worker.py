@@ -21,7 +21,7 @@ from typing import Any
 
 from .others import OTHERS, programs
 from .reference import REFERENCES
-from .workloads import PROGRAMS
+from .workloads import PROGRAMS, Compiling
 
 # ru_maxrss is in kilobytes on Linux, in bytes on macOS.
 _RSS_UNIT = 1 if sys.platform == "darwin" else 1024
@@ -151,6 +151,8 @@ def _programs(name: str, lib: Any) -> dict[str, Any]:
 def run_times(job: dict[str, Any]) -> dict[str, Any]:
     """Time ``job['workloads']`` ({name: steps}) on ``job['library']``."""
     lib, result = _load(job["library"], job.get("threads"))
+    if job.get("compiled"):
+        lib = Compiling(lib)
     result["blas"] = blas_info()
     repeats = job["repeats"]
     found = _programs(job["library"], lib)
@@ -168,6 +170,8 @@ def run_memory(job: dict[str, Any]) -> dict[str, Any]:
     imports) minus the RSS after the imports, with W4's losses for the check.
     """
     lib, result = _load(job["library"], job.get("threads"))
+    if job.get("compiled"):
+        lib = Compiling(lib)
     steps = job["steps"]
     program = _programs(job["library"], lib)["W4"]  # its imports come first
     before = current_rss()

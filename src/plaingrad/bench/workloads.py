@@ -206,13 +206,37 @@ def load_same_weights(lib: Any, model: Any) -> None:
     load_weights(lib, model, init_like(shapes))
 
 
+class Compiling:
+    """``lib`` whose steps' forward and loss go through ``lib.compile``
+    (``plaingrad bench --compile``); anything else is ``lib``'s."""
+
+    compile_steps = True
+
+    def __init__(self, lib: Any) -> None:
+        self._lib = lib
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._lib, name)
+
+
+def maybe_compiled(lib: Any, fn: Callable) -> Callable:
+    """``fn``, through ``lib.compile`` when ``lib`` is ``Compiling``."""
+    return lib.compile(fn) if getattr(lib, "compile_steps", False) else fn
+
+
+def loss_function(lib: Any, model: Any, loss_fn: Any) -> Callable:
+    """``f(x, y) = loss_fn(model(x), y)``, compiled for ``Compiling``."""
+    return maybe_compiled(lib, lambda x, y: loss_fn(model(x), y))
+
+
 def training_step(
     lib: Any, model: Any, optimizer: Any, loss_fn: Any, x: Any, y: Any
 ) -> tuple[Any, float]:
     """A training-step function and the loss before any step."""
+    forward = loss_function(lib, model, loss_fn)
 
     def step() -> Any:
-        loss = loss_fn(model(x), y)
+        loss = forward(x, y)
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
@@ -250,9 +274,10 @@ def small_program(lib: Any, steps: int, repeats: int) -> dict[str, float]:
     ``grad_sum`` (the sum of the three ``.grad``) checks that they did.
     """
     a, b, c = (lib.from_numpy(v).requires_grad_() for v in small_data())
+    forward = maybe_compiled(lib, lambda a, b, c: (a * b + c).sum())
 
     def step() -> Any:
-        loss = (a * b + c).sum()
+        loss = forward(a, b, c)
         loss.backward()
         return loss
 
@@ -275,9 +300,11 @@ def digits_program(lib: Any, steps: int, repeats: int) -> dict[str, float]:
         dataset, batch_size=DIGITS_BATCH, sampler=Permutations(len(x_np))
     )
 
+    forward = loss_function(lib, model, loss_fn)
+
     def epoch() -> None:
         for inputs, targets in loader:
-            loss = loss_fn(model(inputs), targets)
+            loss = forward(inputs, targets)
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()

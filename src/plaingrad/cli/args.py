@@ -499,6 +499,12 @@ def _add_bench(commands: argparse._SubParsersAction, parser: _Parser) -> None:
         type=_positive_int,
         help="BLAS/OpenMP threads for every library (default: as each decides)",
     )
+    bench.add_argument(
+        "--compile",
+        action="store_true",
+        help="run plaingrad's steps through plaingrad.compile (record, then "
+        "replay); the other libraries run as always",
+    )
     bench.add_argument("--json", metavar="PATH", help="also write the results as JSON")
     bench.add_argument(
         "--markdown", metavar="PATH", help="also write the table as Markdown"

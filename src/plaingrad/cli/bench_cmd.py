@@ -45,7 +45,15 @@ def run_bench(args: argparse.Namespace) -> int:
             print(f"\r{message:<50}", end="", file=sys.stderr, flush=True)
 
     before = os.getloadavg()[0]
-    raw = run_suite(workloads, rounds, repeats, args.quick, args.threads, progress)
+    raw = run_suite(
+        workloads,
+        rounds,
+        repeats,
+        args.quick,
+        args.threads,
+        progress,
+        compiled=getattr(args, "compile", False),
+    )
     raw["load_average"] = {"before": before, "after": os.getloadavg()[0]}
     if progress is not None:
         print("\r" + " " * 50 + "\r", end="", file=sys.stderr, flush=True)
