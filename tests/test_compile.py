@@ -500,3 +500,27 @@ def test_benchmark_workloads_compiled_give_the_eager_losses(name):
         assert eager.get(key) == compiled.get(key)
     # (W2 never steps: its gradients pile up instead)
     assert eager["loss_last"] != eager["loss_first"] or eager["grad_sum"]
+
+
+def test_modules_reached_through_other_objects_are_guarded():
+    class Trainer:
+        def __init__(self):
+            self.model = nn.Sequential(nn.Linear(3, 8), nn.Dropout(0.5))
+
+        def forward(self, x):
+            return self.model(x)
+
+    torch.manual_seed(0)
+    trainer = Trainer()
+    fn = torch.compile(trainer.forward)
+    trainer.model.eval()
+    x = torch.randn(4, 3)
+    for _ in range(4):
+        fn(x)
+    assert fn.replays == 1  # one call found the modules, two recorded
+    trainer.model.train()  # dropout is on now: no eval program may replay
+    torch.manual_seed(3)
+    got = fn(x).detach().numpy()
+    torch.manual_seed(3)
+    np.testing.assert_array_equal(got, trainer.model(x).detach().numpy())
+    assert fn.replays == 1

@@ -159,10 +159,18 @@ class CompiledFunction:
                 kwargs,
             )
         result, recording = record_call(self._fn, args, kwargs, tensors)
+        for module in recording.modules:
+            if not any(module is m for m in self._modules):
+                # a module the function reaches some other way (an attribute
+                # of an object): guard its flags too, from the next key on
+                self._modules.append(module)
+                key = None
         problem = recording.problem
         outputs = None
         if problem is None:
             outputs, problem = _output_refs(result, recording)
+        if key is None:
+            return result  # the guard grew: the next call records afresh
         if problem is None and entry is not None:
             problem = compare(entry, recording)
             if problem is None:

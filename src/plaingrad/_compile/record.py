@@ -30,10 +30,12 @@ import numpy as np
 from ..autograd.anomaly_mode import _anomaly
 from ..autograd.function import Function
 from ..autograd.node import Op, plain_observers
+from ..nn.module import Module
 from ..tensor import Tensor
 
 _ORIGINAL_APPLY = Op.__dict__["apply"]
 _ORIGINAL_FUNCTION_APPLY = Function.__dict__["apply"]
+_ORIGINAL_CALL = Module.__call__
 # Tensor methods that hand values to Python: a recorded function that calls
 # one (outside an op) decides something from the data, which a replay that
 # runs no Python cannot repeat.
@@ -89,6 +91,9 @@ class Recording:
         self.produced: dict[int, tuple[int, int]] = {}
         self.seen: dict[int, tuple[Any, int]] = {}
         self.problem: str | None = None
+        # every module called during the call: their training flags and
+        # hooks become part of the guard
+        self.modules: list = []
         self.depth = 0
         self.thread = threading.get_ident()
 
@@ -204,6 +209,14 @@ def _reader(name: str, original: Any) -> Any:
     return read
 
 
+def _recording_call(self: Any, *args: Any, **kwargs: Any) -> Any:
+    recording = _active[-1] if _active else None
+    if recording is not None and recording.thread == _thread():
+        if not any(self is m for m in recording.modules):
+            recording.modules.append(self)
+    return _ORIGINAL_CALL(self, *args, **kwargs)
+
+
 def _thread() -> int:
     return threading.get_ident()
 
@@ -218,6 +231,7 @@ def record_call(fn: Any, args: tuple, kwargs: dict, tensors: list) -> tuple:
         Op.apply = classmethod(_recording_apply)  # type: ignore[method-assign]
         Function.apply = classmethod(_recording_function_apply)  # type: ignore
         plain_observers.append(_observe)
+        Module.__call__ = _recording_call  # type: ignore[method-assign]
         for name, method in originals.items():
             setattr(Tensor, name, _reader(name, method))
         try:
@@ -225,6 +239,7 @@ def record_call(fn: Any, args: tuple, kwargs: dict, tensors: list) -> tuple:
         finally:
             for name, method in originals.items():
                 setattr(Tensor, name, method)
+            Module.__call__ = _ORIGINAL_CALL  # type: ignore[method-assign]
             plain_observers.remove(_observe)
             Function.apply = _ORIGINAL_FUNCTION_APPLY  # type: ignore
             Op.apply = _ORIGINAL_APPLY  # type: ignore[method-assign]
