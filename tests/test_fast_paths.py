@@ -66,12 +66,41 @@ def _assert_same(ours: list, theirs: list, rtol: float = 1e-6) -> None:
 # ---------------------------------------------------------------- Adam
 
 
-@pytest.mark.parametrize("options", [{}, {"lr": 0.05, "betas": (0.8, 0.99)}])
-def test_adam_flat_step_follows_torch(options: dict) -> None:
+@pytest.mark.parametrize(
+    "options",
+    [
+        {},
+        {"lr": 0.05, "betas": (0.8, 0.99)},
+        {"lr": 0.05, "weight_decay": 0.1},
+        {"lr": 0.05, "weight_decay": 0.1, "maximize": True},
+        {"lr": 0.05, "maximize": True},
+    ],
+)
+@pytest.mark.parametrize("name", ["Adam", "AdamW"])
+def test_adam_flat_step_follows_torch(options: dict, name: str) -> None:
     ours, theirs = _params(pg), _params(torch)
-    _train(pg, pg.optim.Adam(ours, **options), ours, 12)
-    _train(torch, torch.optim.Adam(theirs, **options), theirs, 12)
+    _train(pg, getattr(pg.optim, name)(ours, **options), ours, 12)
+    _train(torch, getattr(torch.optim, name)(theirs, **options), theirs, 12)
     _assert_same(ours, theirs)
+
+
+@pytest.mark.parametrize("name", ["Adam", "AdamW"])
+@pytest.mark.parametrize("options", [{"weight_decay": 0.1}, {"maximize": True}])
+def test_adam_flat_step_is_the_per_parameter_rule_bit_for_bit(name, options):
+    # one parameter takes the per-parameter loop; several, the flat buffers
+    ours, single = _params(pg), _params(pg)
+    opt = getattr(pg.optim, name)(ours, lr=0.05, **options)
+    opts = [getattr(pg.optim, name)([p], lr=0.05, **options) for p in single]
+    for _ in range(6):
+        for params, optimizers in ((ours, [opt]), (single, opts)):
+            for o in optimizers:
+                o.zero_grad()
+            loss = sum(((p * p).sum() * (i + 1)) for i, p in enumerate(params))
+            loss.backward()
+            for o in optimizers:
+                o.step()
+    for p, q in zip(ours, single):
+        np.testing.assert_array_equal(p.detach().numpy(), q.detach().numpy())
 
 
 def test_adam_parameter_without_grad_for_a_step_follows_torch() -> None:

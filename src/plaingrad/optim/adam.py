@@ -87,8 +87,9 @@ class Adam(Optimizer):
         decoupled = decay and group.get("decoupled_weight_decay")
         shrink = 1 - lr * decay if decoupled else None
         l2 = 0 if decoupled else decay
-        if not (amsgrad or maximize or decay) and len(params) > 1:
-            if self._update_flat(group, params, lr, (beta1, beta2), eps):
+        if not amsgrad and len(params) > 1:
+            rule = (maximize, l2, shrink)
+            if self._update_flat(group, params, lr, (beta1, beta2), eps, rule):
                 return
         for p in params:
             data = p._data
@@ -119,15 +120,23 @@ class Adam(Optimizer):
             p._version += 1
 
     def _update_flat(
-        self, group: dict, params: list, lr: float, betas: tuple, eps: float
+        self,
+        group: dict,
+        params: list,
+        lr: float,
+        betas: tuple,
+        eps: float,
+        rule: tuple = (False, 0, None),
     ) -> bool:
-        """The plain Adam step (no decay, amsgrad or maximize) for all of
-        ``params`` at once, foreach-style: the moments of the group live in two
-        flat buffers (each state tensor holds a view of its slice), so that the
-        update is a dozen NumPy calls on the whole group instead of a dozen per
-        parameter. The arithmetic is the per-parameter rule's, element for
-        element. False (nothing changed) when it does not apply: mixed dtypes,
-        or parameters whose step counts differ."""
+        """The Adam step (without amsgrad) for all of ``params`` at once,
+        foreach-style: the moments of the group live in two flat buffers (each
+        state tensor holds a view of its slice), so that the update is a dozen
+        NumPy calls on the whole group instead of a dozen per parameter.
+        ``rule`` is ``(maximize, l2 decay, AdamW's shrink factor or None)``.
+        The arithmetic is the per-parameter rule's, element for element. False
+        (nothing changed) when it does not apply: mixed dtypes, or parameters
+        whose step counts differ."""
+        maximize, l2, shrink = rule
         beta1, beta2 = betas
         flat = self._flat_moments(group, params)
         if flat is None:
@@ -140,6 +149,16 @@ class Adam(Optimizer):
         for state in states:
             t = count_step(state)
         np.concatenate([p.grad._data.reshape(-1) for p in params], out=g)
+        if maximize:
+            np.negative(g, out=g)
+        if l2:
+            # g + l2 * p, as effective_grad adds it
+            np.concatenate([p._data.reshape(-1) for p in params], out=work)
+            work *= l2
+            g += work
+        if shrink is not None:
+            for p in params:
+                p._data *= shrink
         # m = b1 m + (1 - b1) g ;  v = b2 v + (1 - b2) g^2, in place
         m *= beta1
         np.multiply(g, 1 - beta1, out=work)
