@@ -524,3 +524,31 @@ def test_modules_reached_through_other_objects_are_guarded():
     torch.manual_seed(3)
     np.testing.assert_array_equal(got, trainer.model(x).detach().numpy())
     assert fn.replays == 1
+
+
+def test_the_same_tensor_twice_is_another_program():
+    lin = nn.Linear(2, 2)
+    fn = torch.compile(lambda a, b: lin(a) * lin(b))
+    x = torch.randn(3, 2)
+    for _ in range(3):
+        fn(x, x)
+    a, b = torch.randn(3, 2), torch.randn(3, 2)
+    for _ in range(3):
+        np.testing.assert_array_equal(
+            fn(a, b).detach().numpy(), (lin(a) * lin(b)).detach().numpy()
+        )
+    assert fn.replays == 2 and len(fn.explain()) == 2
+
+
+def test_a_hook_on_one_steps_grad_fn_does_not_reach_the_next():
+    lin = nn.Linear(2, 1)
+    fn = torch.compile(lambda x: lin(x).sum())
+    x = torch.randn(3, 2)
+    for _ in range(3):
+        fn(x).backward()
+    seen = []
+    loss = fn(x)
+    loss.grad_fn.register_prehook(lambda g: seen.append(1))
+    loss.backward()
+    fn(x).backward()
+    assert seen == [1] and fn.replays == 3

@@ -133,16 +133,21 @@ class CompiledFunction:
             if entry.guard_externals() and not (
                 entry.node is not None and _pending(entry)
             ):
-                self.replays += 1
-                try:
-                    results = entry.run(tensors)
-                except Exception:
-                    # bad values the eager call checks (a class index out of
-                    # range): that call gives its own error, or the result
-                    self.replays -= 1
-                    self.eager_calls += 1
-                    return self._fn(*args, **kwargs)
-                return results[0] if entry.single else tuple(results)
+                lock = entry.lock
+                if lock.acquire(blocking=False):  # busy in another thread: eager
+                    try:
+                        results = entry.run(tensors)
+                    except Exception:
+                        # bad values the eager call checks (a class index out
+                        # of range): that call gives its own error, or the result
+                        results = None
+                    finally:
+                        lock.release()
+                    if results is not None:
+                        self.replays += 1
+                        return results[0] if entry.single else tuple(results)
+                self.eager_calls += 1
+                return self._fn(*args, **kwargs)
             entry = "the tensors it reads changed shape, dtype or requires_grad"
         return self._eager(key, entry, args, kwargs, tensors)
 
@@ -201,7 +206,13 @@ class CompiledFunction:
                 value = value[1]
             if isinstance(value, Tensor):
                 data = value._data
-                parts.append((data.shape, data.dtype.char, value._requires_grad))
+                # the same tensor twice (f(x, x)) is another program than two
+                same = -1
+                for i, t in enumerate(tensors):
+                    if t is value:
+                        same = i
+                        break
+                parts.append((data.shape, data.dtype.char, value._requires_grad, same))
                 tensors.append(value)
             elif value is None or isinstance(value, (bool, int, float, str)):
                 parts.append((type(value), value))
@@ -291,7 +302,7 @@ def _modules_of(fn: Any) -> list:
 def _describe(key: tuple) -> str:
     if key is None:
         return "(no key)"
-    tensors = [f"{list(p[0])}" for p in key[1:] if isinstance(p, tuple) and len(p) == 3]
+    tensors = [f"{list(p[0])}" for p in key[1:] if isinstance(p, tuple) and len(p) == 4]
     return f"grad {'on' if key[0] else 'off'}, tensors {', '.join(tensors) or 'none'}"
 
 

@@ -18,6 +18,7 @@ bitwise those of the eager step.
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 from weakref import ref as _weakref
 
@@ -101,6 +102,7 @@ class Program:
             self.node = CompiledBackward(self)
         self._build_forward()
         self.single = True
+        self.lock = threading.Lock()
         self._last = None  # a weak reference to the last differentiable output
 
     # --------------------------------------------------------------- backward
@@ -253,6 +255,8 @@ class Program:
         if node is not None and grad:
             node._next = tuple(self._edge(ref, args) for ref in self.terminal_refs)
             node._saved = (True,)
+            # hooks on a step's grad_fn belong to that step, as in eager mode
+            node._pre_hooks = node._post_hooks = None
         for position, ref in enumerate(self.outputs):
             if ref[0] == "arg":
                 results.append(args[ref[1]])
