@@ -4,11 +4,14 @@ Each ``Generator`` owns a NumPy PCG64 bit generator. Random functions take
 ``generator=``; without one they use ``default_generator``, which
 ``manual_seed`` reseeds. Streams are reproducible within plaingrad; they are not
 bit-identical to PyTorch's.
+
+The NumPy generator is built on a stream's first draw, not when it is created or
+reseeded: ``numpy.random`` (with ``secrets`` and ``hashlib``) takes about 15 ms
+to load, and ``import plaingrad`` need not pay for it.
 """
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import numpy as np
@@ -26,12 +29,23 @@ class Generator:
         True
     """
 
+    _np: np.random.Generator  # built on the first draw, by ``__getattr__``
+
     def __init__(self, device: Any = "cpu") -> None:
         from .device import check_device
 
         check_device(device, "Generator")
         self._seed = 67280421310721  # PyTorch's default seed
+
+    def __getattr__(self, name: str) -> Any:
+        # Only reached while ``_np`` is unset: the stream for ``_seed`` is built
+        # here once, then found as a plain attribute until the next reseed.
+        if name != "_np" or "_seed" not in self.__dict__:
+            raise AttributeError(
+                f"'{type(self).__name__}' object has no attribute {name!r}"
+            )
         self._np = np.random.Generator(np.random.PCG64(self._seed))
+        return self._np
 
     @property
     def device(self) -> Any:
@@ -48,7 +62,7 @@ class Generator:
                 f"0xffff_ffff_ffff_ffff], got {seed}"
             )
         self._seed = seed % 2**64
-        self._np = np.random.Generator(np.random.PCG64(self._seed))
+        self.__dict__.pop("_np", None)  # rebuilt from ``_seed`` on the next draw
         return self
 
     def seed(self) -> int:
@@ -62,6 +76,8 @@ class Generator:
 
     def get_state(self) -> Any:
         """The stream's state as a uint8 tensor (pass it to ``set_state``)."""
+        import json
+
         from .tensor import _wrap
 
         blob = json.dumps(
@@ -71,6 +87,8 @@ class Generator:
 
     def set_state(self, state: Any) -> Generator:
         """Restore a state returned by ``get_state``."""
+        import json
+
         data = getattr(state, "_data", state)
         try:
             saved = json.loads(np.asarray(data, dtype=np.uint8).tobytes())

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import functools
 import os
-import traceback
 from collections.abc import Callable
 from typing import Any
 
@@ -97,6 +96,8 @@ def creation_trace() -> list:
     """The user's frames of the current stack: plaingrad's own are left out,
     except its programs (the command line, the explain tools), which use the
     library as a user would."""
+    import traceback  # only anomaly mode needs it
+
     frames = traceback.extract_stack()[:-1]
     return [f for f in frames if _users(os.path.abspath(f.filename))]
 

@@ -15,7 +15,6 @@ inference kernel and no nested-tensor packing of padded batches, so
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Callable
 from typing import Any
 
@@ -322,6 +321,8 @@ class TransformerDecoderLayer(Module):
 
 
 def _clones(module: Module, n: int) -> ModuleList:
+    import copy
+
     return ModuleList([copy.deepcopy(module) for _ in range(n)])
 
 

@@ -27,7 +27,6 @@ inline, so a step without hooks costs no extra call; a subclass's own
 
 from __future__ import annotations
 
-import copy
 import warnings
 from collections import OrderedDict, defaultdict
 from collections.abc import Callable
@@ -384,6 +383,8 @@ class Optimizer:
             post_hook(self)
 
     def _load(self, state_dict: dict) -> None:
+        import copy  # loading a state dict is rare; ``import plaingrad`` skips it
+
         name = type(self).__name__
         groups = state_dict["param_groups"]
         if len(groups) != len(self.param_groups):
@@ -465,6 +466,8 @@ def _copy(value: Any, like: Tensor | None = None, key: str = "") -> Any:
     if isinstance(value, (list, tuple)):
         return type(value)(_copy(v, like, key) for v in value)
     if not isinstance(value, (Tensor, np.ndarray)):
+        import copy
+
         return copy.deepcopy(value)
     data = value._data if isinstance(value, Tensor) else value
     data = data.copy()
