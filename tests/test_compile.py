@@ -122,7 +122,7 @@ def test_dropout_draws_its_mask_outside_the_graph_so_runs_eagerly():
         nn.Linear(6, 32), nn.ReLU(), nn.Dropout(0.5), nn.Linear(32, 2)
     )
     fn = assert_same_run(make, batches((8, 6), target_shape=(8, 2)), nn.MSELoss())
-    assert fn.replays == 0 and "makes anew at each call" in fn.explain()[0]
+    assert fn.replays == 0 and "draws random numbers" in fn.explain()[0]
 
 
 def count_nodes() -> int:
@@ -290,7 +290,7 @@ def test_tensors_made_inside_the_function_run_eagerly():
     want = [noisy(torch.ones(2, 4)).detach().numpy() for _ in range(4)]
     for a, b in zip(got, want):
         np.testing.assert_array_equal(a, b)
-    assert fn.replays == 0 and "makes anew at each call" in fn.explain()[0]
+    assert fn.replays == 0 and "draws random numbers" in fn.explain()[0]
 
 
 def test_numbers_wrapped_by_the_function_are_constants():
@@ -312,15 +312,124 @@ def test_parameters_are_read_afresh_and_reassignment_is_guarded():
     with torch.no_grad():
         lin.weight.mul_(2.0)
     np.testing.assert_array_equal(fn(x).detach().numpy(), lin(x).detach().numpy())
+    lin.weight.requires_grad_(False)  # frozen: that key records afresh
+    for _ in range(3):
+        out = fn(x)
+        assert out.requires_grad  # the bias still needs a gradient
+        np.testing.assert_array_equal(out.detach().numpy(), lin(x).detach().numpy())
+        out.sum().backward()
+    assert lin.weight.grad is None
     replays = fn._compiled.replays
-    lin.weight.requires_grad_(False)
-    out = fn(x)
-    assert out.requires_grad  # the bias still needs a gradient
-    np.testing.assert_array_equal(out.detach().numpy(), lin(x).detach().numpy())
-    assert fn._compiled.replays == replays  # that call ran eagerly
     lin.weight.requires_grad_(True)
-    fn(x)
+    for _ in range(3):
+        fn(x)
     assert fn._compiled.replays == replays + 1
+
+
+def test_replaced_modules_parameters_and_globals_record_afresh():
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(3, 4), nn.ReLU(), nn.Linear(4, 2))
+    fn = torch.compile(model)
+    x = torch.randn(5, 3)
+
+    def check():
+        for _ in range(3):
+            np.testing.assert_array_equal(
+                fn(x).detach().numpy(), model(x).detach().numpy()
+            )
+
+    check()
+    model[2] = nn.Linear(4, 2)
+    check()
+    model[0].weight = nn.Parameter(torch.randn(4, 3))
+    check()
+    globals()["_scale"] = 2.0
+    h = torch.compile(lambda x: x * _scale)  # noqa: F821
+    for _ in range(3):
+        h(x)
+    globals()["_scale"] = -0.0
+    np.testing.assert_array_equal(h(x).numpy(), (x * -0.0).numpy())
+    import copy
+
+    ema = copy.deepcopy(fn)
+    with torch.no_grad():
+        ema._orig_mod[0].weight.mul_(0.5)
+    for _ in range(3):
+        np.testing.assert_array_equal(
+            ema(x).detach().numpy(), ema._orig_mod(x).detach().numpy()
+        )
+    check()  # the original is untouched
+
+
+def test_detached_values_are_read_each_call():
+    fn = torch.compile(lambda x: x - x.mean().detach())
+    a, b = torch.tensor([1.0, 2.0, 3.0]), torch.tensor([10.0, 20.0, 30.0])
+    for x in (a, a, b, b, a):
+        np.testing.assert_array_equal(fn(x).numpy(), (x - x.mean()).numpy())
+    assert fn.replays == 3
+
+
+def test_in_place_change_before_backward_is_an_error_as_in_eager():
+    lin = nn.Linear(3, 3)
+    fn = torch.compile(lambda x: lin(x).tanh())
+    x = torch.randn(2, 3)
+    for _ in range(3):
+        fn(x).sum().backward()
+    y = fn(x)
+    y.mul_(2)
+    with pytest.raises(RuntimeError, match="modified by an inplace operation"):
+        y.sum().backward()
+    eager = lin(x).tanh()
+    eager.mul_(2)
+    with pytest.raises(RuntimeError, match="modified by an inplace operation"):
+        eager.sum().backward()
+
+
+def test_nested_compiled_functions_and_methods():
+    inner = torch.compile(nn.Sequential(nn.Linear(2, 3), nn.Tanh()))
+    outer = torch.compile(lambda x: inner(x).sum())
+    x = torch.randn(4, 2)
+    for _ in range(4):
+        np.testing.assert_array_equal(
+            outer(x).detach().numpy(), inner._orig_mod(x).sum().detach().numpy()
+        )
+    assert outer.replays == 2
+
+    class Net(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.fc = nn.Linear(2, 2)
+
+        @torch.compile
+        def forward(self, x):
+            return self.fc(x).relu()
+
+    net = Net()
+    for _ in range(3):
+        np.testing.assert_array_equal(
+            net(x).detach().numpy(), net.fc(x).relu().detach().numpy()
+        )
+    assert Net.forward.__get__(net).replays == 1
+
+
+def test_enable_grad_inside_and_double_backward():
+    lin = nn.Linear(2, 1)
+
+    def f(x):
+        with torch.enable_grad():
+            return lin(x).sum()
+
+    fn = torch.compile(f)
+    x = torch.randn(3, 2)
+    with torch.no_grad():
+        for _ in range(3):
+            assert fn(x).requires_grad
+    xr = torch.randn(3, 2, requires_grad=True)
+    g = torch.compile(lambda x: (lin(x) ** 2).sum())
+    for _ in range(2):
+        g(xr)
+    with pytest.raises(RuntimeError, match="double backward"):
+        torch.autograd.grad(g(xr), xr, create_graph=True)
 
 
 def test_in_place_changes_hooks_and_custom_functions_run_eagerly():
@@ -478,8 +587,12 @@ def test_decorator_forms_and_bad_arguments():
         np.testing.assert_array_equal(f(x).numpy(), [2, 2])
         np.testing.assert_array_equal(g(x).numpy(), [2, 2])
     assert f.replays == 1 and g.replays == 1
-    with pytest.raises(RuntimeError, match="compile: Unknown mode='fast'"):
+    with pytest.raises(RuntimeError, match="Unrecognized mode=fast, should be"):
         torch.compile(f, mode="fast")
+    with pytest.raises(RuntimeError, match="Invalid backend: 'nope'"):
+        torch.compile(f, backend="nope")
+    with pytest.raises(RuntimeError, match="Either mode or options"):
+        torch.compile(f, mode="default", options={})
     with pytest.raises(TypeError, match="expected a Module or a callable, got int"):
         torch.compile(3)
     with pytest.raises(TypeError, match="`backend` must be a string"):
@@ -552,3 +665,65 @@ def test_a_hook_on_one_steps_grad_fn_does_not_reach_the_next():
     loss.backward()
     fn(x).backward()
     assert seen == [1] and fn.replays == 3
+
+
+def test_a_sum_of_two_temporary_outputs_goes_backward_right():
+    torch.manual_seed(0)
+    model = mlp((3, 8, 2))
+    crit = nn.MSELoss()
+    cm = torch.compile(model)
+    x1, x2, y1, y2 = (torch.randn(4, n) for n in (3, 3, 2, 2))
+    for _ in range(4):
+        model.zero_grad()
+        (crit(cm(x1), y1) + crit(cm(x2), y2)).backward()
+        got = [p.grad.numpy().copy() for p in model.parameters()]
+        model.zero_grad()
+        (crit(model(x1), y1) + crit(model(x2), y2)).backward()
+        for g, p in zip(got, model.parameters()):
+            np.testing.assert_array_equal(g, p.grad.numpy())
+    assert cm._compiled.replays >= 2
+
+
+def test_hooks_keep_their_own_gradients():
+    lin = nn.Linear(3, 4)
+    fn = torch.compile(lambda x: lin(x).relu().sum())
+    logs = {"compiled": [], "eager": []}
+    current = []
+    lin.weight.register_hook(lambda g: current[0].append(g))
+    lin.weight.grad = torch.zeros(4, 3)  # .grad exists: the kernel's own path
+    for i in range(5):
+        for name, run in (("compiled", fn), ("eager", lambda x: lin(x).relu().sum())):
+            current[:] = [logs[name]]
+            x = torch.full((2, 3), float(i + 1), requires_grad=True)
+            x.register_hook(lambda g: current[0].append(g))
+            run(x).backward()
+    assert fn.replays == 3 and len(logs["compiled"]) == 10
+    for a, b in zip(logs["compiled"], logs["eager"]):
+        np.testing.assert_array_equal(a.numpy(), b.numpy())
+
+
+def test_threads_do_not_share_a_replay():
+    import threading
+
+    torch.manual_seed(0)
+    model = mlp((4, 32, 3))
+    fn = torch.compile(model)
+    inputs = [torch.randn(6, 4) for _ in range(4)]
+    with torch.no_grad():
+        wants = [model(x).numpy() for x in inputs]
+        for _ in range(3):
+            fn(inputs[0])
+    wrong = []
+
+    def work(k):
+        with torch.no_grad():
+            for _ in range(40):
+                if not np.array_equal(fn(inputs[k]).numpy(), wants[k]):
+                    wrong.append(k)
+
+    threads = [threading.Thread(target=work, args=(k,)) for k in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert wrong == []

@@ -24,23 +24,45 @@ default copies an output that lives in such an array.
 
 from __future__ import annotations
 
+import copy
 import functools
 from typing import Any
+from weakref import ref as _weakref
 
-from ..autograd.grad_mode import _mode
+from ..autograd.anomaly_mode import _anomaly
+from ..nn.module import Module
+from ..nn.module import structure_version as _structure
 from ..tensor import Tensor
+from .guard import Bindings, add_modules, call_key, describe, modules_of
 from .program import Program
-from .record import compare, record_call
+from .record import compare, record_call, recording_active
 
 __all__ = ["compile", "CompiledFunction", "OptimizedModule"]
 
 _MODES = (
-    None,
     "default",
+    "lite",
     "reduce-overhead",
-    "max-autotune",
     "max-autotune-no-cudagraphs",
+    "max-autotune",
 )
+# PyTorch's registered backends (torch._dynamo.list_backends(exclude_tags=()))
+_BACKENDS = {
+    "inductor",
+    "cudagraphs",
+    "openxla",
+    "openxla_eval",
+    "tvm",
+    "eager",
+    "eager_debug",
+    "eager_noexcept",
+    "aot_eager",
+    "aot_eager_decomp_partition",
+    "aot_eager_default_partitioner",
+    "aot_ts",
+    "ts",
+    "pre_dispatch_eager",
+}
 # PyTorch recompiles a function for at most 8 guard keys, then runs it eagerly
 CACHE_LIMIT = 8
 
@@ -70,12 +92,17 @@ def compile(
             "max-autotune-no-cudagraphs".
         disable: return ``model`` unchanged.
     """
-    if mode not in _MODES:
+    if mode is not None and mode not in _MODES:
         raise RuntimeError(
-            f"compile: Unknown mode={mode!r}; expected one of "
-            f"{', '.join(repr(m) for m in _MODES[1:])} or None"
+            f"Unrecognized mode={mode}, should be one of: {', '.join(_MODES)}"
         )
-    if not (isinstance(backend, str) or callable(backend)):
+    if isinstance(backend, str):
+        if backend not in _BACKENDS:
+            raise RuntimeError(
+                f"Invalid backend: {backend!r}, see "
+                "`torch._dynamo.list_backends()` for available backends."
+            )
+    elif not callable(backend):
         raise TypeError(
             f"compile: `backend` must be a string or a callable, got "
             f"{type(backend).__name__}"
@@ -83,6 +110,11 @@ def compile(
     if options is not None and not isinstance(options, dict):
         raise TypeError(
             f"compile: `options` must be a dict, got {type(options).__name__}"
+        )
+    if mode is not None and options is not None:
+        raise RuntimeError(
+            "Either mode or options can be specified, but both can't be "
+            "specified at the same time."
         )
     if model is None:
         return functools.partial(
@@ -118,43 +150,82 @@ class CompiledFunction:
         self._fn = fn
         self._fullgraph = fullgraph
         self._static = static
-        self._modules = modules if modules is not None else _modules_of(fn)
+        self._modules = modules if modules is not None else modules_of(fn)
+        self._bindings = Bindings(fn)
         # key -> Program, or a recording waiting for its twin, or a reason
         self._cache: dict = {}
+        self._bound: dict = {}  # per instance, when it decorates a method
         self.replays = 0
         self.eager_calls = 0
         # the name and docstring (not the __dict__: a module's is its state)
         functools.update_wrapper(self, fn, updated=())
 
+    def __get__(self, instance: Any, owner: Any = None) -> Any:
+        """``@compile`` on a method: one compiled function per instance."""
+        if instance is None:
+            return self
+        bound = self._bound.get(id(instance))
+        if bound is None or bound[0]() is not instance:
+            compiled = CompiledFunction(
+                functools.partial(self._fn, instance),
+                fullgraph=self._fullgraph,
+                static=self._static,
+                modules=modules_of(instance) if isinstance(instance, Module) else [],
+            )
+            bound = self._bound[id(instance)] = (_weakref(instance), compiled)
+        return bound[1]
+
+    def __deepcopy__(self, memo: dict) -> CompiledFunction:
+        # a copy records afresh: the programs hold this one's tensors
+        fn = copy.deepcopy(self._fn, memo)
+        return CompiledFunction(fn, fullgraph=self._fullgraph, static=self._static)
+
+    def __getstate__(self) -> dict:
+        state = dict(self.__dict__)
+        state["_cache"], state["_bound"] = {}, {}
+        return state
+
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        key, tensors = self._key(args, kwargs)
+        if recording_active() or _anomaly.enabled:
+            # inside another compiled function's recording its ops must be
+            # seen; anomaly mode checks each op's node, which a replay has not
+            return self._fn(*args, **kwargs)
+        if self._cache and self._bindings.changed():
+            self._cache.clear()  # a baked-in name was rebound: record afresh
+            self._bindings.renew()
+        key, tensors = call_key(args, kwargs, self._modules)
         entry = self._cache.get(key) if key is not None else None
         if entry.__class__ is Program:
-            if entry.guard_externals() and not (
-                entry.node is not None and _pending(entry)
-            ):
-                lock = entry.lock
-                if lock.acquire(blocking=False):  # busy in another thread: eager
-                    try:
-                        results = entry.run(tensors)
-                    except Exception:
-                        # bad values the eager call checks (a class index out
-                        # of range): that call gives its own error, or the result
-                        results = None
-                    finally:
-                        lock.release()
-                    if results is not None:
-                        self.replays += 1
-                        return results[0] if entry.single else tuple(results)
+            if not entry.still_valid():
+                # what it reads changed (a parameter replaced, frozen,
+                # resized): this key records afresh
+                del self._cache[key]
+                entry = None
+            elif not entry.busy() and entry.lock.acquire(blocking=False):
+                try:
+                    results = entry.run(tensors)
+                except Exception:
+                    # bad values the eager call checks (a class index out of
+                    # range): that call gives its own error, or the result
+                    results = None
+                finally:
+                    entry.lock.release()
+                if results is not None:
+                    self.replays += 1
+                    return results[0] if entry.single else tuple(results)
                 self.eager_calls += 1
                 return self._fn(*args, **kwargs)
-            entry = "the tensors it reads changed shape, dtype or requires_grad"
+            else:
+                # the last replay's backward is still to come, or another
+                # thread is replaying: this call must not touch the arrays
+                self.eager_calls += 1
+                return self._fn(*args, **kwargs)
         return self._eager(key, entry, args, kwargs, tensors)
 
     def _eager(self, key: Any, entry: Any, args: tuple, kwargs: dict, tensors):
         self.eager_calls += 1
         if key is None:
-            return self._refuse(_UNHASHABLE, args, kwargs)
+            return self._refuse(_UNKEYED, args, kwargs)
         if isinstance(entry, str):
             return self._refuse(entry, args, kwargs)
         if entry is None and len(self._cache) >= CACHE_LIMIT:
@@ -163,24 +234,27 @@ class CompiledFunction:
                 args,
                 kwargs,
             )
+        before = _structure[0]
         result, recording = record_call(self._fn, args, kwargs, tensors)
+        grew = False
         for module in recording.modules:
-            if not any(module is m for m in self._modules):
-                # a module the function reaches some other way (an attribute
-                # of an object): guard its flags too, from the next key on
-                self._modules.append(module)
-                key = None
+            # a module the function reaches some other way (an attribute of
+            # an object): its flags join the guard, from the next key on
+            grew = add_modules(self._modules, module) or grew
+        if grew:
+            return result  # the next call records afresh
+        if _structure[0] != before:
+            recording.fail("it sets module attributes while it runs")
         problem = recording.problem
         outputs = None
         if problem is None:
             outputs, problem = _output_refs(result, recording)
-        if key is None:
-            return result  # the guard grew: the next call records afresh
         if problem is None and entry is not None:
             problem = compare(entry, recording)
             if problem is None:
                 program = Program(recording, outputs, self._static)
                 program.single = isinstance(result, Tensor)
+                program.structure = before
                 self._cache[key] = program
                 return result
         if problem is not None:
@@ -196,36 +270,6 @@ class CompiledFunction:
             raise RuntimeError(f"compile(fullgraph=True): cannot replay: {reason}")
         return self._fn(*args, **kwargs)
 
-    def _key(self, args: tuple, kwargs: dict) -> tuple:
-        """The guard key of a call, and its tensor arguments in order."""
-        parts: list = [_mode.enabled]
-        tensors: list = []
-        for value in (*args, *kwargs.items()):
-            if value.__class__ is tuple and len(value) == 2 and value[0] in kwargs:
-                parts.append(value[0])
-                value = value[1]
-            if isinstance(value, Tensor):
-                data = value._data
-                # the same tensor twice (f(x, x)) is another program than two
-                same = -1
-                for i, t in enumerate(tensors):
-                    if t is value:
-                        same = i
-                        break
-                parts.append((data.shape, data.dtype.char, value._requires_grad, same))
-                tensors.append(value)
-            elif value is None or isinstance(value, (bool, int, float, str)):
-                parts.append((type(value), value))
-            else:
-                return None, tensors
-        for module in self._modules:
-            if module._forward_pre_hooks or module._forward_hooks:
-                return None, tensors
-            if module._backward_hooks:
-                return None, tensors
-            parts.append(module.training)
-        return tuple(parts), tensors
-
     def explain(self) -> list[str]:
         """One line per guard key: replayed, or why not."""
         lines = []
@@ -236,18 +280,14 @@ class CompiledFunction:
                 what = f"runs eagerly: {entry}"
             else:
                 what = "recorded once; replays after a second recording agrees"
-            lines.append(f"{_describe(key)}: {what}")
+            lines.append(f"{describe(key)}: {what}")
         return lines
 
 
-_UNHASHABLE = "an argument is neither a tensor nor a number, string or None"
-
-
-def _pending(program: Program) -> bool:
-    """Has the previous replay's output still to go backward? (Then this call
-    must not overwrite what that backward reads.)"""
-    node = program.node
-    return node._saved == (True,) and program.last_output_alive()
+_UNKEYED = (
+    "an argument is neither a tensor nor a number, string or None, or a "
+    "module it calls has hooks"
+)
 
 
 def _output_refs(result: Any, recording: Any) -> tuple:
@@ -272,38 +312,6 @@ def _output_refs(result: Any, recording: Any) -> tuple:
         else:
             return None, f"output {position} is not made by the function's ops"
     return refs, None
-
-
-def _modules_of(fn: Any) -> list:
-    """The modules a function can see: bound to it, in its closure, and in the
-    globals it names, with their submodules (their training flags and hooks
-    are part of the guard)."""
-    from ..nn.module import Module
-
-    found: list = []
-    candidates = [getattr(fn, "__self__", None)]
-    code = getattr(fn, "__code__", None)
-    for cell in getattr(fn, "__closure__", None) or ():
-        try:
-            candidates.append(cell.cell_contents)
-        except ValueError:
-            pass
-    if code is not None:
-        scope = getattr(fn, "__globals__", {})
-        candidates.extend(scope.get(name) for name in code.co_names)
-    for value in candidates:
-        if isinstance(value, Module):
-            for module in value.modules():
-                if not any(module is m for m in found):
-                    found.append(module)
-    return found
-
-
-def _describe(key: tuple) -> str:
-    if key is None:
-        return "(no key)"
-    tensors = [f"{list(p[0])}" for p in key[1:] if isinstance(p, tuple) and len(p) == 4]
-    return f"grad {'on' if key[0] else 'off'}, tensors {', '.join(tensors) or 'none'}"
 
 
 from .module import OptimizedModule  # noqa: E402  (needs CompiledFunction)

@@ -29,7 +29,10 @@ from ..ops.reduction import LogSoftmax
 
 
 class Kernel:
-    """Base: ``buffers`` lists every array the kernel owns."""
+    """Base: ``buffers`` lists every array the kernel owns. ``lends``: the
+    kernel decides itself which gradients it may hand out in its buffers."""
+
+    lends = False
 
     def __init__(self, refs: list, needs: tuple | None) -> None:
         self.refs = refs
@@ -42,13 +45,17 @@ class Kernel:
         return array
 
     def param_grad(self, j: int) -> bool:
-        """May input ``j``'s gradient go into a buffer? (See the module
-        docstring.)"""
+        """May parameter input ``j``'s gradient go into a buffer? (See the
+        module docstring; a hook on it would keep the buffer.)"""
         ref = self.refs[j]
-        return ref[0] == "ext" and ref[1]._grad is not None and not engine.capturing
+        if ref[0] != "ext" or ref[1]._grad is None or engine.capturing:
+            return False
+        accumulator = ref[1]._accumulator
+        return accumulator is None or not accumulator._pre_hooks
 
 
 class LinearKernel(Kernel):
+    lends = True
     out = gx = gw = gb = None
 
     def forward(self, ctx: Any, x: Any, weight: Any, bias: Any = None) -> Any:
@@ -66,9 +73,12 @@ class LinearKernel(Kernel):
         needs = self.needs
         grad_x = grad_w = grad_b = None
         if needs[0]:
-            if self.gx is None:
-                self.gx = self.buffer(self.x.shape, grad.dtype)
-            grad_x = np.matmul(grad, self.weight, out=self.gx)
+            if self.refs[0][0] != "slot":
+                grad_x = grad @ self.weight  # an argument's: the caller keeps it
+            else:
+                if self.gx is None:
+                    self.gx = self.buffer(self.x.shape, grad.dtype)
+                grad_x = np.matmul(grad, self.weight, out=self.gx)
         if needs[1]:
             if self.param_grad(1):
                 if self.gw is None:

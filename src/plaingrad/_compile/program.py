@@ -18,12 +18,13 @@ bitwise those of the eager step.
 
 from __future__ import annotations
 
+import sys
 import threading
 from typing import Any
 from weakref import ref as _weakref
 
-from ..autograd.grad_mode import _mode
 from ..autograd.node import _FREED, _SECOND_BACKWARD, Node, _edge
+from ..nn.module import structure_version
 from ..tensor import _wrap
 from . import kernels
 
@@ -51,6 +52,14 @@ class CompiledBackward(Node):
         if ctx._saved is _FREED:
             raise RuntimeError(_SECOND_BACKWARD)
         return ctx.program.run_backward(grad_output)
+
+    @staticmethod
+    def backward_graph(ctx: Any, grad_output: Any) -> tuple:
+        # as PyTorch's compiled autograd, which has no double backward either
+        raise RuntimeError(
+            "compile: double backward (create_graph=True) through a replayed "
+            "call is not supported; run that step uncompiled"
+        )
 
 
 class Program:
@@ -103,7 +112,8 @@ class Program:
         self._build_forward()
         self.single = True
         self.lock = threading.Lock()
-        self._last = None  # a weak reference to the last differentiable output
+        self.structure = None  # nn.module.structure_version when recorded
+        self.saved_inputs, self.saved_outputs = _saved_by_ops(steps, outputs)
 
     # --------------------------------------------------------------- backward
 
@@ -184,6 +194,10 @@ class Program:
             for j, to_slot, target in routes:
                 name = f"g{target}" if to_slot else f"t{target}"
                 lines.append(f"        x = r[{j}]")
+                if not to_slot and kernel is not None and not kernel.lends:
+                    # a kernel's own array must not become an argument's
+                    # or a parameter's gradient (a hook or .grad keeps it)
+                    lines.append("        x = None if x is None else x.copy()")
                 lines.append("        if x is not None:")
                 lines.append(
                     f"            {name} = x if {name} is None else {name} + x"
@@ -193,6 +207,20 @@ class Program:
         self.run_backward = _define("\n".join(lines), names, "run_backward")
 
     # ---------------------------------------------------------------- forward
+
+    def still_valid(self) -> bool:
+        """Do the tensors and modules it reads look as when it was recorded?"""
+        return structure_version[0] == self.structure and self.guard_externals()
+
+    def busy(self) -> bool:
+        """Is the last replay's backward still to come? (Its graph is held by
+        someone: the output, or a sum of it.) Then the arrays it reads must
+        not be overwritten."""
+        node = self.node
+        if node is None or node._saved.__class__ is not tuple or not node._saved:
+            return False
+        # references: self.node, the local name and getrefcount's argument
+        return sys.getrefcount(node) > 3
 
     def guard_externals(self) -> bool:
         for t, shape, dtype, requires_grad in self.external_guard:
@@ -250,9 +278,11 @@ class Program:
         """Replay the call on ``args`` (its tensor arguments)."""
         arrays = self.forward(args)
         results = []
-        grad = _mode.enabled
         node = self.node
-        if node is not None and grad:
+        # (a node exists when the recorded calls' output needed a gradient,
+        # as decided there: the caller's grad mode is part of the key, and
+        # enable_grad inside the function is recorded)
+        if node is not None:
             node._next = tuple(self._edge(ref, args) for ref in self.terminal_refs)
             node._saved = (True,)
             # hooks on a step's grad_fn belong to that step, as in eager mode
@@ -264,16 +294,20 @@ class Program:
             out = arrays[position]
             if not self.static and kernels.owns(self.kernels, out):
                 out = out.copy()
-            owner = node if (position == 0 and grad and ref[2] == 0) else None
-            result = _wrap(out, owner)
-            if owner is not None:
-                self._last = _weakref(result)
-            results.append(result)
+            owner = node if (position == 0 and ref[2] == 0) else None
+            results.append(_wrap(out, owner))
+        if node is not None:
+            # what the ops saved, to find in-place changes before backward
+            # (the engine checks node._saved_from as for any node)
+            checks = []
+            for ref in self.saved_inputs:
+                t = ref[1] if ref[0] == "ext" else args[ref[1]]
+                counter = t._vc
+                checks.append((t, 0 if counter is None else counter[0]))
+            for position in self.saved_outputs:
+                checks.append((_weakref(results[position]), 0))
+            node._saved_from = tuple(checks)
         return results
-
-    def last_output_alive(self) -> bool:
-        last = self._last
-        return last is not None and last() is not None
 
     @staticmethod
     def _edge(ref: tuple, args: list) -> Any:
@@ -294,3 +328,39 @@ def _define(source: str, names: dict, name: str) -> Any:
     scope = dict(names)
     exec(compile(source, f"<plaingrad.compile {name}>", "exec"), scope)
     return scope[name]
+
+
+def _saved_by_ops(steps: list, outputs: list) -> tuple:
+    """The arguments and outside tensors (refs) whose arrays the recorded
+    nodes saved, and the output positions whose arrays they saved: an
+    in-place change to any of these before backward is an error in eager
+    mode (as ``node._saved_from`` records there), so it is one here."""
+    position_of = {
+        (ref[1], ref[2]): i for i, ref in enumerate(outputs) if ref[0] == "slot"
+    }
+    inputs: list = []
+    positions: list = []
+    for s, step in enumerate(steps):
+        node = step.outputs[0].grad_fn
+        if node is None or node.__class__ is not step.cls:
+            continue
+        for entry in node._saved_from:
+            if entry is None:
+                continue
+            saved = entry[0]
+            if saved.__class__ is _weakref:
+                if (s, 0) in position_of:
+                    positions.append(position_of[(s, 0)])
+                continue
+            for j, t in enumerate(step.tensors):
+                if t is saved:
+                    source = step.inputs[j]
+                    if source[0] in ("arg", "ext"):
+                        if not any(
+                            r[0] == source[0] and r[1] is source[1] for r in inputs
+                        ):
+                            inputs.append(source)
+                    elif source[0] == "slot" and (source[1], source[2]) in position_of:
+                        positions.append(position_of[(source[1], source[2])])
+                    break
+    return inputs, sorted(set(positions))

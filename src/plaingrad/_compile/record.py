@@ -31,6 +31,7 @@ from ..autograd.anomaly_mode import _anomaly
 from ..autograd.function import Function
 from ..autograd.node import Op, plain_observers
 from ..nn.module import Module
+from ..random import default_generator
 from ..tensor import Tensor
 
 _ORIGINAL_APPLY = Op.__dict__["apply"]
@@ -52,7 +53,7 @@ _READS = (
     "__format__",
 )
 _active: list = []
-_lock = threading.Lock()
+_lock = threading.RLock()
 
 
 class Step:
@@ -108,6 +109,10 @@ class Recording:
             return ("slot", *self.produced[key])
         if key in self.arg_index:
             return ("arg", self.arg_index[key])
+        array_source = self.arrays.get(id(t._data))
+        if array_source is not None:
+            # another tensor on the same array (x.detach()): read the array
+            return array_source
         if key not in self.seen:
             self.seen[key] = (t, _version(t))
         return ("other", t)
@@ -221,11 +226,19 @@ def _thread() -> int:
     return threading.get_ident()
 
 
+def recording_active() -> bool:
+    """Is a call being recorded in this thread? (A compiled function called
+    inside it runs eagerly, so that the recording sees its ops.)"""
+    return bool(_active) and _active[-1].thread == threading.get_ident()
+
+
 def record_call(fn: Any, args: tuple, kwargs: dict, tensors: list) -> tuple:
     """Run ``fn(*args, **kwargs)`` eagerly while recording its ops; return
     ``(result, recording)``. ``tensors`` are the call's tensor arguments."""
     recording = Recording(tensors)
     originals = {name: Tensor.__dict__[name] for name in _READS}
+    stream = default_generator._np.bit_generator
+    before = stream.state
     with _lock:
         _active.append(recording)
         Op.apply = classmethod(_recording_apply)  # type: ignore[method-assign]
@@ -245,6 +258,11 @@ def record_call(fn: Any, args: tuple, kwargs: dict, tensors: list) -> tuple:
             Op.apply = _ORIGINAL_APPLY  # type: ignore[method-assign]
             _active.pop()
     recording.finish()
+    if stream.state != before:
+        recording.fail(
+            "it draws random numbers (torch.randn, dropout...), which a replay "
+            "would not draw"
+        )
     return result, recording
 
 
@@ -262,8 +280,10 @@ def compare(first: Recording, second: Recording) -> str | None:
         )
     for index, (a, b) in enumerate(zip(first.steps, second.steps)):
         where = f"op {index} ({b.cls.__name__})"
-        if a.cls is not b.cls or a.needs != b.needs or a.n_out != b.n_out:
+        if a.cls is not b.cls or a.n_out != b.n_out:
             return f"{where} differs between two calls: data-dependent control flow"
+        if a.needs != b.needs:
+            return f"which inputs of {where} need a gradient changed between two calls"
         if not _same_options(a.options, b.options):
             return f"{where} got other options in two calls"
         for j, (sa, sb) in enumerate(zip(a.inputs, b.inputs)):

@@ -15,7 +15,7 @@ from collections.abc import ItemsView, Iterable, Iterator, KeysView, Mapping, Va
 from itertools import chain
 from typing import Any
 
-from .module import Module, _addindent
+from .module import Module, _addindent, structure_version
 from .param_containers import ParameterDict, ParameterList
 
 __all__ = [
@@ -338,6 +338,7 @@ class ModuleDict(Module):
 
     def __delitem__(self, key: str) -> None:
         del self._modules[key]
+        structure_version[0] += 1
         self.__dict__.pop(key, None)
 
     def __len__(self) -> int:

@@ -37,6 +37,12 @@ class _IncompatibleKeys(tuple):
         return f"_IncompatibleKeys(missing_keys={self[0]}, unexpected_keys={self[1]})"
 
 
+# Bumped by every attribute set on a module (other than ``training``), and
+# by every parameter, buffer or submodule added or removed: a compiled
+# function's replays hold the tensors they read and must record afresh.
+structure_version = [0]
+
+
 class Module:
     """Base class for all layers and models; subclass it and define ``forward``.
 
@@ -101,6 +107,8 @@ class Module:
     # ------------------------------------------------------- registration
 
     def __setattr__(self, name: str, value: Any) -> None:
+        if name != "training":
+            structure_version[0] += 1  # plaingrad.compile's guard reads it
         d = self.__dict__
         if "_parameters" not in d:
             raise AttributeError(
@@ -140,6 +148,7 @@ class Module:
         object.__setattr__(self, name, value)
 
     def __delattr__(self, name: str) -> None:
+        structure_version[0] += 1
         for registry in ("_parameters", "_modules", "_buffers"):
             self.__dict__[registry].pop(name, None)
         object.__delattr__(self, name)
@@ -152,6 +161,7 @@ class Module:
                 f"object to parameter '{name}' (plaingrad.nn.Parameter or None "
                 "required)"
             )
+        structure_version[0] += 1
         self._parameters[name] = param
         object.__setattr__(self, name, param)
 
@@ -164,6 +174,7 @@ class Module:
                 f"register_buffer: cannot assign '{type(tensor).__name__}' object "
                 f"to buffer '{name}' (plaingrad.Tensor or None required)"
             )
+        structure_version[0] += 1
         self._buffers[name] = tensor
         if not persistent:
             self._non_persistent.add(name)
@@ -172,6 +183,7 @@ class Module:
     def add_module(self, name: str, module: Module | None) -> None:
         if module is not None and not isinstance(module, Module):
             raise TypeError(f"add_module: {type(module).__name__} is not a Module")
+        structure_version[0] += 1
         self._modules[name] = module
         object.__setattr__(self, name, module)
 
