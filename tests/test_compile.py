@@ -727,3 +727,27 @@ def test_threads_do_not_share_a_replay():
     for t in threads:
         t.join()
     assert wrong == []
+
+
+def test_python_values_made_into_tensors_and_reseeding_run_eagerly():
+    temp = [0.5]
+    fn = torch.compile(lambda x: x * torch.tensor(temp[0]))
+    x = torch.ones(3)
+    for _ in range(3):
+        fn(x)
+    temp[0] = 4.0
+    np.testing.assert_array_equal(fn(x).numpy(), [4.0, 4.0, 4.0])
+    assert "torch.tensor" in fn.explain()[0]
+
+    def g(a):
+        torch.manual_seed(0)
+        return a + torch.randn(1)
+
+    after = {}
+    for tag, f in (("eager", g), ("compiled", torch.compile(g))):
+        for _ in range(3):
+            f(x)
+        torch.manual_seed(1)
+        f(x)
+        after[tag] = float(torch.rand(1))
+    assert after["eager"] == after["compiled"]

@@ -222,6 +222,24 @@ def _recording_call(self: Any, *args: Any, **kwargs: Any) -> Any:
     return _ORIGINAL_CALL(self, *args, **kwargs)
 
 
+# Functions that make a tensor from Python values: the first recording's
+# values would be baked into the replay (torch.tensor(self.temperature)).
+_MAKERS = ("tensor", "as_tensor", "from_numpy", "full", "full_like")
+
+
+def _maker(name: str, original: Any) -> Any:
+    def make(*args: Any, **kwargs: Any) -> Any:
+        recording = _active[-1] if _active else None
+        if recording is not None and not recording.depth:
+            recording.fail(
+                f"it makes a tensor from Python values (torch.{name}), whose "
+                "first values a replay would keep"
+            )
+        return original(*args, **kwargs)
+
+    return make
+
+
 def _thread() -> int:
     return threading.get_ident()
 
@@ -237,14 +255,18 @@ def record_call(fn: Any, args: tuple, kwargs: dict, tensors: list) -> tuple:
     ``(result, recording)``. ``tensors`` are the call's tensor arguments."""
     recording = Recording(tensors)
     originals = {name: Tensor.__dict__[name] for name in _READS}
-    stream = default_generator._np.bit_generator
-    before = stream.state
+    before = default_generator._np.bit_generator.state
+    import plaingrad
+
+    makers = {n: getattr(plaingrad, n) for n in _MAKERS if hasattr(plaingrad, n)}
     with _lock:
         _active.append(recording)
         Op.apply = classmethod(_recording_apply)  # type: ignore[method-assign]
         Function.apply = classmethod(_recording_function_apply)  # type: ignore
         plain_observers.append(_observe)
         Module.__call__ = _recording_call  # type: ignore[method-assign]
+        for name, maker in makers.items():
+            setattr(plaingrad, name, _maker(name, maker))
         for name, method in originals.items():
             setattr(Tensor, name, _reader(name, method))
         try:
@@ -253,12 +275,15 @@ def record_call(fn: Any, args: tuple, kwargs: dict, tensors: list) -> tuple:
             for name, method in originals.items():
                 setattr(Tensor, name, method)
             Module.__call__ = _ORIGINAL_CALL  # type: ignore[method-assign]
+            for name, maker in makers.items():
+                setattr(plaingrad, name, maker)
             plain_observers.remove(_observe)
             Function.apply = _ORIGINAL_FUNCTION_APPLY  # type: ignore
             Op.apply = _ORIGINAL_APPLY  # type: ignore[method-assign]
             _active.pop()
     recording.finish()
-    if stream.state != before:
+    # (read again: manual_seed inside the function makes a new stream)
+    if default_generator._np.bit_generator.state != before:
         recording.fail(
             "it draws random numbers (torch.randn, dropout...), which a replay "
             "would not draw"
