@@ -38,3 +38,20 @@ def import_torch() -> ModuleType:
 
         return torch
     return pytest.importorskip("torch")
+
+
+@pytest.fixture
+def one_thread():
+    """PyTorch, with one BLAS thread for every library while a test runs:
+    steady timings on a shared machine (the benchmark references' tests)."""
+    torch = import_torch()
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:
+        yield torch
+    else:
+        with threadpool_limits(1):
+            yield torch
+    torch.set_num_threads(threads)

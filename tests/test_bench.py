@@ -22,22 +22,6 @@ from plaingrad.bench.reference import REFERENCES
 from plaingrad.cli.main import main
 
 
-@pytest.fixture
-def one_thread():
-    """One BLAS thread while the workloads run: steady on a shared machine."""
-    torch = import_torch()
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        from threadpoolctl import threadpool_limits
-    except ImportError:
-        yield torch
-    else:
-        with threadpool_limits(1):
-            yield torch
-    torch.set_num_threads(threads)
-
-
 def _close(got: float, expected: float) -> bool:
     return abs(got - expected) <= report.ATOL + report.RTOL * abs(expected)
 

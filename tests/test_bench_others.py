@@ -22,22 +22,6 @@ from plaingrad.cli.main import main
 _TORCH_RESULTS: dict[str, dict] = {}
 
 
-@pytest.fixture
-def torch_one_thread():
-    """PyTorch, with one BLAS thread for every library while the programs run."""
-    torch = import_torch()
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        from threadpoolctl import threadpool_limits
-    except ImportError:
-        yield torch
-    else:
-        with threadpool_limits(1):
-            yield torch
-    torch.set_num_threads(threads)
-
-
 def _torch_result(torch, name: str) -> dict:
     """PyTorch's two-step result for a workload, computed once per session."""
     if name not in _TORCH_RESULTS:
@@ -51,10 +35,10 @@ def _close(got: float, expected: float) -> bool:
 
 @pytest.mark.parametrize("name", suite.TIMED)
 @pytest.mark.parametrize("library", list(others.OTHERS))
-def test_other_library_losses_agree_with_torch(library, name, torch_one_thread):
+def test_other_library_losses_agree_with_torch(library, name, one_thread):
     if name == "W3":
         pytest.importorskip("sklearn")
-    expected = _torch_result(torch_one_thread, name)
+    expected = _torch_result(one_thread, name)
     got = others.programs(library)[name](1, 1)  # the warm-up block and one more
     assert got["seconds"] > 0
     for key in ("loss_first", "loss_last", "grad_sum"):
