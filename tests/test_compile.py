@@ -751,3 +751,155 @@ def test_python_values_made_into_tensors_and_reseeding_run_eagerly():
         f(x)
         after[tag] = float(torch.rand(1))
     assert after["eager"] == after["compiled"]
+
+
+def test_an_old_output_cannot_go_backward_after_the_next_replay():
+    lin = nn.Linear(2, 1)
+    fn = torch.compile(lambda x: lin(x).sum())
+    x = torch.randn(3, 2)
+    for _ in range(3):
+        fn(x).backward()
+    old = fn(x)
+    old.backward()
+    new = fn(x * 2)  # replays, on new arrays
+    assert fn.replays == 3
+    with pytest.raises(RuntimeError, match="backward through the graph a second"):
+        old.backward()
+    lin.zero_grad()
+    new.backward()
+    got = lin.weight.grad.numpy().copy()
+    lin.zero_grad()
+    lin(x * 2).sum().backward()
+    np.testing.assert_array_equal(got, lin.weight.grad.numpy())
+
+
+def test_views_repeated_and_named_tuple_outputs_run_as_eager():
+    from collections import namedtuple
+
+    Pair = namedtuple("Pair", "a b")
+    x = torch.randn(3, 2, requires_grad=True)
+    view = torch.compile(lambda t: (t * 2).T)
+    for _ in range(3):
+        out = view(x)
+        assert out._base is not None  # still a view, as in eager mode
+    assert "view" in view.explain()[0]
+
+    twice = torch.compile(lambda t: (lambda y: (y, y))(t + 1))
+    for _ in range(3):
+        a, b = twice(x.detach())
+        assert a is b
+
+    named = torch.compile(lambda t: Pair(t + 1, t - 1))
+    for _ in range(3):
+        out = named(x.detach())
+        assert isinstance(out, Pair)
+    assert "Pair" in named.explain()[0]
+
+
+def test_replays_check_argument_values_as_the_eager_functions_do():
+    emb = nn.Embedding(5, 3)
+    embed = torch.compile(lambda i: emb(i).sum())
+    good = torch.tensor([0, 4, 2])
+    for _ in range(3):
+        embed(good)
+    assert embed.replays == 1
+    with pytest.raises(IndexError, match="index out of range"):
+        embed(torch.tensor([0, -1, 2]))  # NumPy would give the last row
+
+    lin = nn.Linear(4, 3)
+    loss = torch.compile(lambda x, y: nn.functional.cross_entropy(lin(x), y))
+    x = torch.randn(2, 4)
+    for _ in range(3):
+        loss(x, torch.tensor([0, 2]))
+    assert loss.replays == 1
+    with pytest.raises(IndexError, match="out of bounds"):
+        loss(x, torch.tensor([0, -2]))
+
+    bce = torch.compile(lambda p, t: nn.functional.binary_cross_entropy(p, t))
+    t = torch.tensor([1.0, 0.0])
+    for _ in range(3):
+        bce(torch.tensor([0.2, 0.7]), t)
+    assert bce.replays == 1
+    with pytest.raises(RuntimeError, match="between 0 and 1"):
+        bce(torch.tensor([1.5, 0.7]), t)
+
+    gather = torch.compile(lambda a, i: a.gather(0, i))
+    a = torch.tensor([1.0, 2.0, 3.0])
+    for _ in range(3):
+        gather(a, torch.tensor([2, 0]))
+    assert gather.replays == 0 and "checks its arguments' values" in gather.explain()[0]
+    with pytest.raises(RuntimeError, match="out of bounds"):
+        gather(a, torch.tensor([-1]))
+
+    mod = torch.compile(lambda a, b: a % b)
+    ints = torch.tensor([4, 5])
+    for _ in range(3):
+        mod(ints, torch.tensor([3, 2]))
+    with pytest.raises(RuntimeError, match="ZeroDivisionError"):
+        mod(ints, torch.tensor([3, 0]))
+
+
+def test_tensor_indices_and_aliases_of_kept_tensors_are_not_baked_in():
+    table = torch.tensor([10.0, 20.0, 30.0])
+    pick = torch.compile(lambda t, i: t[i] * 1)
+    for i in ([0, 1], [0, 1], [2, 0], [1, 1]):
+        np.testing.assert_array_equal(
+            pick(table, torch.tensor(i)).numpy(), table.numpy()[i]
+        )
+
+    w = torch.ones(2, requires_grad=True)
+    scaled = torch.compile(lambda x: x * w.detach() + x * w.data)
+    x = torch.tensor([1.0, 2.0])
+    for _ in range(3):
+        scaled(x)
+    with torch.no_grad():
+        w.mul_(3)
+    np.testing.assert_array_equal(scaled(x).numpy(), [6.0, 12.0])
+
+
+def test_default_dtype_numpy_floats_and_names_in_comprehensions_are_guarded():
+    fn = torch.compile(lambda x: x + torch.zeros(2))
+    ints = torch.tensor([1, 2])
+    for _ in range(3):
+        assert fn(ints).dtype == torch.float32
+    try:
+        torch.set_default_dtype(torch.float64)
+        for _ in range(3):
+            assert fn(ints).dtype == torch.float64
+    finally:
+        torch.set_default_dtype(torch.float32)
+
+    shift = torch.compile(lambda x, s: x + s)
+    for _ in range(3):
+        shift(torch.ones(1), np.float64(-0.0))
+    out = shift(torch.ones(1), np.float64(1.5))
+    np.testing.assert_array_equal(out.numpy(), [2.5])
+
+    global SCALES
+    SCALES = 2.0
+
+    def comprehension(x):
+        return sum(x * SCALES for _ in range(1))
+
+    compiled = torch.compile(comprehension)
+    for _ in range(3):
+        compiled(torch.ones(1))
+    SCALES = 5.0
+    np.testing.assert_array_equal(compiled(torch.ones(1)).numpy(), [5.0])
+
+
+def test_reduce_overhead_output_fed_back_is_not_overwritten_while_read():
+    lin = nn.Linear(3, 3)
+    eager = []
+    x = torch.randn(2, 3)
+    with torch.no_grad():
+        y = x
+        for _ in range(5):
+            y = torch.relu(lin(y))
+            eager.append(y.numpy().copy())
+    fn = torch.compile(lambda t: torch.relu(lin(t)), mode="reduce-overhead")
+    with torch.no_grad():
+        y = x
+        for expected in eager:
+            y = fn(y)
+            np.testing.assert_array_equal(y.numpy(), expected)

@@ -295,10 +295,16 @@ def _output_refs(result: Any, recording: Any) -> tuple:
     outputs = result if isinstance(result, (tuple, list)) else (result,)
     if isinstance(result, list):
         return None, "it returns a list (return a tensor or a tuple of tensors)"
+    if isinstance(result, tuple) and type(result) is not tuple:
+        return None, f"it returns a {type(result).__name__} (return a plain tuple)"
     refs = []
     for position, t in enumerate(outputs):
         if not isinstance(t, Tensor):
             return None, f"output {position} is a {type(t).__name__}, not a tensor"
+        if any(t is u for u in outputs[:position]):
+            return None, f"output {position} is also an earlier output"
+        if t._base is not None:
+            return None, f"output {position} is a view of another tensor"
         key = id(t)
         if key in recording.produced:
             s, k = recording.produced[key]

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from .. import _dtype
 from ..autograd.grad_mode import _mode
 from ..nn.module import Module
 from ..tensor import Tensor
@@ -24,7 +25,8 @@ _PLAIN = (bool, int, float, str, type(None))
 def call_key(args: tuple, kwargs: dict, modules: list) -> tuple:
     """``(key, tensors)``: the guard key (None: cannot be keyed) and the
     call's tensor arguments in order."""
-    parts: list = [_mode.enabled]
+    # grad mode, and the default dtype (scalars and factories inside use it)
+    parts: list = [_mode.enabled, _dtype.get_default_dtype()]
     tensors: list = []
     for name, value in (*((None, a) for a in args), *kwargs.items()):
         if name is not None:
@@ -54,7 +56,8 @@ def call_key(args: tuple, kwargs: dict, modules: list) -> tuple:
 
 def _number_key(value: Any) -> tuple:
     # repr tells -0.0 from 0.0 and makes NaN equal to itself
-    return (type(value), repr(value) if type(value) is float else value)
+    # (np.float64 is a float)
+    return (type(value), repr(value) if isinstance(value, float) else value)
 
 
 class Bindings:
@@ -68,7 +71,7 @@ class Bindings:
         if code is None:
             return
         scope = getattr(fn, "__globals__", {})
-        for name in code.co_names:
+        for name in _global_names(code):
             if name in scope and _baked(scope[name]):
                 self.entries.append((scope, name, _snapshot(scope[name])))
         cells = getattr(fn, "__closure__", None) or ()
@@ -100,6 +103,16 @@ class Bindings:
             self.entries[i] = (scope, name, _snapshot(value))
 
 
+def _global_names(code: Any) -> list:
+    """The global names ``code`` and the functions, lambdas and
+    comprehensions defined in it read."""
+    names = list(code.co_names)
+    for const in code.co_consts:
+        if hasattr(const, "co_names"):
+            names.extend(n for n in _global_names(const) if n not in names)
+    return names
+
+
 def _baked(value: Any) -> bool:
     return isinstance(value, (Tensor, Module, *_PLAIN))
 
@@ -124,7 +137,7 @@ def modules_of(fn: Any) -> list:
             pass
     if code is not None:
         scope = getattr(fn, "__globals__", {})
-        candidates.extend(scope.get(name) for name in code.co_names)
+        candidates.extend(scope.get(name) for name in _global_names(code))
     for value in candidates:
         if isinstance(value, Module):
             add_modules(found, value)

@@ -26,7 +26,7 @@ from weakref import ref as _weakref
 from ..autograd.node import _FREED, _SECOND_BACKWARD, Node, _edge
 from ..nn.module import structure_version
 from ..tensor import _wrap
-from . import kernels
+from . import checks, kernels
 
 
 class _Wanted(Node):
@@ -60,6 +60,22 @@ class CompiledBackward(Node):
             "compile: double backward (create_graph=True) through a replayed "
             "call is not supported; run that step uncompiled"
         )
+
+
+class _Spent(Node):
+    """The grad_fn an earlier replay's output is given when the program runs
+    again: that output's backward has run (else the replay waits, see
+    ``busy``), and the program's arrays now hold the newer call's values."""
+
+    _name = "CompiledFunctionBackward"
+    _saved = _FREED
+
+    @staticmethod
+    def backward(ctx: Any, grad_output: Any) -> tuple:
+        raise RuntimeError(_SECOND_BACKWARD)
+
+
+_SPENT = _Spent()
 
 
 class Program:
@@ -103,6 +119,7 @@ class Program:
         self.outputs = outputs  # per output: ("slot", s, k) or ("arg", i)
         self.n_outs = [step.n_out for step in steps]
         self.node = None
+        self.last = None  # a weak reference to the last replay's root output
         root = outputs[0] if outputs else None
         if root is not None and root[0] == "slot" and steps[root[1]].needs:
             self.root = root[1]
@@ -175,7 +192,8 @@ class Program:
 
     def _build_backward(self) -> None:
         """``run_backward``: the schedule as straight-line Python."""
-        names: dict[str, Any] = {}
+        names: dict[str, Any] = {"OWNS": kernels.owns, "KS": self.kernels}
+        has_kernels = any(k is not None for k in self.kernels)
         lines = ["def run_backward(g):"]
         used = sorted({t for _, routes in self.order for _, sl, t in routes if sl})
         lines += [f"    g{s} = None" for s in used if s != self.root]
@@ -198,6 +216,12 @@ class Program:
                     # a kernel's own array must not become an argument's
                     # or a parameter's gradient (a hook or .grad keeps it)
                     lines.append("        x = None if x is None else x.copy()")
+                elif not to_slot and kernel is None and has_kernels:
+                    # an op's rule may pass on the gradient it got, which
+                    # may be a kernel's array
+                    lines.append(
+                        "        if x is not None and OWNS(KS, x): x = x.copy()"
+                    )
                 lines.append("        if x is not None:")
                 lines.append(
                     f"            {name} = x if {name} is None else {name} + x"
@@ -259,6 +283,12 @@ class Program:
                     operands.append(f"{name}={_array_expr(value[1:], self.n_outs)}")
                 else:
                     fixed[name] = value
+            check = checks.CHECKS.get(ctx.__class__)
+            if check is not None:
+                # the value check its function makes before the op
+                names[f"K{index}"] = check
+                names[f"Q{index}"] = fixed
+                lines.append(f"    K{index}({', '.join(operands[1:])}, **Q{index})")
             if fixed and kernel is None:
                 names[f"O{index}"] = fixed
                 operands.append(f"**O{index}")
@@ -275,7 +305,14 @@ class Program:
         self.forward = _define("\n".join(lines), names, "forward")
 
     def run(self, args: list) -> Any:
-        """Replay the call on ``args`` (its tensor arguments)."""
+        """Replay the call on ``args`` (its tensor arguments); None when it
+        cannot (the call then runs eagerly)."""
+        if self.static:
+            for t in args:
+                if kernels.owns(self.kernels, t._data):
+                    # the last call's output in its static array, fed back:
+                    # the replay would overwrite what it reads
+                    return None
         arrays = self.forward(args)
         results = []
         node = self.node
@@ -283,6 +320,11 @@ class Program:
         # as decided there: the caller's grad mode is part of the key, and
         # enable_grad inside the function is recorded)
         if node is not None:
+            last = self.last() if self.last is not None else None
+            if last is not None and last.grad_fn is node:
+                # its backward ran (busy() said so): a second one must raise
+                # as in eager mode, not use this call's arrays
+                last.grad_fn = _SPENT
             node._next = tuple(self._edge(ref, args) for ref in self.terminal_refs)
             node._saved = (True,)
             # hooks on a step's grad_fn belong to that step, as in eager mode
@@ -297,6 +339,7 @@ class Program:
             owner = node if (position == 0 and ref[2] == 0) else None
             results.append(_wrap(out, owner))
         if node is not None:
+            self.last = _weakref(results[0])
             # what the ops saved, to find in-place changes before backward
             # (the engine checks node._saved_from as for any node)
             checks = []

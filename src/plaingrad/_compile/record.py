@@ -33,6 +33,7 @@ from ..autograd.node import Op, plain_observers
 from ..nn.module import Module
 from ..random import default_generator
 from ..tensor import Tensor
+from .checks import unchecked
 
 _ORIGINAL_APPLY = Op.__dict__["apply"]
 _ORIGINAL_FUNCTION_APPLY = Function.__dict__["apply"]
@@ -51,6 +52,8 @@ _READS = (
     "__array__",
     "__repr__",
     "__format__",
+    "equal",
+    "allclose",
 )
 _active: list = []
 _lock = threading.RLock()
@@ -95,6 +98,9 @@ class Recording:
         # every module called during the call: their training flags and
         # hooks become part of the guard
         self.modules: list = []
+        # id(t.detach() or t.data) -> t, for tensors made that way here
+        self.aliases: dict = {}
+        self.keep: list = []
         self.depth = 0
         self.thread = threading.get_ident()
 
@@ -109,10 +115,16 @@ class Recording:
             return ("slot", *self.produced[key])
         if key in self.arg_index:
             return ("arg", self.arg_index[key])
-        array_source = self.arrays.get(id(t._data))
-        if array_source is not None:
-            # another tensor on the same array (x.detach()): read the array
-            return array_source
+        if not t._requires_grad:
+            array_source = self.arrays.get(id(t._data))
+            if array_source is not None:
+                # another tensor on the same array (x.detach()): read it
+                return array_source
+            owner = self.aliases.get(key)
+            if owner is not None:
+                # p.detach() or p.data of a tensor kept outside: read p's
+                # array afresh at every replay
+                return self.source(owner)
         if key not in self.seen:
             self.seen[key] = (t, _version(t))
         return ("other", t)
@@ -125,6 +137,11 @@ class Recording:
         sources = [self.source(t) for t in inputs]
         kept = {}
         for name, value in options.items():
+            if isinstance(value, (tuple, list)) and any(
+                isinstance(v, np.ndarray) for v in value
+            ):
+                self.fail(f"{cls.__name__} gets index arrays (x[i] with a tensor i)")
+                return
             if isinstance(value, np.ndarray):
                 # an argument's or an earlier result's array is read afresh;
                 # any other was computed outside the graph
@@ -137,6 +154,12 @@ class Recording:
                     return
                 value = ("array", *source)
             kept[name] = value
+        if unchecked(cls, [t._data.dtype for t in inputs]):
+            self.fail(
+                f"{cls.__name__}'s function checks its arguments' values "
+                "before the op, which a replay would skip"
+            )
+            return
         index = len(self.steps)
         step = Step(cls, sources, inputs, kept, outputs)
         self.steps.append(step)
@@ -224,7 +247,19 @@ def _recording_call(self: Any, *args: Any, **kwargs: Any) -> Any:
 
 # Functions that make a tensor from Python values: the first recording's
 # values would be baked into the replay (torch.tensor(self.temperature)).
-_MAKERS = ("tensor", "as_tensor", "from_numpy", "full", "full_like")
+_MAKERS = (
+    "tensor",
+    "as_tensor",
+    "from_numpy",
+    "full",
+    "full_like",
+    "arange",
+    "linspace",
+    "logspace",
+    # Python bools from tensor values: data-dependent control flow
+    "equal",
+    "allclose",
+)
 
 
 def _maker(name: str, original: Any) -> Any:
@@ -238,6 +273,20 @@ def _maker(name: str, original: Any) -> Any:
         return original(*args, **kwargs)
 
     return make
+
+
+def _aliasing(getter: Any) -> Any:
+    """``t.detach()`` / ``t.data`` that remember which tensor they alias."""
+
+    def alias(self: Any) -> Any:
+        result = getter(self)
+        recording = _active[-1] if _active else None
+        if recording is not None and recording.thread == _thread():
+            recording.aliases[id(result)] = self
+            recording.keep.append(result)  # its id stays its own
+        return result
+
+    return alias
 
 
 def _thread() -> int:
@@ -259,6 +308,7 @@ def record_call(fn: Any, args: tuple, kwargs: dict, tensors: list) -> tuple:
     import plaingrad
 
     makers = {n: getattr(plaingrad, n) for n in _MAKERS if hasattr(plaingrad, n)}
+    detach, data = Tensor.__dict__["detach"], Tensor.__dict__["data"]
     with _lock:
         _active.append(recording)
         Op.apply = classmethod(_recording_apply)  # type: ignore[method-assign]
@@ -267,6 +317,8 @@ def record_call(fn: Any, args: tuple, kwargs: dict, tensors: list) -> tuple:
         Module.__call__ = _recording_call  # type: ignore[method-assign]
         for name, maker in makers.items():
             setattr(plaingrad, name, _maker(name, maker))
+        Tensor.detach = _aliasing(detach)  # type: ignore[method-assign]
+        Tensor.data = property(_aliasing(data.fget), data.fset)  # type: ignore
         for name, method in originals.items():
             setattr(Tensor, name, _reader(name, method))
         try:
@@ -275,6 +327,8 @@ def record_call(fn: Any, args: tuple, kwargs: dict, tensors: list) -> tuple:
             for name, method in originals.items():
                 setattr(Tensor, name, method)
             Module.__call__ = _ORIGINAL_CALL  # type: ignore[method-assign]
+            Tensor.detach = detach  # type: ignore[method-assign]
+            Tensor.data = data  # type: ignore[method-assign]
             for name, maker in makers.items():
                 setattr(plaingrad, name, maker)
             plain_observers.remove(_observe)
