@@ -262,6 +262,7 @@ class CompiledFunction:
                 raise RuntimeError(f"compile(fullgraph=True): cannot replay: {problem}")
             self._cache[key] = problem
             return result
+        recording.compact()
         self._cache[key] = recording
         return result
 

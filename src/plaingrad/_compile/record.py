@@ -168,6 +168,16 @@ class Recording:
             self.arrays[id(t._data)] = ("slot", index, k)
             self.seen[id(t)] = (t, _version(t))
 
+    def compact(self) -> None:
+        """Drop what only the recording itself needed (every tensor the call
+        made), keeping what ``compare`` reads: a first recording waits for its
+        twin without holding the call's activations."""
+        for step in self.steps:
+            step.outputs = step.tensors = None
+        self.args = []
+        self.seen, self.arrays, self.produced = {}, {}, {}
+        self.aliases, self.keep = {}, []
+
     def finish(self) -> None:
         """Check, after the call, that no tensor was changed in place."""
         for t, before in zip(self.args, self.arg_versions):
