@@ -903,3 +903,23 @@ def test_reduce_overhead_output_fed_back_is_not_overwritten_while_read():
         for expected in eager:
             y = fn(y)
             np.testing.assert_array_equal(y.numpy(), expected)
+
+
+def test_explain_counts_calls_that_got_no_program():
+    lin = nn.Linear(2, 2)
+    lin.register_forward_hook(lambda module, inputs, output: None)
+    fn = torch.compile(lambda x: lin(x))
+    for _ in range(3):
+        fn(torch.ones(1, 2))
+    assert fn.explain() == [
+        "3 calls with no program: runs eagerly: " + torch._compile._UNKEYED
+    ]
+    many = torch.compile(lambda x: x * 2)
+    for n in range(1, 11):
+        many(torch.ones(n))
+    lines = many.explain()
+    assert len(lines) == 9
+    assert lines[-1] == (
+        "2 calls with no program: runs eagerly: more than 8 guard keys "
+        "(shapes, dtypes, flags)"
+    )

@@ -155,6 +155,9 @@ class CompiledFunction:
         # key -> Program, or a recording waiting for its twin, or a reason
         self._cache: dict = {}
         self._bound: dict = {}  # per instance, when it decorates a method
+        # calls that got no program at all (no key, past the cache limit):
+        # reason -> count, for explain()
+        self._refused: dict = {}
         self.replays = 0
         self.eager_calls = 0
         # the name and docstring (not the __dict__: a module's is its state)
@@ -267,6 +270,8 @@ class CompiledFunction:
         return result
 
     def _refuse(self, reason: str, args: tuple, kwargs: dict) -> Any:
+        if reason is _UNKEYED or reason.startswith(f"more than {CACHE_LIMIT} guard"):
+            self._refused[reason] = self._refused.get(reason, 0) + 1
         if self._fullgraph:
             raise RuntimeError(f"compile(fullgraph=True): cannot replay: {reason}")
         return self._fn(*args, **kwargs)
@@ -282,6 +287,9 @@ class CompiledFunction:
             else:
                 what = "recorded once; replays after a second recording agrees"
             lines.append(f"{describe(key)}: {what}")
+        for reason, count in self._refused.items():
+            calls = "call" if count == 1 else "calls"
+            lines.append(f"{count} {calls} with no program: runs eagerly: {reason}")
         return lines
 
 
