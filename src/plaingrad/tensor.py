@@ -22,7 +22,7 @@ from . import _dtype
 from . import autograd as _autograd
 from ._dtype import dtype as _dtype_cls
 from .autograd.grad_mode import _mode as _grad_mode
-from .autograd.node import Node, _edge, bind_tensor_factory
+from .autograd.node import Node, NodeHookHandle, _edge, bind_tensor_factory
 from .backend import xp
 from .device import check_device
 from .device import device as _device_cls
@@ -422,6 +422,27 @@ class Tensor:
                 hooks.append(hooks.pop(i))
                 break
         return _HookHandle(node, on_array)
+
+    def register_post_accumulate_grad_hook(self, hook: Callable[[Tensor], None]) -> Any:
+        """Call ``hook(self)`` after a backward has accumulated this leaf's
+        gradient into ``.grad`` (not in ``autograd.grad``, which leaves
+        ``.grad`` alone). The hook must return None.
+
+        Returns a handle whose ``remove()`` unregisters the hook.
+        """
+        if not self._requires_grad:
+            raise RuntimeError(
+                "cannot register a hook on a tensor that doesn't require gradient"
+            )
+        if self.grad_fn is not None:
+            raise RuntimeError(
+                "post accumulate grad hooks cannot be registered on non-leaf tensors"
+            )
+        node = self._edge()
+        if node._post_accumulate_hooks is None:
+            node._post_accumulate_hooks = []
+        node._post_accumulate_hooks.append(hook)
+        return NodeHookHandle(node._post_accumulate_hooks, hook)
 
     # ------------------------------------------------------------- printing
 

@@ -30,7 +30,7 @@ from .grad_mode import (
     set_grad_enabled,
 )
 from .gradcheck import gradcheck, gradgradcheck
-from .node import Node
+from .node import Node, run_post_accumulate_hooks
 
 __all__ = [
     "detect_anomaly",
@@ -193,12 +193,15 @@ def _backward(
     capture = {t._edge(): None for t in wanted}
     run_backward(roots, grads, bool(retain_graph), capture)
     for t in wanted:
-        g = capture.get(t._edge())
+        node = t._edge()
+        g = capture.get(node)
         if g is not None:
             if t.grad is None:
                 t.grad = t._wrap_grad(g.astype(t._data.dtype, copy=True))
             else:
                 t.grad._data += g
+            if getattr(node, "_post_accumulate_hooks", None):
+                run_post_accumulate_hooks(node)
 
 
 def _backward_graph(
@@ -214,9 +217,12 @@ def _backward_graph(
     run_backward_graph(roots, grads, retain, capture)
     with enable_grad():
         for t in wanted:
-            g = capture.get(t._edge())
+            node = t._edge()
+            g = capture.get(node)
             if g is not None:
                 accumulate_graph(t, g)
+                if getattr(node, "_post_accumulate_hooks", None):
+                    run_post_accumulate_hooks(node)
 
 
 def grad(

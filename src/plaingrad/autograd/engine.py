@@ -42,7 +42,10 @@ has a ``grad_fn`` as in PyTorch. Pre-hooks see the graph's Tensors: a hook
 whose callable has an ``on_tensor`` attribute (``Tensor.register_hook``,
 ``retain_grad``) is called through it, and a node pre-hook (which gets arrays
 in the first-order walk) gets the Tensor; a replacement it returns as an array
-enters the graph as a constant.
+enters the graph as a constant. Once a leaf's ``.grad`` holds the gradient,
+its post-accumulate-grad hooks (``Tensor.register_post_accumulate_grad_hook``,
+where DistributedDataParallel starts its all-reduces) are called with the
+leaf; a leaf without any costs the walk one attribute test.
 """
 
 from __future__ import annotations
@@ -53,7 +56,14 @@ from weakref import ref as _weakref
 from ..backend import xp
 from .anomaly_mode import _anomaly, check_gradients
 from .grad_mode import _mode
-from .node import _FREED, _SECOND_BACKWARD, AccumulateGrad, Node, check_saved_versions
+from .node import (
+    _FREED,
+    _SECOND_BACKWARD,
+    AccumulateGrad,
+    Node,
+    check_saved_versions,
+    run_post_accumulate_hooks,
+)
 
 # True while a backward collects gradients for ``autograd.grad`` instead of
 # adding them into ``.grad`` (compiled kernels then return new arrays)
@@ -104,6 +114,8 @@ def run_backward(
         elif node.__class__ is leaf_node:
             if grad is not None:
                 node.accumulate(grad)
+                if node._post_accumulate_hooks:
+                    run_post_accumulate_hooks(node)
             continue
 
         if grad is None:
@@ -232,6 +244,8 @@ def run_backward_graph(
             elif node.__class__ is AccumulateGrad:
                 if grad is not None:
                     accumulate_graph(node.variable, grad)
+                    if node._post_accumulate_hooks:
+                        run_post_accumulate_hooks(node)
                 continue
 
             if grad is None or (needed is not None and node not in needed):

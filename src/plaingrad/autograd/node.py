@@ -141,6 +141,10 @@ class AccumulateGrad(Node):
     """The node of a leaf tensor: adds the arriving gradient into ``leaf.grad``."""
 
     _name = "AccumulateGrad"
+    # ``Tensor.register_post_accumulate_grad_hook``: called with the leaf once
+    # its ``.grad`` holds this backward's gradient (DDP starts its all-reduce
+    # from here); None until one is registered, so the engine pays one test
+    _post_accumulate_hooks: list | None = None
 
     def __init__(self, variable: Any) -> None:
         self.variable = variable
@@ -166,6 +170,15 @@ class AccumulateGrad(Node):
             leaf._grad = leaf._wrap_grad(grad)
         else:
             current._data += grad
+
+
+def run_post_accumulate_hooks(node: AccumulateGrad) -> None:
+    """Call each post-accumulate-grad hook of ``node``'s leaf, in the order
+    they were registered (a copy of the list: a hook may remove itself)."""
+    leaf = node.variable
+    for hook in list(node._post_accumulate_hooks):
+        if hook(leaf) is not None:
+            raise RuntimeError("Tensor post accumulate grad hooks should return None.")
 
 
 class Op(Node):
