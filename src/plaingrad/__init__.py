@@ -260,10 +260,10 @@ def __getattr__(name: str) -> object:
     # (``explain``, ``lens``), ONNX export and the checkpoint files (``io``,
     # with ``save`` and ``load``; zipfile and the pickle reader come with it).
     # Each would add more than the 5 ms such a part may add to ``import
-    # plaingrad``.
+    # plaingrad``. ``distributed`` (MPI) is not needed by a single process.
     import importlib
 
-    if name in ("explain", "lens", "onnx", "io"):
+    if name in ("explain", "lens", "onnx", "io", "distributed"):
         return importlib.import_module(f".{name}", __name__)
     if name in ("load", "save", "compile"):
         home = "._compile" if name == "compile" else ".io"

@@ -1,0 +1,338 @@
+"""The default process group: init, rank and size, waiting with a deadline.
+
+``init_process_group`` imports mpi4py (which initialises MPI), duplicates
+``MPI.COMM_WORLD`` into the group's own communicator, limits the BLAS threads
+and installs the exception hook that aborts the job when this rank fails.
+Every wait on an MPI request goes through ``ProcessGroup.wait``, which polls
+the request until it completes or the group's timeout passes.
+"""
+
+from __future__ import annotations
+
+import datetime
+import hashlib
+import importlib.util
+import os
+import sys
+import time
+from typing import Any
+
+_NOT_INITIALIZED = (
+    "Default process group has not been initialized, please make sure to call "
+    "init_process_group."
+)
+_DEFAULT_TIMEOUT = datetime.timedelta(minutes=30)  # PyTorch's default_pg_timeout
+# seconds; shortens the default timeout (the test suite's failure checks)
+TIMEOUT_ENV = "PLAINGRAD_DISTRIBUTED_TIMEOUT"
+_THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+_OTHER_BACKENDS = ("gloo", "nccl", "ucc", "xccl", "cuda:nccl", "cpu:gloo")
+
+_default: ProcessGroup | None = None
+
+
+class ProcessGroup:
+    """The ranks of one job and the communicator they share.
+
+    Made by ``init_process_group``; ``group.WORLD`` is the default one.
+    """
+
+    def __init__(
+        self, comm: Any, timeout: datetime.timedelta, mpi: Any, backend: str
+    ) -> None:
+        self.comm = comm
+        self.mpi = mpi
+        self._rank = comm.Get_rank()
+        self._size = comm.Get_size()
+        self.timeout = timeout
+        self.backend = backend
+        self.previous_threads: int | None = None
+        self.excepthook: Any = None
+
+    def rank(self) -> int:
+        return self._rank
+
+    def size(self) -> int:
+        return self._size
+
+    def wait(self, request: Any, op: str, timeout: Any = None) -> None:
+        """Wait for ``request`` (an MPI request of collective ``op``); raise a
+        RuntimeError once ``timeout`` (the group's by default) has passed."""
+        if request.Test():
+            return
+        limit = self.timeout if timeout is None else timeout
+        deadline = time.monotonic() + limit.total_seconds()
+        # short sleeps that grow: a prompt answer when the partners are near,
+        # and little CPU taken from them (ranks often share the cores)
+        pause = 2e-5
+        while not request.Test():
+            if time.monotonic() > deadline:
+                raise RuntimeError(
+                    f"{op}: rank {self._rank} of {self._size} timed out after "
+                    f"{limit} waiting for the other ranks (the process group's "
+                    "timeout: init_process_group(timeout=...), or "
+                    f"{TIMEOUT_ENV} in seconds); another rank may have failed, "
+                    f"hung, or not called {op}"
+                )
+            time.sleep(pause)
+            pause = min(pause * 2, 1e-3)
+
+    def __repr__(self) -> str:
+        return (
+            f"ProcessGroup(backend={self.backend!r}, rank={self._rank}, "
+            f"size={self._size})"
+        )
+
+
+class _WorldMeta(type):
+    @property
+    def WORLD(cls) -> ProcessGroup | None:  # noqa: N802  (PyTorch's name)
+        return _default
+
+
+class group(metaclass=_WorldMeta):  # noqa: N801  (PyTorch's name)
+    """``group.WORLD``: the default process group (None before init)."""
+
+
+class GroupMember(metaclass=_WorldMeta):
+    """``GroupMember.WORLD``: the default process group (None before init)."""
+
+    NON_GROUP_MEMBER = -100
+
+
+def is_available() -> bool:
+    """True when collectives can run: mpi4py (the ``mpi`` extra) is installed."""
+    return importlib.util.find_spec("mpi4py") is not None
+
+
+is_mpi_available = is_available
+
+
+def is_initialized() -> bool:
+    """True between ``init_process_group`` and ``destroy_process_group``."""
+    return _default is not None
+
+
+def default_group(group: Any = None, op: str = "") -> ProcessGroup:
+    """The default group; PyTorch's ValueError before init. Only the default
+    group exists (``new_group`` is not implemented)."""
+    if _default is None:
+        raise ValueError(_NOT_INITIALIZED)
+    if group is not None and group is not _default:
+        raise NotImplementedError(
+            f"{op or 'plaingrad.distributed'}: only the default process group "
+            f"(group=None or group.WORLD) is supported, got {group!r}"
+        )
+    return _default
+
+
+def get_rank(group: Any = None) -> int:
+    """This process's rank in the group, 0 .. world size - 1."""
+    return default_group(group, "get_rank").rank()
+
+
+def get_world_size(group: Any = None) -> int:
+    """The number of processes in the group."""
+    return default_group(group, "get_world_size").size()
+
+
+def get_backend(group: Any = None) -> str:
+    """The group's backend: ``"mpi"``."""
+    return default_group(group, "get_backend").backend
+
+
+def init_process_group(
+    backend: str | None = None,
+    init_method: str | None = None,
+    timeout: datetime.timedelta | None = None,
+    world_size: int = -1,
+    rank: int = -1,
+    store: Any = None,
+    group_name: str = "",
+    pg_options: Any = None,
+    device_id: Any = None,
+) -> None:
+    """Join the job that ``mpiexec`` started, as the default process group.
+
+    Rank and world size come from the MPI launcher; a process started without
+    one is a world of one. ``init_method``, ``store``, ``group_name`` and
+    ``pg_options`` are accepted for PyTorch's signature and not used (the MPI
+    launcher has already connected the ranks).
+
+    Args:
+        backend: ``"mpi"`` (the default; PyTorch's other backends are not
+            available).
+        init_method: ignored (MPI needs no rendezvous address).
+        timeout: how long a collective waits for the other ranks before it
+            raises (default 30 minutes, as PyTorch; the environment variable
+            ``PLAINGRAD_DISTRIBUTED_TIMEOUT``, in seconds, changes the default).
+        world_size: -1, or the number of ranks the launcher started.
+        rank: -1, or this process's rank as the launcher numbered it.
+
+    Example:
+        >>> import plaingrad.distributed as dist
+        >>> dist.init_process_group("mpi")  # doctest: +SKIP
+    """
+    global _default
+    if _default is not None:
+        raise ValueError("trying to initialize the default process group twice!")
+    backend = _check_backend(backend)
+    timeout = _check_timeout(timeout)
+    for name, value in (("world_size", world_size), ("rank", rank)):
+        if not isinstance(value, int) or isinstance(value, bool):
+            raise TypeError(
+                f"init_process_group: `{name}` must be an int, got "
+                f"{type(value).__name__} {value!r}"
+            )
+    if device_id is not None and str(device_id) != "cpu":
+        raise ValueError(
+            f"init_process_group: device_id={device_id!r}, but plaingrad runs on "
+            "the CPU only (leave device_id=None)"
+        )
+    mpi = _import_mpi()
+    world = mpi.COMM_WORLD
+    _check_launcher(world_size, world.Get_size(), rank, world.Get_rank())
+    comm, request = world.Idup()
+    pg = ProcessGroup(comm, timeout, mpi, backend)
+    pg.wait(request, "init_process_group")
+    pg.excepthook = _install_excepthook(pg)
+    pg.previous_threads = _limit_threads(pg)
+    _default = pg
+
+
+def destroy_process_group(group: Any = None) -> None:
+    """Leave the default group: restore the exception hook and the BLAS
+    threads as they were; ``init_process_group`` may be called again."""
+    global _default
+    pg = default_group(group, "destroy_process_group")
+    _default = None
+    if sys.excepthook is pg.excepthook:
+        sys.excepthook = pg.excepthook.previous
+    if pg.previous_threads is not None:
+        from ..threads import set_num_threads
+
+        set_num_threads(pg.previous_threads)
+    pg.comm.Free()
+
+
+def _check_backend(backend: Any) -> str:
+    if backend is None:
+        return "mpi"
+    if not isinstance(backend, str):
+        raise TypeError(
+            f"init_process_group: `backend` must be a str, got {type(backend).__name__}"
+        )
+    name = backend.lower()
+    if name == "mpi":
+        return name
+    if name in _OTHER_BACKENDS:
+        raise ValueError(
+            f"init_process_group: backend {backend!r} is not available in plaingrad; "
+            "use backend='mpi' and launch with mpiexec"
+        )
+    raise ValueError(
+        f"init_process_group: Unknown backend type {backend!r} (plaingrad has "
+        "backend='mpi')"
+    )
+
+
+def _check_timeout(timeout: Any) -> datetime.timedelta:
+    if timeout is None:
+        seconds = os.environ.get(TIMEOUT_ENV)
+        if not seconds:
+            return _DEFAULT_TIMEOUT
+        try:
+            return datetime.timedelta(seconds=float(seconds))
+        except ValueError:
+            raise ValueError(
+                f"init_process_group: {TIMEOUT_ENV} must be a number of seconds, "
+                f"got {seconds!r}"
+            ) from None
+    if not isinstance(timeout, datetime.timedelta):
+        raise TypeError(
+            "init_process_group: Expected timeout argument to be of type "
+            f"datetime.timedelta, got {type(timeout).__name__}"
+        )
+    if timeout.total_seconds() <= 0:
+        raise ValueError(f"init_process_group: timeout must be positive, got {timeout}")
+    return timeout
+
+
+def _import_mpi() -> Any:
+    try:
+        from mpi4py import MPI
+    except ImportError as error:
+        raise RuntimeError(
+            "init_process_group: backend 'mpi' needs mpi4py, which is not "
+            f'installed ({error}); install it with: pip install "plaingrad[mpi]" '
+            "(mpi4py and the MPICH wheel, which brings mpiexec)"
+        ) from None
+    return MPI
+
+
+def _check_launcher(world_size: int, size: int, rank: int, own: int) -> None:
+    if world_size != -1 and world_size != size:
+        raise ValueError(
+            f"init_process_group: world_size={world_size}, but the MPI launcher "
+            f"started {size} rank(s); with backend 'mpi' the launcher decides "
+            "(leave world_size=-1, or launch with mpiexec -n "
+            f"{world_size})"
+        )
+    if rank != -1 and rank != own:
+        raise ValueError(
+            f"init_process_group: rank={rank}, but the MPI launcher made this "
+            f"process rank {own}; with backend 'mpi' the launcher decides "
+            "(leave rank=-1)"
+        )
+
+
+def _install_excepthook(pg: ProcessGroup) -> Any:
+    """Chain an exception hook that, after the usual traceback, names this
+    rank and aborts the job: the other ranks would otherwise wait for it."""
+    previous = sys.excepthook
+    rank, size, world = pg.rank(), pg.size(), pg.mpi.COMM_WORLD
+
+    def excepthook(kind: type, value: BaseException, traceback: Any) -> None:
+        previous(kind, value, traceback)
+        if size == 1:
+            return
+        try:
+            sys.stderr.write(
+                f"plaingrad.distributed: rank {rank} of {size} failed: "
+                f"{kind.__name__}: {value}\n"
+            )
+            sys.stderr.flush()
+        finally:
+            world.Abort(1)
+
+    excepthook.previous = previous
+    sys.excepthook = excepthook
+    return excepthook
+
+
+def _limit_threads(pg: ProcessGroup) -> int | None:
+    """Give each rank on this host an equal share of its cores as BLAS
+    threads (at least one), unless the user chose a thread count; returns
+    the count before, to restore at ``destroy_process_group``."""
+    import numpy as np
+
+    # every rank takes part, so that the collective matches on all of them
+    # (hash() of a str differs between processes: a digest does not)
+    digest = hashlib.blake2b(pg.mpi.Get_processor_name().encode(), digest_size=8)
+    host = np.frombuffer(digest.digest(), dtype=np.int64).copy()
+    hosts = np.empty(pg.size(), dtype=np.int64)
+    pg.wait(pg.comm.Iallgather(host, hosts), "init_process_group")
+    if any(name in os.environ for name in _THREAD_VARS):
+        return None
+    from ..threads import get_num_threads, set_num_threads
+
+    local = int((hosts == host[0]).sum())
+    cores = os.cpu_count() or 1
+    try:
+        usable = len(os.sched_getaffinity(0))
+    except AttributeError:
+        usable = cores
+    # a launcher that pinned this rank to some cores has already shared them
+    threads = usable if usable < cores else max(1, cores // local)
+    previous = get_num_threads()
+    set_num_threads(threads)
+    return previous
