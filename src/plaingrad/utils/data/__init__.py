@@ -5,6 +5,8 @@ samplers choose the order (sampler.py); ``DataLoader`` turns them into batches
 (dataloader.py) through ``collate_fn`` (collate.py), in this process or in
 worker processes (_multiprocessing.py on the main side, worker.py inside each
 worker). A ``TensorDataset`` is batched with one fancy-index per tensor.
+``DistributedSampler`` (distributed.py) gives each rank of a data-parallel
+job its share.
 """
 
 from .collate import default_collate, default_convert
@@ -18,6 +20,7 @@ from .dataset import (
     TensorDataset,
     random_split,
 )
+from .distributed import DistributedSampler
 from .sampler import (
     BatchSampler,
     RandomSampler,
@@ -34,6 +37,7 @@ __all__ = [
     "ConcatDataset",
     "DataLoader",
     "Dataset",
+    "DistributedSampler",
     "IterableDataset",
     "RandomSampler",
     "Sampler",
