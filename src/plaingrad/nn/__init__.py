@@ -247,6 +247,7 @@ __getattr__, __dir__ = attach(
         "LayerNorm": ".normalization",
         "RMSNorm": ".normalization",
         "Embedding": ".sparse",
+        "parallel": ".parallel",
         "BCELoss": ".loss_more",
         "BCEWithLogitsLoss": ".loss_more",
         "HuberLoss": ".loss_more",
