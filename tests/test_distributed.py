@@ -316,3 +316,25 @@ def test_sampler_errors_as_pytorch():
         with pytest.raises(ValueError) as ours:
             DistributedSampler(range(4), num_replicas=2, rank=rank)
         assert str(ours.value) == str(theirs.value)
+
+
+# ------------------------------------------------------------- buckets
+
+
+@pytest.mark.parametrize(
+    "limits", [[1024 * 1024, 25 * 1024 * 1024], [4096], [1, 1 << 30], [2048, 8192]]
+)
+def test_bucket_assignment_is_pytorchs(limits):
+    from plaingrad.nn.parallel._reducer import assign_buckets
+
+    real = import_torch()
+    rng = np.random.RandomState(0)
+    sizes = [int(n) for n in rng.choice([1, 7, 300, 1000, 70000, 300000], 12)]
+    dtypes = ["float32"] * 8 + ["float64"] * 2 + ["float32", "float16"]
+    ours = [torch.zeros(n, dtype=getattr(torch, d)) for n, d in zip(sizes, dtypes)]
+    theirs = [real.zeros(n, dtype=getattr(real, d)) for n, d in zip(sizes, dtypes)]
+    indices, _ = real.distributed._compute_bucket_assignment_by_size(
+        theirs, limits, [False] * len(theirs)
+    )
+    # DDP launches PyTorch's buckets in reverse (the last layers' first)
+    assert assign_buckets(ours, limits) == [list(b) for b in reversed(indices)]

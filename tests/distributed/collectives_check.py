@@ -96,8 +96,11 @@ def main() -> None:
     assert size == 2 and dist.is_initialized() and dist.get_backend() == "mpi"
     assert dist.group.WORLD is not None
     assert os.environ.get("OPENBLAS_NUM_THREADS") is None
-    # 2 ranks on this host: each gets cores // 2 BLAS threads (at least one)
-    assert torch.get_num_threads() == max(1, (os.cpu_count() or 1) // 2)
+    # 2 ranks on this host: each gets cores // 2 BLAS threads (at least one),
+    # or the cores it was pinned to
+    cores, usable = os.cpu_count() or 1, len(os.sched_getaffinity(0))
+    want = usable if usable < cores else max(1, cores // 2)
+    assert torch.get_num_threads() == want, (torch.get_num_threads(), want)
     print(f"ok threads rank {rank}")
 
     everyone = range(size)
@@ -204,6 +207,14 @@ def main() -> None:
         TypeError, "`op` must be a ReduceOp", dist.all_reduce, torch.ones(2), op="sum"
     )
     raises(ValueError, "twice", dist.init_process_group, "mpi")
+    raises(
+        ValueError,
+        "only the default group",
+        dist.all_reduce,
+        torch.ones(2),
+        group=object(),
+    )
+    assert dist.all_reduce(torch.ones(2), group=dist.group.WORLD) is None
     print(f"ok errors rank {rank}")
 
     # the sampler reads the group's rank and size

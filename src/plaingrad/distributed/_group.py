@@ -113,14 +113,17 @@ def is_initialized() -> bool:
 
 
 def default_group(group: Any = None, op: str = "") -> ProcessGroup:
-    """The default group; PyTorch's ValueError before init. Only the default
-    group exists (``new_group`` is not implemented)."""
+    """The default group; PyTorch's ValueError before init, or for any other
+    ``group`` (``new_group`` is not implemented)."""
     if _default is None:
         raise ValueError(_NOT_INITIALIZED)
     if group is not None and group is not _default:
-        raise NotImplementedError(
-            f"{op or 'plaingrad.distributed'}: only the default process group "
-            f"(group=None or group.WORLD) is supported, got {group!r}"
+        # PyTorch's ValueError for a group it does not know; here every group
+        # but the default is unknown, since new_group is not implemented yet
+        raise ValueError(
+            f"{op or 'plaingrad.distributed'}: Process group {group!r} is not "
+            "initialized in the world group map; only the default group "
+            "(group=None or group.WORLD) exists (new_group is not implemented)"
         )
     return _default
 
