@@ -260,3 +260,29 @@ def test_bench_scaling_quick_command(tmp_path, monkeypatch, capsys):
 def test_plot_dir_needs_scaling(capsys):
     assert main(["bench", "--plot-dir", "x", "--workloads", "W2"]) == 2
     assert "--plot-dir: only with --scaling" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["--scaling", "--workloads", "W1"], "--workloads: not with --scaling"),
+        (["--scaling", "--compile"], "--compile: not with --scaling"),
+        (["--workloads", "W2", "--json", ""], "--json: expected a file path"),
+        (["--workloads", "W2", "--markdown", "{tmp}"], "is a directory"),
+        (["--workloads", "W2", "--json", "{tmp}/no/x.json"], "does not exist"),
+        (["--scaling", "--plot-dir", "/proc/plots"], "--plot-dir: cannot make"),
+    ],
+)
+def test_bad_options_and_unwritable_outputs_fail_before_any_run(
+    argv, message, tmp_path, monkeypatch, capsys
+):
+    def never(*args, **kwargs):
+        raise AssertionError("a run started")
+
+    import plaingrad.bench as bench
+
+    monkeypatch.setattr(bench, "run_suite", never)
+    monkeypatch.setattr(scaling, "run_scaling", never)
+    argv = [a.replace("{tmp}", str(tmp_path)) for a in argv]
+    assert main(["bench", *argv]) == 2
+    assert message in capsys.readouterr().err

@@ -263,7 +263,7 @@ def __getattr__(name: str) -> object:
     # plaingrad``. ``distributed`` (MPI) is not needed by a single process.
     import importlib
 
-    if name in ("explain", "lens", "onnx", "io", "distributed"):
+    if name in ("explain", "lens", "onnx", "io", "distributed", "compiler", "_dynamo"):
         return importlib.import_module(f".{name}", __name__)
     if name in ("load", "save", "compile"):
         home = "._compile" if name == "compile" else ".io"

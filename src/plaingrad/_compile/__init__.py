@@ -16,10 +16,9 @@ arguments and the tensors it reads (parameters, buffers). Python side effects
 in it (printing, counting, appending to a list) happen in the recorded calls
 only.
 
-``mode="reduce-overhead"`` (PyTorch's name for CUDA graphs, whose outputs also
-live in static memory) returns the outputs in the program's own arrays, which
-the next call overwrites: ``.item()`` or ``.clone()`` what you keep. The
-default copies an output that lives in such an array.
+Every mode gives outputs of their own (an output that lives in a kernel's
+array is copied), as PyTorch's modes do on the CPU, where
+``mode="reduce-overhead"`` has no CUDA graphs to keep its outputs in.
 """
 
 from __future__ import annotations
@@ -27,6 +26,7 @@ from __future__ import annotations
 import copy
 import functools
 from typing import Any
+from weakref import WeakSet
 from weakref import ref as _weakref
 
 from ..autograd.anomaly_mode import _anomaly
@@ -37,7 +37,7 @@ from .guard import Bindings, add_modules, call_key, describe, modules_of
 from .program import Program
 from .record import compare, record_call, recording_active
 
-__all__ = ["compile", "CompiledFunction", "OptimizedModule"]
+__all__ = ["compile", "CompiledFunction", "OptimizedModule", "reset", "disable"]
 
 _MODES = (
     "default",
@@ -65,6 +65,38 @@ _BACKENDS = {
 }
 # PyTorch recompiles a function for at most 8 guard keys, then runs it eagerly
 CACHE_LIMIT = 8
+# every compiled function, for reset()
+_ALL: WeakSet = WeakSet()
+
+
+def reset() -> None:
+    """Forget every recording and program (``torch.compiler.reset()``): each
+    compiled function records afresh at its next call."""
+    for compiled in list(_ALL):
+        compiled._cache.clear()
+        compiled._refused.clear()
+        compiled._eager_after.clear()
+        for _, bound in compiled._bound.values():
+            bound._cache.clear()
+
+
+def disable(fn: Any = None, recursive: bool = True, *, reason: str | None = None):
+    """``torch.compiler.disable``: ``fn`` always runs eagerly, and a compiled
+    function that calls it runs eagerly too (a replay would skip its Python)."""
+    if fn is None:
+        return functools.partial(disable, recursive=recursive, reason=reason)
+
+    @functools.wraps(fn)
+    def eager(*args: Any, **kwargs: Any) -> Any:
+        from .record import fail_active
+
+        fail_active(
+            f"it calls {getattr(fn, '__name__', 'a function')}, "
+            "which torch.compiler.disable keeps eager"
+        )
+        return fn(*args, **kwargs)
+
+    return eager
 
 
 def compile(
@@ -87,9 +119,8 @@ def compile(
             replayed.
         dynamic, backend, options: accepted as PyTorch accepts them; plaingrad
             has one way to compile.
-        mode: None, "default", "reduce-overhead" (outputs in static arrays,
-            see the module docstring), "max-autotune" or
-            "max-autotune-no-cudagraphs".
+        mode: None, "default", "reduce-overhead", "max-autotune" or
+            "max-autotune-no-cudagraphs" (checked, and all alike here).
         disable: return ``model`` unchanged.
     """
     if mode is not None and mode not in _MODES:
@@ -130,26 +161,22 @@ def compile(
         return model
     from ..nn.module import Module
 
-    static = mode == "reduce-overhead"
     if isinstance(model, Module):
-        return OptimizedModule(model, fullgraph=fullgraph, static=static)
+        return OptimizedModule(model, fullgraph=fullgraph)
     if not callable(model):
         raise TypeError(
             f"compile: expected a Module or a callable, got {type(model).__name__}"
         )
-    return CompiledFunction(model, fullgraph=fullgraph, static=static)
+    return CompiledFunction(model, fullgraph=fullgraph)
 
 
 class CompiledFunction:
     """A function whose calls are recorded, then replayed (see the module
     docstring). ``explain()`` tells, per guard key, whether calls replay."""
 
-    def __init__(
-        self, fn: Any, *, fullgraph: bool = False, static: bool = False, modules=None
-    ) -> None:
+    def __init__(self, fn: Any, *, fullgraph: bool = False, modules=None) -> None:
         self._fn = fn
         self._fullgraph = fullgraph
-        self._static = static
         self._modules = modules if modules is not None else modules_of(fn)
         self._bindings = Bindings(fn)
         # key -> Program, or a recording waiting for its twin, or a reason
@@ -158,6 +185,10 @@ class CompiledFunction:
         # calls that got no program at all (no key, past the cache limit):
         # reason -> count, for explain()
         self._refused: dict = {}
+        # key -> calls run eagerly although it has a program (its last
+        # replay's backward still to come, or the replay failed)
+        self._eager_after: dict = {}
+        _ALL.add(self)
         self.replays = 0
         self.eager_calls = 0
         # the name and docstring (not the __dict__: a module's is its state)
@@ -172,7 +203,6 @@ class CompiledFunction:
             compiled = CompiledFunction(
                 functools.partial(self._fn, instance),
                 fullgraph=self._fullgraph,
-                static=self._static,
                 modules=modules_of(instance) if isinstance(instance, Module) else [],
             )
             bound = self._bound[id(instance)] = (_weakref(instance), compiled)
@@ -181,12 +211,17 @@ class CompiledFunction:
     def __deepcopy__(self, memo: dict) -> CompiledFunction:
         # a copy records afresh: the programs hold this one's tensors
         fn = copy.deepcopy(self._fn, memo)
-        return CompiledFunction(fn, fullgraph=self._fullgraph, static=self._static)
+        return CompiledFunction(fn, fullgraph=self._fullgraph)
 
     def __getstate__(self) -> dict:
         state = dict(self.__dict__)
         state["_cache"], state["_bound"] = {}, {}
+        state["_refused"], state["_eager_after"] = {}, {}
         return state
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+        _ALL.add(self)
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         if recording_active() or _anomaly.enabled:
@@ -216,14 +251,19 @@ class CompiledFunction:
                 if results is not None:
                     self.replays += 1
                     return results[0] if entry.single else tuple(results)
-                self.eager_calls += 1
+                self._count_eager(key, "failed")
                 return self._fn(*args, **kwargs)
             else:
                 # the last replay's backward is still to come, or another
                 # thread is replaying: this call must not touch the arrays
-                self.eager_calls += 1
+                self._count_eager(key, "busy")
                 return self._fn(*args, **kwargs)
         return self._eager(key, entry, args, kwargs, tensors)
+
+    def _count_eager(self, key: Any, why: str) -> None:
+        self.eager_calls += 1
+        counts = self._eager_after.setdefault(key, {})
+        counts[why] = counts.get(why, 0) + 1
 
     def _eager(self, key: Any, entry: Any, args: tuple, kwargs: dict, tensors):
         self.eager_calls += 1
@@ -255,7 +295,7 @@ class CompiledFunction:
         if problem is None and entry is not None:
             problem = compare(entry, recording)
             if problem is None:
-                program = Program(recording, outputs, self._static)
+                program = Program(recording, outputs)
                 program.single = isinstance(result, Tensor)
                 program.structure = before
                 self._cache[key] = program
@@ -282,6 +322,15 @@ class CompiledFunction:
         for key, entry in self._cache.items():
             if entry.__class__ is Program:
                 what = f"replayed ({entry.n} ops)"
+                counts = self._eager_after.get(key, {})
+                if counts.get("busy"):
+                    what += (
+                        f"; {counts['busy']} calls ran eagerly: the output of "
+                        "the replay before was kept without going backward "
+                        "(use no_grad to evaluate)"
+                    )
+                if counts.get("failed"):
+                    what += f"; {counts['failed']} replays failed and ran eagerly"
             elif isinstance(entry, str):
                 what = f"runs eagerly: {entry}"
             else:

@@ -12,7 +12,7 @@ class OptimizedModule(Module):
     and state dict are the wrapped module's (keys prefixed ``_orig_mod.``), and
     a call records, then replays, the wrapped module's ``forward``."""
 
-    def __init__(self, module: Module, *, fullgraph: bool, static: bool) -> None:
+    def __init__(self, module: Module, *, fullgraph: bool) -> None:
         super().__init__()
         from . import CompiledFunction
 
@@ -22,7 +22,6 @@ class OptimizedModule(Module):
         self.__dict__["_compiled"] = CompiledFunction(
             module,
             fullgraph=fullgraph,
-            static=static,
             modules=list(module.modules()),
         )
 

@@ -81,9 +81,8 @@ _SPENT = _Spent()
 class Program:
     """The replayable form of one recording (see the module docstring)."""
 
-    def __init__(self, recording: Any, outputs: list, static: bool) -> None:
+    def __init__(self, recording: Any, outputs: list) -> None:
         steps = recording.steps
-        self.static = static
         self.n = len(steps)
         self.ctxs = []
         self.refs = []  # per step: per input, (kind, value)
@@ -305,14 +304,7 @@ class Program:
         self.forward = _define("\n".join(lines), names, "forward")
 
     def run(self, args: list) -> Any:
-        """Replay the call on ``args`` (its tensor arguments); None when it
-        cannot (the call then runs eagerly)."""
-        if self.static:
-            for t in args:
-                if kernels.owns(self.kernels, t._data):
-                    # the last call's output in its static array, fed back:
-                    # the replay would overwrite what it reads
-                    return None
+        """Replay the call on ``args`` (its tensor arguments)."""
         arrays = self.forward(args)
         results = []
         node = self.node
@@ -334,7 +326,7 @@ class Program:
                 results.append(args[ref[1]])
                 continue
             out = arrays[position]
-            if not self.static and kernels.owns(self.kernels, out):
+            if kernels.owns(self.kernels, out):
                 out = out.copy()
             owner = node if (position == 0 and ref[2] == 0) else None
             results.append(_wrap(out, owner))

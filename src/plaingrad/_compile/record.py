@@ -299,6 +299,13 @@ def _aliasing(getter: Any) -> Any:
     return alias
 
 
+def fail_active(reason: str) -> None:
+    """Mark the recording under way in this thread (if any) unreplayable."""
+    recording = _active[-1] if _active else None
+    if recording is not None and recording.thread == _thread():
+        recording.fail(reason)
+
+
 def _thread() -> int:
     return threading.get_ident()
 

@@ -21,12 +21,28 @@ from .main import EXIT_FAILURE, EXIT_OK, EXIT_USAGE, _fail
 PROG = "plaingrad bench"
 
 
+# the --workloads default (args.py): every workload
+_ALL = "W1,W2,W3,W4,W5,transformer,W6,import"
+
+
 def run_bench(args: argparse.Namespace) -> int:
     """Run the suite as ``args`` asks; returns the exit status."""
-    if getattr(args, "scaling", False):
-        return run_scaling_cmd(args)
-    if getattr(args, "plot_dir", None):
+    scaling = getattr(args, "scaling", False)
+    if scaling and args.workloads != _ALL:
+        return _fail(
+            PROG,
+            "argument --workloads: not with --scaling (it has its own MLP)",
+            EXIT_USAGE,
+        )
+    if scaling and getattr(args, "compile", False):
+        return _fail(PROG, "argument --compile: not with --scaling", EXIT_USAGE)
+    if not scaling and getattr(args, "plot_dir", None):
         return _fail(PROG, "argument --plot-dir: only with --scaling", EXIT_USAGE)
+    problem = _unwritable(args)
+    if problem is not None:
+        return _fail(PROG, problem, EXIT_USAGE)
+    if scaling:
+        return run_scaling_cmd(args)
     from ..bench import markdown as to_markdown
     from ..bench import parse_workloads, run_suite, summarize, text
 
@@ -60,25 +76,70 @@ def run_bench(args: argparse.Namespace) -> int:
     summary = summarize(raw)
     summary["raw"] = raw
     sys.stdout.write(text(summary))
-    written = []
-    for path, content in (
-        (args.json, lambda: json.dumps(summary, indent=1, ensure_ascii=False)),
-        (args.markdown, lambda: to_markdown(summary)),
-    ):
+    if rounds == 1:
+        print(
+            "1 round: noise between rounds cannot be seen; on a shared machine "
+            "use --rounds 3 or more (and --threads 1 for the small workloads)"
+        )
+    written, errors = _write(
+        [
+            (
+                args.json,
+                lambda: json.dumps(summary, indent=1, ensure_ascii=False) + "\n",
+            ),
+            (args.markdown, lambda: to_markdown(summary)),
+        ]
+    )
+    if written:
+        print(f"Saved {', '.join(written)}")
+    if errors:
+        return _fail(PROG, "; ".join(errors), EXIT_FAILURE)
+    if summary["mismatches"] or summary["errors"]:
+        return EXIT_FAILURE
+    return EXIT_OK
+
+
+def _unwritable(args: argparse.Namespace) -> str | None:
+    """Why an output path cannot be written (None: all can), found before a
+    run of minutes rather than after it."""
+    for option, path in (("--json", args.json), ("--markdown", args.markdown)):
+        if path is None:
+            continue
+        if not path:
+            return f"argument {option}: expected a file path, got ''"
+        if os.path.isdir(path):
+            return f"argument {option}: {path!r} is a directory, expected a file"
+        folder = os.path.dirname(os.path.abspath(path))
+        if not os.path.isdir(folder):
+            return f"argument {option}: folder {folder!r} does not exist"
+        if not os.access(folder, os.W_OK):
+            return f"argument {option}: cannot write in folder {folder!r}"
+    plot_dir = getattr(args, "plot_dir", None)
+    if plot_dir is not None:
+        if not plot_dir:
+            return "argument --plot-dir: expected a folder path, got ''"
+        try:
+            os.makedirs(plot_dir, exist_ok=True)
+        except OSError as error:
+            return f"argument --plot-dir: cannot make {plot_dir!r}: {error.strerror}"
+    return None
+
+
+def _write(outputs: list) -> tuple[list, list]:
+    """Write each (path, content maker); the paths written and the errors
+    (one failed file does not stop the others)."""
+    written, errors = [], []
+    for path, content in outputs:
         if path is None:
             continue
         try:
             with open(path, "w", encoding="utf-8") as file:
-                file.write(content() + ("\n" if path == args.json else ""))
+                file.write(content())
         except OSError as error:
-            message = f"cannot write {path!r}: {error.strerror or error}"
-            return _fail(PROG, message, EXIT_FAILURE)
+            errors.append(f"cannot write {path!r}: {error.strerror or error}")
+            continue
         written.append(path)
-    if written:
-        print(f"Saved {', '.join(written)}")
-    if summary["mismatches"] or summary["errors"]:
-        return EXIT_FAILURE
-    return EXIT_OK
+    return written, errors
 
 
 def run_scaling_cmd(args: argparse.Namespace) -> int:
@@ -108,31 +169,28 @@ def run_scaling_cmd(args: argparse.Namespace) -> int:
     summary = scaling.summarize(raw)
     summary["raw"] = raw
     sys.stdout.write(scaling.text(summary))
-    written = []
-    for path, content in (
-        (args.json, lambda: json.dumps(summary, indent=1, ensure_ascii=False) + "\n"),
-        (args.markdown, lambda: scaling.text(summary, markdown=True)),
-    ):
-        if path is None:
-            continue
-        try:
-            with open(path, "w", encoding="utf-8") as file:
-                file.write(content())
-        except OSError as error:
-            message = f"cannot write {path!r}: {error.strerror or error}"
-            return _fail(PROG, message, EXIT_FAILURE)
-        written.append(path)
+    written, errors = _write(
+        [
+            (
+                args.json,
+                lambda: json.dumps(summary, indent=1, ensure_ascii=False) + "\n",
+            ),
+            (args.markdown, lambda: scaling.text(summary, markdown=True)),
+        ]
+    )
     if args.plot_dir is not None:
         try:
             written += scaling.plot(summary, args.plot_dir)
         except ImportError:
-            message = "--plot-dir needs matplotlib: pip install 'plaingrad[plot]'"
-            return _fail(PROG, message, EXIT_FAILURE)
+            errors.append("--plot-dir needs matplotlib: pip install 'plaingrad[plot]'")
         except OSError as error:
-            message = f"cannot write to {args.plot_dir!r}: {error.strerror or error}"
-            return _fail(PROG, message, EXIT_FAILURE)
+            errors.append(
+                f"cannot write to {args.plot_dir!r}: {error.strerror or error}"
+            )
     if written:
         print(f"Saved {', '.join(written)}")
+    if errors:
+        return _fail(PROG, "; ".join(errors), EXIT_FAILURE)
     if summary["mismatches"] or summary["errors"]:
         return EXIT_FAILURE
     return EXIT_OK

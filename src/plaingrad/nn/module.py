@@ -80,6 +80,18 @@ class Module:
             f'Module [{type(self).__name__}] is missing the required "forward" function'
         )
 
+    def compile(self, *args: Any, **kwargs: Any) -> None:
+        """Compile this module's ``forward`` in place with ``plaingrad.compile``
+        (the same arguments); its calls, hooks included, then go through it."""
+        from .._compile import CompiledFunction, compile
+
+        forward = self.__dict__.get("forward")
+        if isinstance(forward, CompiledFunction):
+            del self.forward  # compile afresh, with these arguments
+        compiled = compile(self.forward, *args, **kwargs)
+        if compiled is not self.forward:  # (disable=True keeps it)
+            self.forward = compiled
+
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         if self._forward_pre_hooks or self._forward_hooks or self._backward_hooks:
             return self._call_with_hooks(args, kwargs)
