@@ -144,6 +144,8 @@ def test_config_json_holds_every_setting(default_run):
         "data_dir": None,
         "plaingrad_version": pg.__version__,
         "init": "default",
+        "dtype": "float32",
+        "world_size": 1,
     }
 
 

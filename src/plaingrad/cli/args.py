@@ -111,7 +111,7 @@ def _key_value(text: str) -> str:
 def build_parser() -> argparse.ArgumentParser:
     """The parser of the ``plaingrad`` command and its subcommands."""
     from .optimizers import ARGS_HELP, OPTIMIZERS, SCHEDULER_HELP, SCHEDULERS
-    from .train import ACTIVATIONS, DEFAULTS, INITS
+    from .train import ACTIVATIONS, DEFAULTS, DTYPES, INITS
 
     parser = _Parser(
         prog="plaingrad",
@@ -140,7 +140,10 @@ def build_parser() -> argparse.ArgumentParser:
             "and --resume continues from it. xor: the backpropagation seed "
             "program (four points, MSE, full-batch steps); prints the final "
             "loss and the four predictions, and saves the run only when "
-            "--output is given."
+            "--output is given. Launched by mpiexec with several ranks "
+            "(mpiexec -n 4 plaingrad train digits; the 'mpi' extra), the "
+            "classifiers train data-parallel with the same result as one "
+            "process; rank 0 prints and writes the files (docs/distributed.md)."
         ),
     )
     parser.commands = {"train": train}
@@ -182,6 +185,14 @@ def build_parser() -> argparse.ArgumentParser:
         help=(
             "weight initialisation: PyTorch's default, or kaiming (He-normal "
             "weights for ReLU, zero biases) (default: default)"
+        ),
+    )
+    train.add_argument(
+        "--dtype",
+        choices=DTYPES,
+        help=(
+            "dtype of the weights and inputs; float64 starts from the float32 "
+            "run's initial weights (default: float32)"
         ),
     )
     train.add_argument(
@@ -227,7 +238,8 @@ def build_parser() -> argparse.ArgumentParser:
         type=_positive_int,
         help=(
             f"samples per step, not for xor (default: {digits['batch_size']}; "
-            f"{spirals['batch_size']} for spirals)"
+            f"{spirals['batch_size']} for spirals); under mpiexec, the global "
+            "batch, split evenly across the ranks"
         ),
     )
     train.add_argument(

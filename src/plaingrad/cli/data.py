@@ -1,4 +1,4 @@
-"""The classification datasets of ``plaingrad train``, as flat float32 tensors.
+"""The classification datasets of ``plaingrad train``, as flat float tensors.
 
 - ``digits``: scikit-learn's bundled 8x8 digits (the ``digits`` extra), split
   80/20 with every class in proportion (``load_digits``).
@@ -12,14 +12,15 @@
   flattened to 784 features for the MLP.
 
 Each loader returns a ``DigitsSplit`` (``x_train``, ``y_train``, ``x_test``,
-``y_test``) whatever the dataset.
+``y_test``) whatever the dataset; ``load_dataset`` gives the inputs in the
+run's dtype (float32, or float64 with ``--dtype float64``).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from .. import datasets, float32, int64
+from .. import datasets, float32, float64, int64
 from ..datasets import DigitsSplit
 
 # Dataset -> (input features, classes).
@@ -95,9 +96,16 @@ def load_idx(name: str, root: str) -> DigitsSplit:
 
 
 def load_dataset(config: Any) -> DigitsSplit:
-    """The split ``config.dataset`` names (``digits``, ``mnist``, ...)."""
+    """The split ``config.dataset`` names (``digits``, ``mnist``, ...), its
+    inputs in ``config.dtype`` (float32 unless the run says otherwise)."""
     if config.dataset == "digits":
-        return load_config_digits(config)
-    if config.dataset == "spirals":
-        return load_config_spirals(config)
-    return load_idx(config.dataset, config.data_dir)
+        split = load_config_digits(config)
+    elif config.dataset == "spirals":
+        split = load_config_spirals(config)
+    else:
+        split = load_idx(config.dataset, config.data_dir)
+    if getattr(config, "dtype", "float32") == "float64":
+        split = split._replace(
+            x_train=split.x_train.to(float64), x_test=split.x_test.to(float64)
+        )
+    return split

@@ -11,12 +11,15 @@ with status 141, and a run that fails removes the output folder it created.
 Ctrl-C during training saves a checkpoint and ends with status 130 and one
 line saying where it is and how to resume; before training starts it simply
 stops (status 130, one line). Once stopping, further Ctrl-Cs are ignored, so
-a burst of them never ends in a traceback.
+a burst of them never ends in a traceback. Under ``mpiexec`` every rank runs
+the command: an error they all meet is printed once, by rank 0, and one that
+a single rank meets names that rank (see ``parallel.py``).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import signal
 import sys
@@ -51,6 +54,7 @@ _FIXED_BY_CHECKPOINT = (
     "scheduler_args",
     "clip_grad",
     "seed",
+    "dtype",
 )
 
 
@@ -146,6 +150,7 @@ def _resolve(args: argparse.Namespace) -> Any:
         checkpoint_every=args.checkpoint_every,
         data_dir=_data_dir(args, dataset),
         init=args.init or "default",
+        dtype=args.dtype or "float32",
     )
     _check_choices(config)
     output = args.output if args.output is not None else defaults["output"]
@@ -246,6 +251,30 @@ def _check_length(config: Any) -> None:
         )
 
 
+def _check_world(config: Any, args: argparse.Namespace, size: int) -> None:
+    """What a run spread over ``size`` ranks cannot do (see parallel.py)."""
+    if config.dataset == "xor":
+        raise _UsageError(
+            f"xor steps on all 4 points at once and does not split across {size} "
+            "ranks; run it without mpiexec"
+        )
+    for flag in ("monitor", "report", "plots"):
+        if getattr(args, flag):
+            raise _UsageError(
+                f"--{flag} watches a run in one process, not one spread over "
+                f"{size} ranks; run it without mpiexec"
+            )
+    batch = config.batch_size
+    if batch % size:
+        lower, upper = batch - batch % size, batch - batch % size + size
+        such = f"{lower} or {upper}" if lower else str(upper)
+        raise _UsageError(
+            f"--batch-size {batch} does not split evenly across the {size} ranks "
+            f"of this job ({batch} = {size} x {batch // size} + {batch % size}); "
+            f"give a multiple of {size}, such as {such}"
+        )
+
+
 def _describe(config: Any) -> str:
     sizes = "-".join(map(str, config.layer_sizes))
     optimizer = f"{config.optimizer} lr={config.lr:g}"
@@ -259,11 +288,17 @@ def _describe(config: Any) -> str:
         optimizer += f", clip {config.clip_grad:g}"
     xor = config.dataset == "xor"
     batch = "" if xor else f", batch {config.batch_size}"
+    if config.world_size > 1:
+        share = config.batch_size // config.world_size
+        batch += f" ({config.world_size} ranks x {share})"
+    activation = config.activation
+    if config.dtype != "float32":
+        activation += f", {config.dtype}"
     unit = "step" if xor else "epoch"
     if config.epochs != 1:
         unit += "s"
     return (
-        f"{config.dataset}: MLP {sizes} ({config.activation}), {optimizer}, "
+        f"{config.dataset}: MLP {sizes} ({activation}), {optimizer}, "
         f"{config.epochs} {unit}{batch}, seed {config.seed}"
     )
 
@@ -330,6 +365,7 @@ def _run_train(args: argparse.Namespace) -> int:
     from . import checkpoint
     from .data import load_dataset
     from .output import remove_checkpoints
+    from .parallel import start_world
     from .progress import EpochProgress
     from .report import check_plots, diverged, report_verdicts, write_views
     from .train import (
@@ -343,23 +379,38 @@ def _run_train(args: argparse.Namespace) -> int:
         train_xor,
     )
 
-    config, output, resume = _resolve(args)
-    args.config = config  # for the out-of-memory message
-    # Whatever can fail for want of a folder, of memory, of an extra or of a
-    # data file fails here, before a folder is made or a progress bar drawn;
-    # quick checks first.
-    if output is not None:
-        check_output(output)
-    check_memory(config)
-    if args.plots:
-        check_plots()
-    data = None if config.dataset == "xor" else load_dataset(config)
-    created = prepare_output(output) if output is not None else []
-    if output is not None and not _continues_in(output, args):
-        remove_checkpoints(output)
+    # One process, or every rank of an MPI job (mpiexec -n 4 plaingrad train):
+    # each rank runs all of this, and fails with the others (see parallel.py).
+    world = start_world()
+    with world.together():
+        config, output, resume = _resolve(args)
+        config.world_size = world.size
+        if world.distributed:
+            _check_world(config, args, world.size)
+        args.config = config  # for the out-of-memory message
+        # Whatever can fail for want of a folder, of memory, of an extra or of
+        # a data file fails here, before a folder is made or a progress bar
+        # drawn; quick checks first.
+        if output is not None:
+            check_output(output)
+        check_memory(config)
+        if args.plots:
+            check_plots()
+        data = None if config.dataset == "xor" else load_dataset(config)
+    if not world.is_main:
+        output = None  # rank 0 writes the run folder and the checkpoints
+    created: list[str] = []
+    with world.together():
+        created = prepare_output(output) if output is not None else []
+        if output is not None and not _continues_in(output, args):
+            remove_checkpoints(output)
+    # Ctrl-C stops a job of several ranks without a checkpoint: the ranks
+    # would have to agree on the batch to stop after.
+    stopper = contextlib.nullcontext() if world.distributed else checkpoint.Interrupt()
     try:
-        print(f"plaingrad train {_describe(config)}", flush=True)
-        if resume is not None:
+        if world.is_main:
+            print(f"plaingrad train {_describe(config)}", flush=True)
+        if resume is not None and world.is_main:
             position = f"epoch {resume['epoch']}"
             if resume["batch"]:
                 position += f", batch {resume['batch']}"
@@ -371,9 +422,12 @@ def _run_train(args: argparse.Namespace) -> int:
             done = resume["epoch"] if resume is not None else 0
             with (
                 _quiet_numpy(),
-                checkpoint.Interrupt() as interrupt,
+                stopper as interrupt,
                 EpochProgress(
-                    config.epochs, config.dataset, enabled=not args.quiet, start=done
+                    config.epochs,
+                    config.dataset,
+                    enabled=not args.quiet and world.is_main,
+                    start=done,
                 ) as bar,
             ):
                 result = train_classifier(
@@ -385,6 +439,7 @@ def _run_train(args: argparse.Namespace) -> int:
                     interrupt=interrupt,
                     monitor=args.monitor or args.report or args.plots,
                     narrate=args.report,
+                    world=world,
                 )
         # Saved before the results are printed, so that a reader who stops
         # early (`| head -3`) does not cost the trained model.
@@ -409,6 +464,8 @@ def _run_train(args: argparse.Namespace) -> int:
             remove_output(output, created)
         raise
 
+    if not world.is_main:
+        return EXIT_OK
     metrics = result["metrics"]
     if config.dataset != "xor":
         samples = "points" if config.dataset == "spirals" else "images"
@@ -463,6 +520,13 @@ HANDLERS = {
 
 
 def _fail(prog: str, message: str, status: int) -> int:
+    from .parallel import current, reports_errors
+
+    if not reports_errors():  # another rank of an MPI job says it
+        return status
+    world = current()
+    if world is not None and not world.is_main:
+        prog += f" (rank {world.rank} of {world.size})"
     line = " ".join(message.split())  # always exactly one line
     print(f"{prog}: error: {line}", file=sys.stderr, flush=True)
     return status
@@ -527,6 +591,7 @@ def _main(argv: Sequence[str] | None) -> int:
     from ..datasets import MissingExtraError
     from .checkpoint import CheckpointError
     from .data import DataError
+    from .parallel import RankFailed
     from .train import TrainingError, out_of_memory_message
 
     parser = build_parser()
@@ -539,7 +604,13 @@ def _main(argv: Sequence[str] | None) -> int:
         return HANDLERS[args.command](args)
     except _UsageError as error:
         return _fail(prog, f"{error} (see '{prog} --help')", EXIT_USAGE)
-    except (MissingExtraError, TrainingError, CheckpointError, DataError) as error:
+    except (
+        MissingExtraError,
+        TrainingError,
+        CheckpointError,
+        DataError,
+        RankFailed,
+    ) as error:
         return _fail(prog, str(error), EXIT_FAILURE)
     except MemoryError:
         config = getattr(args, "config", None) or _resolve(args)[0]

@@ -18,7 +18,9 @@ resume from (see ``checkpoint.py``).
 loads the weights. The training functions here print nothing; they report
 through an ``EpochProgress`` and return their results to ``main``. The
 optimizer and schedule tables live in ``optimizers.py``, the datasets in
-``data.py``, the run folder's checks in ``output.py``.
+``data.py``, the run folder's checks in ``output.py``, and what a run spread
+over the ranks of ``mpiexec`` does differently (each rank's share of every
+batch, the loss across ranks, DDP) in ``parallel.py``.
 """
 
 from __future__ import annotations
@@ -35,7 +37,6 @@ from .. import __version__, get_rng_state, manual_seed, nn, no_grad, set_rng_sta
 from ..datasets import DigitsSplit
 from ..io import load_safetensors, save_safetensors
 from ..random import Generator
-from ..tensor import Tensor
 from ..utils.data import DataLoader, TensorDataset
 from . import checkpoint
 from .data import load_config_digits, load_dataset
@@ -56,6 +57,7 @@ from .output import (
     prepare_output,
     remove_output,
 )
+from .parallel import World
 from .progress import EpochProgress
 
 __all__ = [
@@ -76,6 +78,8 @@ ACTIVATIONS = {"relu": nn.ReLU, "tanh": nn.Tanh, "sigmoid": nn.Sigmoid}
 # ``default``: each layer's own reset_parameters; ``kaiming``: He-normal
 # weights (gain sqrt(2), for ReLU) and zero biases.
 INITS = ("default", "kaiming")
+# --dtype: a float64 run starts from the float32 run's initial weights.
+DTYPES = ("float32", "float64")
 
 # Per-dataset defaults; a flag left out on the command line takes these.
 _IDX = {"hidden": [128, 64], "epochs": 10, "batch_size": 64, "lr": 1e-3}
@@ -142,6 +146,9 @@ class RunConfig:
         data_dir: the folder of the IDX files (mnist, fashion-mnist).
         plaingrad_version: the version that trained the model.
         init: the weight initialisation, one of ``INITS``.
+        dtype: the parameters' and inputs' dtype, one of ``DTYPES``.
+        world_size: the ranks the run was spread over (1: one process; see
+            ``parallel.py``). The result does not depend on it.
     """
 
     dataset: str
@@ -164,6 +171,8 @@ class RunConfig:
     data_dir: str | None = None
     plaingrad_version: str = field(default=__version__)
     init: str = "default"
+    dtype: str = "float32"
+    world_size: int = 1
 
 
 def build_mlp(layer_sizes: list[int], activation: str = "relu") -> nn.Sequential:
@@ -214,18 +223,6 @@ def initialise(model: nn.Module, init: str) -> None:
                 nn.init.zeros_(layer.bias)
 
 
-def accuracy(model: nn.Module, inputs: Tensor, labels: Tensor) -> float:
-    """The fraction of ``inputs`` whose highest logit is at the right label.
-
-    Shape:
-        inputs: (n, features); labels: (n,) int64.
-    """
-    model.eval()
-    with no_grad():
-        predicted = model(inputs).argmax(dim=1)
-    return float((predicted == labels).sum().item()) / len(labels)
-
-
 def _check_finite(loss: float, when: str, config: RunConfig) -> None:
     """Stop a run whose loss is NaN or infinite; ``when`` says where it was."""
     if not math.isfinite(loss):
@@ -272,6 +269,13 @@ def initial_model(config: RunConfig) -> nn.Module:
     manual_seed(config.seed)
     model = build_mlp(config.layer_sizes, config.activation)
     initialise(model, config.init)
+    return _cast(model, config)
+
+
+def _cast(model: nn.Module, config: RunConfig) -> nn.Module:
+    """``model`` in the run's dtype (float32 models are left as built)."""
+    if config.dtype == "float64":
+        return model.double()
     return model
 
 
@@ -285,6 +289,7 @@ def train_classifier(
     interrupt: checkpoint.Interrupt | None = None,
     monitor: bool = False,
     narrate: bool = False,
+    world: World | None = None,
 ) -> dict[str, Any]:
     """Train an MLP classifier (digits, spirals, MNIST, Fashion-MNIST, KMNIST).
 
@@ -303,6 +308,9 @@ def train_classifier(
             traced to the op that made it).
         narrate: run the first step inside ``plaingrad.explain.narrate``,
             keeping the story of its backward pass.
+        world: the ranks to spread the run over (``parallel.start_world``;
+            default: this process alone). Every rank calls this function;
+            pass ``output`` on rank 0 only.
 
     Returns:
         ``{"model": the trained network, "metrics": the metrics.json dict}``;
@@ -317,19 +325,29 @@ def train_classifier(
             so far, ``"verdicts"``, ``"monitor"`` and ``"story"``.
         checkpoint.Interrupted: when stopped through ``interrupt``.
     """
+    world = world if world is not None else World()
+    if world.distributed and (monitor or narrate):
+        raise ValueError(
+            "train_classifier: `monitor` and `narrate` watch a run in one "
+            f"process, not one spread over {world.size} ranks"
+        )
     if data is None:
         data = load_dataset(config)
     model = initial_model(config)
     optimizer = make_optimizer(model, config)
-    criterion = nn.CrossEntropyLoss()
+    criterion = world.criterion()
     stories: list[Any] = []
     shuffle = Generator().manual_seed(config.seed)
-    loader = DataLoader(
-        TensorDataset(data.x_train, data.y_train),
-        batch_size=config.batch_size,
-        shuffle=True,
-        generator=shuffle,
+    # Under MPI each rank takes its share of every batch of this loader.
+    loader = world.loader(
+        DataLoader(
+            TensorDataset(data.x_train, data.y_train),
+            batch_size=config.batch_size,
+            shuffle=True,
+            generator=shuffle,
+        )
     )
+    rows = len(data.y_train)
     scheduler = make_scheduler(optimizer, config, len(loader))
     per_batch = config.scheduler in PER_BATCH
     history: list[dict[str, Any]] = []
@@ -351,6 +369,7 @@ def train_classifier(
         from ..explain import GradientMonitor
 
         watch = GradientMonitor(model, detect_anomaly=True)
+    step_model = world.wrap(model)  # after a resume: every rank starts alike
 
     def save(position: tuple, keep: str | None = None) -> str:
         state = _state(config, parts, history, position)
@@ -376,12 +395,17 @@ def train_classifier(
         sums["lr"] = optimizer.param_groups[0]["lr"]
         if skip and resume is not None:
             sums = dict(resume["partial"])
+            if not world.is_main:
+                sums["correct"] = 0  # counted once, on rank 0, until summed
         parts["partial"] = sums
         model.train()
         for index, batch in enumerate(loader):
             if index < skip:
                 continue
             backward = None if watch is None else watch.backward
+            total, count = world.share(index, rows, config.batch_size)
+            if world.distributed:
+                criterion.share(total, count)
             if narrate and not stories:
                 # the first step inside narrate, forward pass included, so
                 # that every op is credited to the module that ran it
@@ -389,19 +413,21 @@ def train_classifier(
 
                 with narrating(model=model) as story:
                     logits, loss = take_step(
-                        model, optimizer, criterion, batch, config, backward
+                        step_model, optimizer, criterion, batch, config, backward
                     )
                 stories.append(story)
             else:
                 logits, loss = take_step(
-                    model, optimizer, criterion, batch, config, backward
+                    step_model, optimizer, criterion, batch, config, backward
                 )
             if watch is not None:
                 watch.step(loss)
-            count = len(batch[1])
-            sums["loss"] += loss.item() * count
-            sums["correct"] += int((logits.argmax(dim=1) == batch[1]).sum().item())
-            sums["seen"] += count
+            # the loss is the global batch's mean, the logits this rank's
+            sums["loss"] += loss.item() * total
+            if count:
+                hits = (logits.argmax(dim=1) == batch[1]).sum().item()
+                sums["correct"] += int(hits)
+            sums["seen"] += total
             if per_batch:
                 scheduler.step()
             if interrupt and interrupt.requested and index + 1 < len(loader):
@@ -418,8 +444,8 @@ def train_classifier(
         record = {
             "epoch": epoch,
             "train_loss": train_loss,
-            "train_accuracy": sums["correct"] / sums["seen"],
-            "test_accuracy": accuracy(model, data.x_test, data.y_test),
+            "train_accuracy": world.count(sums["correct"]) / sums["seen"],
+            "test_accuracy": world.accuracy(model, data.x_test, data.y_test),
             "lr": sums["lr"],
         }
         history.append(record)
@@ -560,7 +586,7 @@ def load_run(folder: str) -> tuple[nn.Sequential, RunConfig]:
     """
     with open(os.path.join(folder, "config.json"), encoding="utf-8") as handle:
         config = RunConfig(**json.load(handle))
-    model = build_mlp(config.layer_sizes, config.activation)
+    model = _cast(build_mlp(config.layer_sizes, config.activation), config)
     model.load_state_dict(load_safetensors(os.path.join(folder, "model.safetensors")))
     model.eval()
     return model, config
