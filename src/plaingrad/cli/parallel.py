@@ -333,6 +333,7 @@ def start_world(environ: Mapping[str, str] | None = None) -> World:
             (the ``mpi`` extra) or ``plaingrad.distributed`` is missing: the
             ranks would otherwise train N separate copies into one folder.
     """
+    _current["world"] = None  # a new command: no world until joined
     launched = launch_size(environ)
     if launched is None or launched[0] == 1:
         world = World()
