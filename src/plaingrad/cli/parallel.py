@@ -112,7 +112,9 @@ def share_bounds(total: int, rank: int, size: int) -> tuple[int, int]:
     return lo, lo + base + (1 if rank < extra else 0)
 
 
-def batch_share(index: int, rows: int, batch_size: int, rank: int, size: int):
+def batch_share(
+    index: int, rows: int, batch_size: int, rank: int, size: int
+) -> tuple[int, int]:
     """``(total, count)``: the size of global batch ``index`` of an epoch over
     ``rows`` samples (the last one may be short), and of ``rank``'s share."""
     total = min(batch_size, rows - index * batch_size)
