@@ -937,7 +937,9 @@ def test_explain_counts_calls_kept_eager_by_an_output_not_gone_backward():
     assert "replayed (2 ops)" in line
     assert f"{fn.eager_calls - 2} calls ran eagerly" in line
     assert "without going backward" in line
-    assert all(np.array_equal(k.detach().numpy(), kept[0].detach().numpy()) for k in kept)
+    assert all(
+        np.array_equal(k.detach().numpy(), kept[0].detach().numpy()) for k in kept
+    )
 
 
 def test_compiler_and_dynamo_functions_follow_pytorch():

@@ -148,6 +148,47 @@ class Branches(nn.Module):
         return self.b(out) if use_b else out
 
 
+class TwoHeads(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.a = nn.Linear(3, 2)
+        self.b = nn.Linear(3, 2)
+
+    def forward(self, x):
+        return self.a(x), self.b(x)
+
+
+def check_unused_head(rank: int) -> None:
+    """Both heads are outputs but the loss uses a's only: b's hooks never
+    fire, and the reduction still ends with the backward (PyTorch averages a's
+    gradients every step and leaves b's .grad None)."""
+    model = DDP(TwoHeads(), find_unused_parameters=True)
+    x = torch.arange(12, dtype=torch.float32).reshape(4, 3) * 0.1 + rank
+    # d(sum of a(x))/d(a.weight) has every row equal to x's column sums: the
+    # ranks' average is the column sums of arange(12) * 0.1 (1.8, 2.2, 2.6)
+    # plus 4 * (0 + 1) / 2
+    columns = (np.arange(12.0).reshape(4, 3) * 0.1).sum(0) + 2.0
+    for _ in range(3):  # the next forward must not raise
+        model.zero_grad()
+        model(x)[0].sum().backward()
+        np.testing.assert_allclose(
+            model.module.a.weight.grad.numpy(), np.tile(columns, (2, 1)), rtol=1e-6
+        )
+        np.testing.assert_allclose(model.module.a.bias.grad.numpy(), [4.0, 4.0])
+        assert model.module.b.weight.grad is None
+        assert model.module.b.bias.grad is None
+    # b's head in rank 0's loss only: rank 1 contributes zeros, both get half
+    # of rank 0's gradient
+    model.zero_grad()
+    a, b = model(x)
+    (a.sum() + b.sum() if rank == 0 else a.sum()).backward()
+    rank0 = (np.arange(12.0).reshape(4, 3) * 0.1).sum(0)
+    np.testing.assert_allclose(
+        model.module.b.weight.grad.numpy(), np.tile(rank0 / 2, (2, 1)), rtol=1e-6
+    )
+    np.testing.assert_allclose(model.module.b.bias.grad.numpy(), [2.0, 2.0])
+
+
 def check_unused(rank: int) -> None:
     torch.manual_seed(0)
     model = DDP(Branches(), find_unused_parameters=True)
@@ -161,6 +202,7 @@ def check_unused(rank: int) -> None:
     reference(xs[0], True).sum().backward()
     want = reference.b.weight.grad.numpy() / 2
     np.testing.assert_allclose(model.module.b.weight.grad.numpy(), want)
+    check_unused_head(rank)
     # without find_unused_parameters: PyTorch's error at the next forward
     plain = DDP(Branches())
     plain(xs[rank], use_b=False).sum().backward()

@@ -20,7 +20,12 @@ from .anomaly_mode import (
     is_anomaly_enabled,
     set_detect_anomaly,
 )
-from .engine import accumulate_graph, run_backward, run_backward_graph
+from .engine import (
+    accumulate_graph,
+    final_callbacks,
+    run_backward,
+    run_backward_graph,
+)
 from .function import Function, FunctionCtx
 from .grad_mode import (
     enable_grad,
@@ -191,17 +196,18 @@ def _backward(
         return
     wanted = _as_list(inputs)
     capture = {t._edge(): None for t in wanted}
-    run_backward(roots, grads, bool(retain_graph), capture)
-    for t in wanted:
-        node = t._edge()
-        g = capture.get(node)
-        if g is not None:
-            if t.grad is None:
-                t.grad = t._wrap_grad(g.astype(t._data.dtype, copy=True))
-            else:
-                t.grad._data += g
-            if getattr(node, "_post_accumulate_hooks", None):
-                run_post_accumulate_hooks(node)
+    with final_callbacks():  # the leaves' hooks run after the walk
+        run_backward(roots, grads, bool(retain_graph), capture)
+        for t in wanted:
+            node = t._edge()
+            g = capture.get(node)
+            if g is not None:
+                if t.grad is None:
+                    t.grad = t._wrap_grad(g.astype(t._data.dtype, copy=True))
+                else:
+                    t.grad._data += g
+                if getattr(node, "_post_accumulate_hooks", None):
+                    run_post_accumulate_hooks(node)
 
 
 def _backward_graph(
@@ -214,15 +220,16 @@ def _backward_graph(
         return
     wanted = _as_list(inputs)
     capture = {t._edge(): None for t in wanted}
-    run_backward_graph(roots, grads, retain, capture)
-    with enable_grad():
-        for t in wanted:
-            node = t._edge()
-            g = capture.get(node)
-            if g is not None:
-                accumulate_graph(t, g)
-                if getattr(node, "_post_accumulate_hooks", None):
-                    run_post_accumulate_hooks(node)
+    with final_callbacks():
+        run_backward_graph(roots, grads, retain, capture)
+        with enable_grad():
+            for t in wanted:
+                node = t._edge()
+                g = capture.get(node)
+                if g is not None:
+                    accumulate_graph(t, g)
+                    if getattr(node, "_post_accumulate_hooks", None):
+                        run_post_accumulate_hooks(node)
 
 
 def grad(

@@ -50,6 +50,8 @@ leaf; a leaf without any costs the walk one attribute test.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 from weakref import ref as _weakref
 
@@ -70,13 +72,58 @@ from .node import (
 capturing = False
 
 
+# The callbacks queued during the running backward (``queue_callback``), None
+# outside one. Each backward keeps its own list, so a backward run inside
+# another's hook calls only what was queued during it.
+_final_callbacks: list | None = None
+
+
+def queue_callback(callback: Any) -> None:
+    """Call ``callback()`` once the running backward has walked the whole graph
+    (PyTorch's ``Variable._execution_engine.queue_callback``): after every
+    leaf's ``.grad`` and post-accumulate-grad hooks, in the order queued; a
+    callback may queue more. DistributedDataParallel finishes its gradient
+    reduction here.
+    """
+    if _final_callbacks is None:
+        raise RuntimeError(
+            "Final callbacks can only be installed during backward pass."
+        )
+    _final_callbacks.append(callback)
+
+
+def run_final_callbacks(queued: list) -> None:
+    """Call the callbacks queued during a backward (those queued meanwhile too)."""
+    i = 0
+    while i < len(queued):
+        queued[i]()
+        i += 1
+
+
+@contextmanager
+def final_callbacks() -> Iterator[None]:
+    """A backward's scope for ``queue_callback`` outside ``run_backward``:
+    ``backward(inputs=...)`` accumulates its leaves after the walk, so their
+    hooks queue here and the callbacks run as the block ends (not when it
+    raises)."""
+    global _final_callbacks
+    outer = _final_callbacks
+    _final_callbacks = queued = []
+    try:
+        yield
+        run_final_callbacks(queued)
+    finally:
+        _final_callbacks = outer
+
+
 def run_backward(
     roots: list[Node],
     root_grads: list[Any],
     retain_graph: bool,
     capture: dict[Node, Any] | None = None,
 ) -> None:
-    """Backpropagate ``root_grads`` from ``roots`` through the graph.
+    """Backpropagate ``root_grads`` from ``roots`` through the graph, then call
+    the callbacks queued meanwhile (``queue_callback``).
 
     Args:
         roots: the grad_fn (or AccumulateGrad) of each output.
@@ -85,6 +132,23 @@ def run_backward(
         capture: when given (``autograd.grad``), the total gradient arriving at
             each of these nodes is stored here and no leaf ``.grad`` changes.
     """
+    global _final_callbacks
+    outer = _final_callbacks
+    _final_callbacks = queued = []
+    try:
+        _walk(roots, root_grads, retain_graph, capture)
+        if queued:
+            run_final_callbacks(queued)
+    finally:
+        _final_callbacks = outer
+
+
+def _walk(
+    roots: list[Node],
+    root_grads: list[Any],
+    retain_graph: bool,
+    capture: dict[Node, Any] | None,
+) -> None:
     global capturing
     capturing = capture is not None
     deps = _dependencies(roots)
@@ -220,6 +284,23 @@ def run_backward_graph(
         retain_graph: keep saved values so the graph can be walked again.
         capture: as in ``run_backward``; the captured gradients are Tensors.
     """
+    global _final_callbacks
+    outer = _final_callbacks
+    _final_callbacks = queued = []
+    try:
+        _walk_graph(roots, root_grads, retain_graph, capture)
+        if queued:
+            run_final_callbacks(queued)
+    finally:
+        _final_callbacks = outer
+
+
+def _walk_graph(
+    roots: list[Node],
+    root_grads: list[Any],
+    retain_graph: bool,
+    capture: dict[Node, Any] | None,
+) -> None:
     deps = _dependencies(roots)
     needed = None if capture is None else _leading_to(roots, capture)
     grads: dict[Node, Any] = {}

@@ -304,6 +304,9 @@ def _install_excepthook(pg: ProcessGroup) -> Any:
                 f"{kind.__name__}: {value}\n"
             )
             sys.stderr.flush()
+            # MPICH's launcher forwards output through a proxy that drops what
+            # it has not passed on when the abort kills the job: give it time
+            time.sleep(0.25)
         finally:
             world.Abort(1)
 

@@ -69,6 +69,26 @@ _SCALAR_NAMES = {
 }
 _BITWISE = (RedOpType.BAND, RedOpType.BOR, RedOpType.BXOR)
 
+# Every dtype a collective carries, numbered so that ranks can compare their
+# dtypes in an integer all-gather (DistributedDataParallel's model check).
+_DTYPES = [
+    np.dtype(name)
+    for name in "bool uint8 int8 int16 int32 int64 float16 float32 float64".split()
+]
+
+
+def dtype_code(dtype: np.dtype) -> int:
+    """A small integer naming ``dtype`` alike on every rank (-1: another)."""
+    try:
+        return _DTYPES.index(np.dtype(dtype))
+    except ValueError:
+        return -1
+
+
+def dtype_name(code: int) -> str:
+    """The NumPy name of the dtype ``dtype_code`` numbered ``code``."""
+    return _DTYPES[code].name if 0 <= code < len(_DTYPES) else "unknown"
+
 
 class Work:
     """A collective in flight (``async_op=True``); ``wait()`` finishes it."""

@@ -18,9 +18,19 @@ back into its parameter's ``.grad``.
 
 With ``find_unused_parameters`` the parameters that the forward's output does
 not reach are marked ready (contributing their ``.grad``, or zeros) when the
-first hook fires, and an all-reduce of a used-anywhere flag per parameter
-tells which were unused on every rank: their ``.grad`` is left alone, as in
-PyTorch.
+first hook fires. That search cannot see everything: an output the loss does
+not use (the second head of a two-headed model) reaches its parameters, yet
+their hooks never fire. So the first hook also queues a callback on the
+autograd engine (``autograd.engine.queue_callback``, PyTorch's
+``Variable._execution_engine.queue_callback``), which runs when the backward
+has walked the whole graph and marks every parameter still waiting ready, as
+unused. Once all buckets have started, an all-reduce of a used flag per
+parameter (set by its hook) tells which were unused on every rank: their
+``.grad`` is left alone (None stays None), as in PyTorch.
+
+Every rank verified at construction that it holds the same parameter shapes
+and dtypes, and the buckets are built from them alike, so the bucket
+all-reduces agree in size and dtype across ranks by construction.
 """
 
 from __future__ import annotations
@@ -31,6 +41,7 @@ from typing import Any
 
 import numpy as np
 
+from ...autograd.engine import queue_callback
 from ...autograd.node import AccumulateGrad
 
 _NOT_FINISHED = (
@@ -85,8 +96,8 @@ class Reducer:
         self.unused: list[int] = []
         self.flats: list[Any] = [None] * len(buckets)
         self.requests: list[Any] = []
-        self.used_request: Any = None
-        self.used: Any = None
+        # find_unused_parameters: 1 for each parameter whose hook fired
+        self.used = np.zeros(len(params), dtype=np.int32)
         # (bucket index, time.perf_counter()) of each launch in the last backward
         self.launches: list[tuple[int, float]] = []
         self._reset()
@@ -101,7 +112,7 @@ class Reducer:
         self.pending = [len(indices) for indices in self.buckets]
         self.next_bucket = 0
         self.requests = []
-        self.used_request = None
+        self.used[:] = 0
         self.started = False
 
     # ------------------------------------------------------------ forward
@@ -158,21 +169,24 @@ class Reducer:
         if not self.started:
             self.started = True
             if self.find_unused:
-                self._share_used_flags()
+                queue_callback(self._end_of_backward)
                 for i in self.unused:
                     self._mark_ready(i)
         elif self.requests:
             # MPI moves nonblocking collectives on only when asked
             self.pg.mpi.Request.Testall(self.requests)
+        self.used[index] = 1
         self._mark_ready(index)
 
-    def _share_used_flags(self) -> None:
-        used = np.ones(len(self.params), dtype=np.int32)
-        used[self.unused] = 0
-        self.used = used
-        self.used_request = self.pg.comm.Iallreduce(
-            self.pg.mpi.IN_PLACE, used, self.pg.mpi.MAX
-        )
+    def _end_of_backward(self) -> None:
+        """find_unused_parameters: the backward is over, so a parameter not
+        ready yet got no gradient (an output the loss did not use): it is
+        unused, and the remaining buckets start."""
+        if not self.expect_hooks:
+            return  # every hook fired: the reduction is done
+        for i, ready in enumerate(self.ready):
+            if not ready:
+                self._mark_ready(i)
 
     def _mark_ready(self, index: int) -> None:
         if self.ready[index]:
@@ -223,8 +237,10 @@ class Reducer:
         """Wait for every bucket and write the averages into ``.grad``."""
         pg = self.pg
         globally_unused = None
-        if self.used_request is not None:
-            pg.wait(self.used_request, "DistributedDataParallel (unused parameters)")
+        if self.find_unused:
+            # issued after every bucket, on every rank alike
+            request = pg.comm.Iallreduce(pg.mpi.IN_PLACE, self.used, pg.mpi.MAX)
+            pg.wait(request, "DistributedDataParallel (unused parameters)")
             globally_unused = self.used == 0
         for b, request in enumerate(self.requests):
             pg.wait(request, f"DistributedDataParallel (gradient bucket {b})")
@@ -245,7 +261,6 @@ class Reducer:
                     np.copyto(p._grad._data, averaged)
         self.expect_hooks = False
         self.requests = []
-        self.used_request = None
 
     def remove_hooks(self) -> None:
         for handle in self.handles:

@@ -21,6 +21,7 @@ import numpy as np
 
 from ...autograd.grad_mode import is_grad_enabled
 from ...distributed._group import ProcessGroup, default_group
+from ...distributed.collectives import dtype_code, dtype_name
 from ...tensor import Tensor
 from ..module import Module
 from ._reducer import Reducer, assign_buckets
@@ -257,29 +258,41 @@ def _verify_shapes(pg: ProcessGroup, params: list) -> None:
     counts = np.empty(pg.size(), dtype=np.int64)
     pg.wait(pg.comm.Iallgather(count, counts), "DistributedDataParallel")
     if (counts != counts[0]).any():
-        other = int(np.flatnonzero(counts != counts[0])[0])
+        # PyTorch names the first rank whose count differs from this one's
+        other = int(np.flatnonzero(counts != len(params))[0])
         raise RuntimeError(
             f"DDP expects same model across all ranks, but Rank {pg.rank()} has "
             f"{len(params)} params, while rank {other} has inconsistent "
             f"{int(counts[other])} params."
         )
-    # one row per parameter: its ndim and up to 8 sizes (padded with -1)
-    shapes = np.full((len(params), 9), -1, dtype=np.int64)
+    # one row per parameter: its dtype, ndim and up to 8 sizes (padded with -1)
+    shapes = np.full((len(params), 10), -1, dtype=np.int64)
     for i, p in enumerate(params):
         shape = p._data.shape[:8]
-        shapes[i, 0] = p._data.ndim
-        shapes[i, 1 : 1 + len(shape)] = shape
+        shapes[i, 0] = dtype_code(p._data.dtype)
+        shapes[i, 1] = p._data.ndim
+        shapes[i, 2 : 2 + len(shape)] = shape
     everyone = np.empty((pg.size(),) + shapes.shape, dtype=np.int64)
     pg.wait(pg.comm.Iallgather(shapes, everyone), "DistributedDataParallel")
     for other, theirs in enumerate(everyone):
-        differ = np.flatnonzero((theirs != shapes).any(axis=1))
+        differ = np.flatnonzero((theirs[:, 1:] != shapes[:, 1:]).any(axis=1))
         if differ.size:
             i = int(differ[0])
             raise RuntimeError(
                 f"DDP expects same model across all ranks, but Rank {pg.rank()} "
                 f"has param {i} of shape {list(params[i].shape)}, while rank "
                 f"{other} has it of shape "
-                f"{[int(s) for s in theirs[i, 1 : 1 + theirs[i, 0]]]}."
+                f"{[int(s) for s in theirs[i, 2 : 2 + theirs[i, 1]]]}."
+            )
+    for other, theirs in enumerate(everyone):
+        differ = np.flatnonzero(theirs[:, 0] != shapes[:, 0])
+        if differ.size:
+            # the buckets, built per dtype, would not line up across ranks
+            i = int(differ[0])
+            raise RuntimeError(
+                f"DDP expects same model across all ranks, but Rank {pg.rank()} "
+                f"has param {i} of dtype {params[i]._data.dtype.name}, while rank "
+                f"{other} has it of dtype {dtype_name(int(theirs[i, 0]))}."
             )
 
 
