@@ -139,6 +139,7 @@ def main(argv: list[str] | None = None) -> float:
     if rank == 0:
         seconds = time.perf_counter() - start
         print(f"test accuracy: {test_accuracy:.4f} ({seconds:.1f} s)")
+    dist.barrier()  # every rank done before the group goes (gloo can abort at exit)
     dist.destroy_process_group()
     return test_accuracy
 

@@ -25,6 +25,8 @@ _DEFAULT_TIMEOUT = datetime.timedelta(minutes=30)  # PyTorch's default_pg_timeou
 # seconds; shortens the default timeout (the test suite's failure checks)
 TIMEOUT_ENV = "PLAINGRAD_DISTRIBUTED_TIMEOUT"
 _THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+# how long a wait tests its request back to back before it starts to sleep
+_SPIN_SECONDS = 0.005
 _OTHER_BACKENDS = ("gloo", "nccl", "ucc", "xccl", "cuda:nccl", "cpu:gloo")
 
 _default: ProcessGroup | None = None
@@ -60,9 +62,20 @@ class ProcessGroup:
         if request.Test():
             return
         limit = self.timeout if timeout is None else timeout
-        deadline = time.monotonic() + limit.total_seconds()
-        # short sleeps that grow: a prompt answer when the partners are near,
-        # and little CPU taken from them (ranks often share the cores)
+        now = time.monotonic()
+        deadline = now + limit.total_seconds()
+        # MPICH moves a nonblocking collective on only inside MPI calls, so
+        # first test back to back for a moment (yielding the core to any
+        # rank that shares it): a partner that is nearly there answers within
+        # microseconds, not after a sleep
+        spin_until = now + _SPIN_SECONDS
+        while now < spin_until:
+            if request.Test():
+                return
+            os.sched_yield()
+            now = time.monotonic()
+        # then short sleeps that grow: little CPU taken from the other ranks
+        # while a slow one computes
         pause = 2e-5
         while not request.Test():
             if time.monotonic() > deadline:
