@@ -116,6 +116,26 @@ def final_callbacks() -> Iterator[None]:
         _final_callbacks = outer
 
 
+def _scoped(
+    walk: Any,
+    roots: list[Node],
+    root_grads: list[Any],
+    retain_graph: bool,
+    capture: dict[Node, Any] | None,
+) -> None:
+    """Run ``walk`` as one backward with a ``queue_callback`` list of its own,
+    calling what was queued once the walk has ended (not when it raises)."""
+    global _final_callbacks
+    outer = _final_callbacks
+    _final_callbacks = queued = []
+    try:
+        walk(roots, root_grads, retain_graph, capture)
+        if queued:
+            run_final_callbacks(queued)
+    finally:
+        _final_callbacks = outer
+
+
 def run_backward(
     roots: list[Node],
     root_grads: list[Any],
@@ -132,15 +152,7 @@ def run_backward(
         capture: when given (``autograd.grad``), the total gradient arriving at
             each of these nodes is stored here and no leaf ``.grad`` changes.
     """
-    global _final_callbacks
-    outer = _final_callbacks
-    _final_callbacks = queued = []
-    try:
-        _walk(roots, root_grads, retain_graph, capture)
-        if queued:
-            run_final_callbacks(queued)
-    finally:
-        _final_callbacks = outer
+    _scoped(_walk, roots, root_grads, retain_graph, capture)
 
 
 def _walk(
@@ -284,15 +296,7 @@ def run_backward_graph(
         retain_graph: keep saved values so the graph can be walked again.
         capture: as in ``run_backward``; the captured gradients are Tensors.
     """
-    global _final_callbacks
-    outer = _final_callbacks
-    _final_callbacks = queued = []
-    try:
-        _walk_graph(roots, root_grads, retain_graph, capture)
-        if queued:
-            run_final_callbacks(queued)
-    finally:
-        _final_callbacks = outer
+    _scoped(_walk_graph, roots, root_grads, retain_graph, capture)
 
 
 def _walk_graph(
