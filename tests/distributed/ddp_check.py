@@ -6,6 +6,7 @@ check; a failure raises, which ends the job (the exception hook)."""
 from __future__ import annotations
 
 import copy
+import dataclasses
 import time
 
 import numpy as np
@@ -189,6 +190,52 @@ def check_unused_head(rank: int) -> None:
     np.testing.assert_allclose(model.module.b.bias.grad.numpy(), [2.0, 2.0])
 
 
+@dataclasses.dataclass
+class Heads:
+    a: object
+    b: object
+
+
+class DataclassHeads(TwoHeads):
+    def __init__(self) -> None:
+        super().__init__()
+        self.c = nn.Linear(3, 2)  # never used
+
+    def forward(self, x):
+        return Heads(self.a(x), self.b(x))
+
+
+def check_unused_in_dataclass_and_no_sync(rank: int) -> None:
+    """A dataclass output is searched for tensors as PyTorch does (before, no
+    tensor was found, every parameter counted as unused and the first hook
+    marked its own parameter ready twice). A gradient accumulated under
+    no_sync on one rank is reduced by the next synced step even when that
+    step leaves its parameter unused everywhere: torch 2.13 gives both ranks
+    half of rank 1's gradient though b's .grad was None on rank 0."""
+    model = DDP(DataclassHeads(), find_unused_parameters=True)
+    x = torch.ones(1, 3)
+    for _ in range(2):
+        model.zero_grad()
+        out = model(x)
+        (out.a.sum() + 2 * out.b.sum()).backward()
+        np.testing.assert_allclose(model.module.a.bias.grad.numpy(), [1.0, 1.0])
+        np.testing.assert_allclose(model.module.b.bias.grad.numpy(), [2.0, 2.0])
+        assert model.module.c.weight.grad is None
+    model = DDP(TwoHeads(), find_unused_parameters=True)
+    with model.no_sync():
+        a, b = model(x)
+        (a.sum() + b.sum() if rank == 1 else a.sum()).backward()
+    assert (model.module.b.bias.grad is None) == (rank == 0)  # not reduced yet
+    model(x)[0].sum().backward()  # b unused on every rank in the synced step
+    np.testing.assert_allclose(model.module.b.bias.grad.numpy(), [0.5, 0.5])
+    np.testing.assert_allclose(model.module.b.weight.grad.numpy(), np.full((2, 3), 0.5))
+    # a: two backwards of 1 per bias entry on each rank, averaged
+    np.testing.assert_allclose(model.module.a.bias.grad.numpy(), [2.0, 2.0])
+    # the flags were counted afresh: b's grad stays as it is next time
+    model(x)[0].sum().backward()
+    np.testing.assert_allclose(model.module.b.bias.grad.numpy(), [0.5, 0.5])
+
+
 def check_unused(rank: int) -> None:
     torch.manual_seed(0)
     model = DDP(Branches(), find_unused_parameters=True)
@@ -203,6 +250,7 @@ def check_unused(rank: int) -> None:
     want = reference.b.weight.grad.numpy() / 2
     np.testing.assert_allclose(model.module.b.weight.grad.numpy(), want)
     check_unused_head(rank)
+    check_unused_in_dataclass_and_no_sync(rank)
     # without find_unused_parameters: PyTorch's error at the next forward
     plain = DDP(Branches())
     plain(xs[rank], use_b=False).sum().backward()

@@ -25,7 +25,8 @@ autograd engine (``autograd.engine.queue_callback``, PyTorch's
 ``Variable._execution_engine.queue_callback``), which runs when the backward
 has walked the whole graph and marks every parameter still waiting ready, as
 unused. Once all buckets have started, an all-reduce of a used flag per
-parameter (set by its hook) tells which were unused on every rank: their
+parameter (set by its hook, in this backward or in a ``no_sync`` one since
+the last reduction) tells which were unused on every rank: their
 ``.grad`` is left alone (None stays None), as in PyTorch.
 
 Every rank verified at construction that it holds the same parameter shapes
@@ -82,7 +83,9 @@ def assign_buckets(params: list, limits: list[int]) -> list[list[int]]:
 class Reducer:
     """Buckets of ``params`` all-reduced over ``pg`` as backward fills them."""
 
-    def __init__(self, params: list, buckets: list[list[int]], pg: Any) -> None:
+    def __init__(
+        self, params: list, buckets: list[list[int]], pg: Any, track_used: bool
+    ) -> None:
         self.params = params
         self.buckets = buckets
         self.pg = pg
@@ -96,7 +99,11 @@ class Reducer:
         self.unused: list[int] = []
         self.flats: list[Any] = [None] * len(buckets)
         self.requests: list[Any] = []
-        # find_unused_parameters: 1 for each parameter whose hook fired
+        # find_unused_parameters: 1 for each parameter whose hook fired since
+        # the last synced reduction, no_sync backwards included (PyTorch's
+        # local_used_map): a gradient accumulated locally is reduced even when
+        # the synced step itself leaves its parameter unused
+        self.track_used = track_used
         self.used = np.zeros(len(params), dtype=np.int32)
         # (bucket index, time.perf_counter()) of each launch in the last backward
         self.launches: list[tuple[int, float]] = []
@@ -112,7 +119,6 @@ class Reducer:
         self.pending = [len(indices) for indices in self.buckets]
         self.next_bucket = 0
         self.requests = []
-        self.used[:] = 0
         self.started = False
 
     # ------------------------------------------------------------ forward
@@ -164,6 +170,8 @@ class Reducer:
 
     def on_grad_ready(self, index: int) -> None:
         """The hook of parameter ``index``: its ``.grad`` is complete."""
+        if self.track_used:
+            self.used[index] = 1
         if not self.expect_hooks:
             return  # a forward outside sync (no_sync, no_grad) or a stray backward
         if not self.started:
@@ -175,7 +183,6 @@ class Reducer:
         elif self.requests:
             # MPI moves nonblocking collectives on only when asked
             self.pg.mpi.Request.Testall(self.requests)
-        self.used[index] = 1
         self._mark_ready(index)
 
     def _end_of_backward(self) -> None:
@@ -242,6 +249,7 @@ class Reducer:
             request = pg.comm.Iallreduce(pg.mpi.IN_PLACE, self.used, pg.mpi.MAX)
             pg.wait(request, "DistributedDataParallel (unused parameters)")
             globally_unused = self.used == 0
+            self.used[:] = 0  # counted afresh until the next synced reduction
         for b, request in enumerate(self.requests):
             pg.wait(request, f"DistributedDataParallel (gradient bucket {b})")
         params = self.params

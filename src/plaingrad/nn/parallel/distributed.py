@@ -12,6 +12,7 @@ optimizers take the same step.
 
 from __future__ import annotations
 
+import dataclasses
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -129,7 +130,9 @@ class DistributedDataParallel(Module):
                 states += list(module.buffers())
             _broadcast_coalesced(pg, states, "DistributedDataParallel")
         self._module_parameters = params
-        self._reducer = Reducer(params, assign_buckets(params, limits), pg)
+        self._reducer = Reducer(
+            params, assign_buckets(params, limits), pg, self.find_unused_parameters
+        )
 
     # ------------------------------------------------------------ forward
 
@@ -241,7 +244,8 @@ def _bucket_bytes(bucket_cap_mb: Any) -> int:
 
 
 def _find_tensors(obj: Any) -> Iterator[Tensor]:
-    """The tensors in a forward's output (nested lists, tuples, dicts)."""
+    """The tensors in a forward's output (nested lists, tuples, dicts and
+    dataclass instances, as PyTorch searches)."""
     if isinstance(obj, Tensor):
         yield obj
     elif isinstance(obj, (list, tuple)):
@@ -250,6 +254,9 @@ def _find_tensors(obj: Any) -> Iterator[Tensor]:
     elif isinstance(obj, dict):
         for item in obj.values():
             yield from _find_tensors(item)
+    elif dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        for field in dataclasses.fields(obj):
+            yield from _find_tensors(getattr(obj, field.name))
 
 
 def _verify_shapes(pg: ProcessGroup, params: list) -> None:
