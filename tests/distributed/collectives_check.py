@@ -215,7 +215,57 @@ def main() -> None:
         group=object(),
     )
     assert dist.all_reduce(torch.ones(2), group=dist.group.WORLD) is None
+    # an expanded tensor's elements share memory: no place to write the result
+    raises(
+        RuntimeError,
+        "all_reduce: `tensor` is read-only",
+        dist.all_reduce,
+        torch.ones(1, 2).expand(3, 2),
+    )
     print(f"ok errors rank {rank}")
+
+    # calls that differ between the ranks: every rank raises the same error
+    # before any data moves, and the next collectives work
+    mismatch = "the ranks' calls do not match: rank 0 called"
+    raises(
+        RuntimeError,
+        f"{mismatch} all_reduce(op=ReduceOp.SUM, a float32 tensor of 4 elements) "
+        "but rank 1 called all_reduce(op=ReduceOp.SUM, a float64 tensor of 4",
+        dist.all_reduce,
+        torch.ones(4, dtype=[torch.float32, torch.float64][rank]),
+    )
+    raises(
+        RuntimeError,
+        "a float32 tensor of 4 elements) but rank 1 called all_reduce(op=Reduce"
+        "Op.SUM, a float32 tensor of 100000 elements)",
+        dist.all_reduce,
+        torch.ones([4, 100000][rank]),
+    )
+    raises(
+        RuntimeError,
+        "rank 1 called all_reduce(op=ReduceOp.MAX",
+        dist.all_reduce,
+        torch.ones(4),
+        op=[ReduceOp.SUM, ReduceOp.MAX][rank],
+    )
+    raises(
+        RuntimeError,
+        f"{mismatch} broadcast(a float32 tensor of 2 elements, src=0) but rank 1 "
+        "called broadcast(a float32 tensor of 3 elements, src=0)",
+        dist.broadcast,
+        torch.ones(2 + rank),
+        src=0,
+    )
+    raises(
+        RuntimeError,
+        "rank 1 called barrier()",
+        [dist.all_gather, dist.barrier][rank],
+        *([[torch.ones(2), torch.ones(2)], torch.ones(2)] if rank == 0 else []),
+    )
+    t = torch.full((2, 3), float(rank + 1))  # the same shape, another count
+    dist.all_reduce(t)
+    assert t.tolist() == [[3.0] * 3] * 2
+    print(f"ok mismatch rank {rank}")
 
     # the sampler reads the group's rank and size
     sampler = torch.utils.data.DistributedSampler(range(7), shuffle=False)

@@ -13,6 +13,15 @@ travel as bytes); ``ReduceOp.AVG`` divides the sum by the world size and, as
 in PyTorch, raises on integer and bool tensors (the mean is a float that an
 integer tensor cannot hold); BAND, BOR and BXOR take integers and bools only.
 As in PyTorch, a collective does not bump the tensor's version counter.
+
+Before the data moves, the ranks compare their calls in one small
+all-gather: which collective, its op, the dtype, the element count and the
+root. MPI cannot tell a mismatch (one rank all-reducing float32 while another
+sends float64, or 4 values against 6) from a match; it returns different
+garbage on each rank or waits forever. So every rank raises the same
+RuntimeError instead, naming both calls (gloo, PyTorch's CPU backend, fails
+on a size mismatch too). DistributedDataParallel's buckets skip the check:
+the ranks' models were compared at construction.
 """
 
 from __future__ import annotations
@@ -73,7 +82,9 @@ _BITWISE = (RedOpType.BAND, RedOpType.BOR, RedOpType.BXOR)
 # dtypes in an integer all-gather (DistributedDataParallel's model check).
 _DTYPES = [
     np.dtype(name)
-    for name in "bool uint8 int8 int16 int32 int64 float16 float32 float64".split()
+    for name in (
+        "bool uint8 int8 int16 int32 int64 float16 float32 float64 complex64 complex128"
+    ).split()
 ]
 
 
@@ -165,6 +176,8 @@ def all_reduce(
     _check_tensor(tensor, "tensor", "all_reduce")
     pg = default_group(group, "all_reduce")
     mpi_op = _mpi_op(pg, op, tensor._data.dtype, "all_reduce")
+    _writable(tensor._data, "all_reduce", "tensor")
+    _agree(pg, "all_reduce", tensor._data, op)
     buffer = _contiguous(tensor._data)
     request = pg.comm.Iallreduce(pg.mpi.IN_PLACE, _wire(buffer), mpi_op)
 
@@ -195,6 +208,8 @@ def broadcast(
     _check_tensor(tensor, "tensor", "broadcast")
     pg = default_group(group, "broadcast")
     root = _check_rank(pg, src, group_src, "broadcast", "src")
+    _writable(tensor._data, "broadcast", "tensor")
+    _agree(pg, "broadcast", tensor._data, root=root)
     buffer = _contiguous(tensor._data)
     request = pg.comm.Ibcast(_wire(buffer), root=root)
 
@@ -220,6 +235,9 @@ def all_gather(
     _check_tensor(tensor, "tensor", "all_gather")
     pg = default_group(group, "all_gather")
     _check_list(pg, tensor_list, "tensor_list", tensor, "tensor", "all_gather")
+    for i, out in enumerate(tensor_list):
+        _writable(out._data, "all_gather", f"tensor_list[{i}]")
+    _agree(pg, "all_gather", tensor._data)
     data = tensor._data
     send = np.ascontiguousarray(data)
     received = np.empty((pg.size(),) + data.shape, dtype=data.dtype)
@@ -252,6 +270,8 @@ def reduce_scatter(
     pg = default_group(group, "reduce_scatter")
     _check_list(pg, input_list, "input_list", output, "output", "reduce_scatter")
     mpi_op = _mpi_op(pg, op, output._data.dtype, "reduce_scatter")
+    _writable(output._data, "reduce_scatter", "output")
+    _agree(pg, "reduce_scatter", output._data, op)
     send = np.stack([t._data for t in input_list]) if input_list else None
     buffer = _contiguous(output._data)
     request = pg.comm.Ireduce_scatter_block(_wire(send), _wire(buffer), mpi_op)
@@ -268,6 +288,7 @@ def reduce_scatter(
 def barrier(group: Any = None, async_op: bool = False, device_ids: Any = None) -> Any:
     """Wait until every rank has reached the barrier."""
     pg = default_group(group, "barrier")
+    _agree(pg, "barrier", None)
     request = pg.comm.Ibarrier()
     return _start(pg, "barrier", request, lambda: None, [], async_op)
 
@@ -291,10 +312,70 @@ def _start(
 
 
 def _contiguous(array: np.ndarray) -> np.ndarray:
-    """``array`` itself when MPI can write into it, else a contiguous copy."""
-    if array.flags.c_contiguous and array.flags.writeable:
+    """``array`` itself when MPI can write into it (``_writable`` checked
+    that it is writable), else a contiguous copy, copied back at the end."""
+    if array.flags.c_contiguous:
         return array
     return np.ascontiguousarray(array)
+
+
+def _writable(array: np.ndarray, op: str, argument: str) -> None:
+    if not array.flags.writeable:
+        raise RuntimeError(
+            f"{op}: `{argument}` is read-only (an expand()ed or broadcast view, "
+            "whose elements share memory), and the collective writes its result "
+            f"into it; pass `{argument}.clone()` or `.contiguous()`"
+        )
+
+
+_COLLECTIVES = ("all_reduce", "broadcast", "all_gather", "reduce_scatter", "barrier")
+
+
+def _agree(
+    pg: ProcessGroup,
+    name: str,
+    array: np.ndarray | None,
+    op: RedOpType | None = None,
+    root: int = -1,
+) -> None:
+    """Raise on every rank unless every rank called the same collective with
+    the same op, dtype, element count and root (see the module docstring)."""
+    if pg.size() == 1:
+        return
+    mine = np.array(
+        [
+            _COLLECTIVES.index(name),
+            -1 if op is None else int(op),
+            -1 if array is None else dtype_code(array.dtype),
+            -1 if array is None else array.size,
+            root,
+        ],
+        dtype=np.int64,
+    )
+    everyone = np.empty((pg.size(), mine.size), dtype=np.int64)
+    pg.wait(pg.comm.Iallgather(mine, everyone), name)
+    differ = np.flatnonzero((everyone != everyone[0]).any(axis=1))
+    if differ.size:
+        first = int(differ[0])
+        raise RuntimeError(
+            f"{name}: the ranks' calls do not match: rank 0 called "
+            f"{_describe(everyone[0])} but rank {first} called "
+            f"{_describe(everyone[first])}; every rank must call the same "
+            "collectives in the same order, with tensors of the same dtype and "
+            "number of elements"
+        )
+
+
+def _describe(row: np.ndarray) -> str:
+    name, op, dtype, count, root = (int(v) for v in row)
+    parts = []
+    if op >= 0:
+        parts.append(f"op=ReduceOp.{RedOpType(op).name}")
+    if dtype >= 0:
+        parts.append(f"a {dtype_name(dtype)} tensor of {count} elements")
+    if root >= 0:
+        parts.append(f"src={root}")
+    return f"{_COLLECTIVES[name]}({', '.join(parts)})"
 
 
 def _wire(array: np.ndarray | None) -> Any:
