@@ -139,6 +139,7 @@ def test_config_json_holds_every_setting(default_run):
         "optimizer_args": {},
         "scheduler": None,
         "scheduler_args": {},
+        "scheduler_args_given": [],
         "clip_grad": None,
         "checkpoint_every": None,
         "data_dir": None,

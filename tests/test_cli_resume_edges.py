@@ -24,6 +24,7 @@ from conftest import import_torch
 from test_cli_toolkit import (
     _one_error_line,
     _read_json,
+    _torch_lrs,
     _train,
     _weights,
     _with_ctrl_c,
@@ -158,6 +159,74 @@ def test_a_length_the_user_gave_may_run_on(tmp_path: Path, capsys):
         optimizer.step()
         schedule.step()
     np.testing.assert_allclose(got, expected, rtol=1e-12)
+
+
+# The length each schedule fills in from --epochs 3, given explicitly.
+LENGTHS_AS_EPOCHS_3_SETS = [
+    ("step", ["step_size=1", "gamma=0.7"], {"step_size": 1, "gamma": 0.7}),
+    ("multistep", ["milestones=1,2"], {"milestones": [1, 2]}),
+    ("cosine", ["T_max=3"], {"T_max": 3}),
+    ("cosine-restarts", ["T_0=1"], {"T_0": 1}),
+]
+
+
+@pytest.mark.parametrize(
+    ("scheduler", "options", "torch_options"),
+    LENGTHS_AS_EPOCHS_3_SETS,
+    ids=[name for name, _, _ in LENGTHS_AS_EPOCHS_3_SETS],
+)
+def test_a_length_given_equal_to_the_default_may_run_on(
+    scheduler: str, options: list, torch_options: dict, tmp_path: Path, capsys
+):
+    # A first version could not tell a length given from one set by --epochs
+    # when the two were equal, and refused to resume with more epochs.
+    folder = tmp_path / "run"
+    argv = [*SMALL, "--epochs", "3", "--checkpoint-every", "1"]
+    argv += ["--optimizer", "sgd", "--lr", "0.05", "--scheduler", scheduler]
+    argv += ["--scheduler-args", *options, "--output", str(folder)]
+    assert _train(argv, capsys)[0] == 0
+
+    status, _, err = _train(["--resume", str(folder), "--epochs", "5"], capsys)
+
+    assert status == 0, err
+    history = _read_json(folder / "metrics.json")["history"]
+    expected = _torch_lrs(scheduler, torch_options, 5, 1, None)
+    lrs = [row["lr"] for row in history]
+    np.testing.assert_allclose(lrs, expected, rtol=1e-12, atol=0)
+
+
+def _forget_which_options_were_given(folder: Path) -> None:
+    """Make ``folder``'s checkpoint look like one from before plaingrad
+    recorded which scheduler options the user gave."""
+    path = str(folder / checkpoint.LATEST)
+    state = checkpoint.read(path)
+    del state["config"]["scheduler_args_given"]
+    checkpoint.write(path, state)
+
+
+def test_a_run_without_the_record_of_options_given_resumes_as_before(
+    tmp_path: Path, capsys
+):
+    # Such a run has only the values to go by: a length equal to the one
+    # --epochs sets counts as set by it, any other as given.
+    derived, given = tmp_path / "derived", tmp_path / "given"
+    argv = [*SMALL, "--epochs", "3", "--checkpoint-every", "3", "--lr", "0.01"]
+    argv += ["--scheduler", "cosine"]
+    assert _train([*argv, "--output", str(derived)], capsys)[0] == 0
+    assert _read_json(derived / "config.json")["scheduler_args_given"] == []
+    argv += ["--scheduler-args", "T_max=8", "--output", str(given)]
+    assert _train(argv, capsys)[0] == 0
+    assert _read_json(given / "config.json")["scheduler_args_given"] == ["T_max"]
+    _forget_which_options_were_given(derived)
+    _forget_which_options_were_given(given)
+
+    refused, out, err = _train(["--resume", str(derived), "--epochs", "5"], capsys)
+    status, _, given_err = _train(["--resume", str(given), "--epochs", "5"], capsys)
+
+    assert refused == 2 and out == ""
+    _one_error_line(err, "--scheduler cosine", "T_max", "3 epochs")
+    assert status == 0, given_err
+    assert len(_read_json(given / "metrics.json")["history"]) == 5
 
 
 # ------------------------------------------------------------- option values

@@ -146,6 +146,7 @@ def _resolve(args: argparse.Namespace) -> Any:
         optimizer_args=optimizer_args,
         scheduler=args.scheduler,
         scheduler_args=scheduler_args,
+        scheduler_args_given=list(scheduler_args),
         clip_grad=args.clip_grad,
         checkpoint_every=args.checkpoint_every,
         data_dir=_data_dir(args, dataset),

@@ -25,8 +25,9 @@ batch (its ``total_steps`` is epochs times batches per epoch), and
 ``plateau``, which steps once per epoch on the epoch's training loss. Options
 that depend on the length of the run are filled in from ``--epochs`` when not
 given (see ``SCHEDULERS``) and written into ``config.json``, so a run records
-the schedule it actually followed; ``--resume`` refuses a new ``--epochs``
-for such a schedule (``length_option``).
+the schedule it actually followed, along with which options the user gave;
+``--resume`` refuses a new ``--epochs`` for a schedule whose length was
+filled in (``length_option``), and lets one the user gave run on.
 """
 
 from __future__ import annotations
@@ -342,10 +343,19 @@ LENGTH_OPTIONS = {
 def length_option(config: Any) -> str | None:
     """The option of ``config``'s schedule that was set from its --epochs
     (None when there is none, or the user gave it). ``onecycle`` always
-    counts: its schedule spans the whole run whatever sets its length."""
+    counts: its schedule spans the whole run whatever sets its length.
+
+    The run records which options the user gave
+    (``config.scheduler_args_given``), since a value given can equal the one
+    --epochs would have set (``step_size=1`` with ``--epochs 3``). A run from
+    before that record has only the values to go by: one equal to the
+    default is taken as the default.
+    """
     key = LENGTH_OPTIONS.get(config.scheduler)
     if key is None or config.scheduler == "onecycle":
         return key
+    if config.scheduler_args_given is not None:
+        return None if key in config.scheduler_args_given else key
     given = config.scheduler_args.get(key)
     stripped = copy.copy(config)
     stripped.scheduler_args = {}

@@ -141,6 +141,9 @@ class RunConfig:
         optimizer_args: other keyword arguments of the optimizer.
         scheduler: a name of ``optimizers.SCHEDULERS``, or None.
         scheduler_args: the schedule's keyword arguments, defaults included.
+        scheduler_args_given: the keys of ``scheduler_args`` given with
+            ``--scheduler-args``, the rest being defaults (None in a run from
+            before this was recorded).
         clip_grad: the max norm gradients are clipped to, or None.
         checkpoint_every: keep a checkpoint every this many epochs, or None.
         data_dir: the folder of the IDX files (mnist, fashion-mnist).
@@ -166,6 +169,7 @@ class RunConfig:
     optimizer_args: dict[str, Any] = field(default_factory=dict)
     scheduler: str | None = None
     scheduler_args: dict[str, Any] = field(default_factory=dict)
+    scheduler_args_given: list[str] | None = None
     clip_grad: float | None = None
     checkpoint_every: int | None = None
     data_dir: str | None = None
