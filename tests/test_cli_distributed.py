@@ -14,6 +14,7 @@ tests skip, or fail under ``PLAINGRAD_REQUIRE_MPI=1`` (CI).
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -220,3 +221,84 @@ def test_an_error_of_one_rank_stops_every_rank_and_names_it(tmp_path):
         "(see the message above); stopping every rank",
     ]
     assert not good.exists()  # rank 0 made no folder
+
+
+def _start(flags: list[str], folder: Path) -> subprocess.Popen:
+    command = [need_mpi(), "-n", "2", sys.executable, *TRAIN, "digits", *flags]
+    return subprocess.Popen(
+        [*command, "--output", str(folder)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=ROOT,
+        env=environment(PLAINGRAD_DISTRIBUTED_TIMEOUT="120"),
+    )
+
+
+def _rank_pids(job: subprocess.Popen) -> dict[int, int]:
+    """{rank: pid} of the job's python processes (read from /proc)."""
+    found = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            variables = (entry / "environ").read_bytes().split(b"\0")
+            command = (entry / "cmdline").read_bytes()
+        except OSError:
+            continue
+        if b"plaingrad" not in command or str(job.pid).encode() in command:
+            continue
+        for variable in variables:
+            if variable.startswith(b"PMI_RANK="):
+                parent = int((entry / "stat").read_text().split(")")[1].split()[1])
+                if parent != job.pid:  # the launcher's proxy, not mpiexec itself
+                    found[int(variable[9:])] = int(entry.name)
+    return found
+
+
+def _wait_for_training(job: subprocess.Popen, folder: Path) -> dict[int, int]:
+    """Wait until both ranks run (they have loaded the data and started)."""
+    import time
+
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        pids = _rank_pids(job)
+        if len(pids) == 2:
+            time.sleep(3)  # into the training loop
+            return pids
+        time.sleep(0.2)
+    job.kill()
+    pytest.fail("the ranks did not start")
+
+
+@pytest.mark.skipif(not Path("/proc").exists(), reason="reads /proc")
+def test_ctrl_c_to_mpiexec_stops_the_job_with_130(tmp_path: Path):
+    import signal
+
+    job = _start(["--epochs", "100000"], tmp_path / "run")
+    _wait_for_training(job, tmp_path / "run")
+    job.send_signal(signal.SIGINT)
+    out, err = job.communicate(timeout=60)
+    assert job.returncode == 130, err[-2000:]
+    assert "plaingrad train: error: interrupted" in err
+    assert "unfinished" not in err  # an interrupt says so once, and no more
+
+
+@pytest.mark.skipif(not Path("/proc").exists(), reason="reads /proc")
+def test_ctrl_c_to_one_rank_ends_the_job_long_before_the_timeout(tmp_path: Path):
+    import signal
+    import time
+
+    job = _start(["--epochs", "100000"], tmp_path / "run")
+    pids = _wait_for_training(job, tmp_path / "run")
+    start = time.monotonic()
+    os.kill(pids[1], signal.SIGINT)
+    out, err = job.communicate(timeout=60)
+    # rank 1 leaves in the middle of a collective (it ends the job at once)
+    # or between two (rank 0 sees it gone and ends the job 3 s later);
+    # before, rank 0 waited the whole timeout, here 120 s
+    assert time.monotonic() - start < 30
+    assert job.returncode != 0
+    assert "rank 1 of 2 has left the job" in err or "Abort(130) on node 1" in err, err[
+        -3000:
+    ]

@@ -122,6 +122,44 @@ def test_a_rank_that_hangs_times_out_the_others():
     assert "plaingrad.distributed: rank 0 of 2 failed: RuntimeError" in job.stderr
 
 
+def test_a_rank_that_exits_ends_the_job_before_the_timeout():
+    # without the leaving notice rank 0 waited the whole timeout (30 minutes)
+    job = run_job("failure_check.py", "exit", env={dist._group.TIMEOUT_ENV: "100"})
+    assert job.returncode != 0, job.stdout
+    assert "not stopped" not in job.stdout
+    assert (
+        "all_reduce: rank 1 of 2 has left the job (its process ended or it called "
+        "destroy_process_group) while rank 0 waited for it in all_reduce"
+    ) in job.stderr, job.stderr
+
+
+def test_a_rank_that_exits_with_a_collective_in_flight_ends_the_job():
+    job = run_job("failure_check.py", "in_flight", env={dist._group.TIMEOUT_ENV: "100"})
+    assert job.returncode != 0, job.stdout
+    assert "not stopped" not in job.stdout
+    assert (
+        "plaingrad.distributed: rank 1 of 2 is leaving with 1 collective(s) "
+        "unfinished; ending the job"
+    ) in job.stderr, job.stderr
+
+
+def test_ranks_that_end_at_different_times_end_normally():
+    job = run_job("failure_check.py", "late")
+    assert job.returncode == 0, job.stderr
+    assert "done rank 0" in job.stdout and "done rank 1" in job.stdout
+
+
+def test_a_torchrun_launch_is_refused_with_the_mpiexec_command():
+    mpiexec()  # needs mpi4py all the same
+    job = run_job("single_check.py", ranks=0, env={"WORLD_SIZE": "2", "RANK": "0"})
+    assert job.returncode != 0
+    assert (
+        "init_process_group: WORLD_SIZE=2 says a launcher such as torchrun started "
+        "this process as one of several, but MPI sees a world of one"
+    ) in job.stderr, job.stderr
+    assert "mpiexec -n 2 python SCRIPT" in job.stderr
+
+
 def test_one_rank_without_mpiexec():
     mpiexec()  # needs mpi4py all the same
     job = run_job("single_check.py", ranks=0)

@@ -5,6 +5,14 @@
 - ``hang``: rank 1 never joins the all-reduce (it sleeps); rank 0 must time out
   (PLAINGRAD_DISTRIBUTED_TIMEOUT) with an error naming the op and its rank,
   and so end the job.
+- ``exit``: rank 1 ends its process (``sys.exit(3)``) while rank 0 waits in
+  an all-reduce; rank 0 must learn that rank 1 left and end the job, long
+  before the timeout.
+- ``in_flight``: rank 1 starts an all-reduce (``async_op=True``) and exits
+  without waiting for it; it must end the job itself, naming the op.
+- ``late``: both finish every collective; rank 0 then works on for a while
+  before it exits, rank 1 exits at once without ``destroy_process_group``:
+  a normal end, status 0.
 """
 
 from __future__ import annotations
@@ -22,10 +30,23 @@ def main(mode: str) -> None:
     t = torch.ones(3)
     dist.all_reduce(t)  # both ranks are up
     print(f"started rank {rank}", flush=True)
+    if mode == "late":
+        dist.all_reduce(t)
+        if rank == 0:
+            time.sleep(4)  # past the grace a waiting rank gives a leaver
+        print(f"done rank {rank}", flush=True)
+        return
     if rank == 1:
         if mode == "raise":
             raise ValueError("a bad batch on rank 1")
+        if mode == "exit":
+            sys.exit(3)
+        if mode == "in_flight":
+            dist.all_reduce(torch.ones(10**6), async_op=True)
+            sys.exit(0)
         time.sleep(600)  # far past the test's timeout: the job must end first
+    if mode == "in_flight":
+        dist.all_reduce(torch.ones(10**6))
     dist.all_reduce(t)
     print("rank 0 was not stopped", flush=True)
 

@@ -454,6 +454,7 @@ def _run_train(args: argparse.Namespace) -> int:
     except BaseException as error:
         if isinstance(error, KeyboardInterrupt):
             _ignore_ctrl_c()
+            world.interrupted()
         if isinstance(error, TrainingError) and error.result is not None:
             # A monitored run that diverged: say what went wrong first. Its
             # verdicts.json (and report.html) stay, and so does its folder.

@@ -213,6 +213,15 @@ class World:
     def distributed(self) -> bool:
         return self.size > 1
 
+    def interrupted(self) -> None:
+        """Ctrl-C: a rank that leaves with a collective unfinished ends the
+        job with status 130, without a further line."""
+        if self.distributed:
+            import plaingrad.distributed as dist
+
+            if dist.is_initialized():
+                dist.group.WORLD.abort_status = 130
+
     @property
     def is_main(self) -> bool:
         """Rank 0: the one that prints and writes files."""

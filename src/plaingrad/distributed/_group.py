@@ -5,10 +5,24 @@
 and installs the exception hook that aborts the job when this rank fails.
 Every wait on an MPI request goes through ``ProcessGroup.wait``, which polls
 the request until it completes or the group's timeout passes.
+
+A rank that leaves says so. MPI has no notion of a partner gone: a rank that
+ends its process (``sys.exit``, a return from ``main``, Ctrl-C caught by the
+program) while another waits for it in a collective would leave that one
+waiting for the whole timeout. So every rank keeps a receive posted from each
+other rank on a communicator of its own, and a rank that leaves (at
+``destroy_process_group``, or at interpreter exit with the group still up)
+first sends each of them a one-byte notice, then waits for theirs, as MPI's
+finalize would wait for them anyway. A rank waiting in a collective sees the
+notice and, when the collective has still not completed a few seconds later
+(the partner may have finished its share just before leaving), raises an
+error naming the rank that left, which ends the job through the exception
+hook.
 """
 
 from __future__ import annotations
 
+import atexit
 import datetime
 import hashlib
 import importlib.util
@@ -27,6 +41,11 @@ TIMEOUT_ENV = "PLAINGRAD_DISTRIBUTED_TIMEOUT"
 _THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 # how long a wait tests its request back to back before it starts to sleep
 _SPIN_SECONDS = 0.005
+# how long a collective may still complete after a partner's leaving notice
+_GRACE_SECONDS = 3.0
+# how often a sleeping wait looks for leaving notices
+_NOTICE_PERIOD = 0.05
+_NOTICE_TAG = 7
 _OTHER_BACKENDS = ("gloo", "nccl", "ucc", "xccl", "cuda:nccl", "cpu:gloo")
 
 _default: ProcessGroup | None = None
@@ -49,6 +68,20 @@ class ProcessGroup:
         self.backend = backend
         self.previous_threads: int | None = None
         self.excepthook: Any = None
+        # leaving notices (module docstring): their communicator, a one-byte
+        # receive posted from each other rank, and when each notice was seen
+        self.notices: Any = None
+        self.notice_requests: dict[int, Any] = {}
+        self.notice_buffers: dict[int, Any] = {}
+        self.left: dict[int, float] = {}
+        # collectives started and not yet finished (async Work, DDP buckets),
+        # and the op of a wait that ended in an exception: a rank cannot
+        # leave cleanly with one in flight (MPI still writes into its buffers)
+        self.in_flight = 0
+        self.broken: str | None = None
+        # the exit status of the job when this rank leaves with one in flight
+        # (130: interrupted, which the program has already said)
+        self.abort_status = 1
 
     def rank(self) -> int:
         return self._rank
@@ -61,6 +94,13 @@ class ProcessGroup:
         RuntimeError once ``timeout`` (the group's by default) has passed."""
         if request.Test():
             return
+        try:
+            self._wait(request, op, timeout)
+        except BaseException:
+            self.broken = op  # the request is still in flight
+            raise
+
+    def _wait(self, request: Any, op: str, timeout: Any) -> None:
         limit = self.timeout if timeout is None else timeout
         now = time.monotonic()
         deadline = now + limit.total_seconds()
@@ -77,8 +117,10 @@ class ProcessGroup:
         # then short sleeps that grow: little CPU taken from the other ranks
         # while a slow one computes
         pause = 2e-5
+        next_look = now
         while not request.Test():
-            if time.monotonic() > deadline:
+            now = time.monotonic()
+            if now > deadline:
                 raise RuntimeError(
                     f"{op}: rank {self._rank} of {self._size} timed out after "
                     f"{limit} waiting for the other ranks (the process group's "
@@ -86,8 +128,85 @@ class ProcessGroup:
                     f"{TIMEOUT_ENV} in seconds); another rank may have failed, "
                     f"hung, or not called {op}"
                 )
+            if now >= next_look:
+                next_look = now + _NOTICE_PERIOD
+                self._check_partners(op, now)
             time.sleep(pause)
             pause = min(pause * 2, 1e-3)
+
+    def _check_partners(self, op: str, now: float) -> None:
+        """Raise when a rank that left did so more than the grace ago."""
+        for other, notice in list(self.notice_requests.items()):
+            if other not in self.left and notice.Test():
+                self.left[other] = now
+        for other, since in sorted(self.left.items()):
+            if now - since > _GRACE_SECONDS:
+                raise RuntimeError(
+                    f"{op}: rank {other} of {self._size} has left the job (its "
+                    "process ended or it called destroy_process_group) while "
+                    f"rank {self._rank} waited for it in {op}; every rank must "
+                    "call the same collectives"
+                )
+
+    def watch_partners(self) -> None:
+        """Post the leaving-notice receives (see the module docstring)."""
+        if self._size == 1:
+            return
+        import numpy as np
+
+        self.notices = self.comm.Dup()
+        for other in range(self._size):
+            if other != self._rank:
+                buffer = np.zeros(1, dtype=np.uint8)
+                self.notice_buffers[other] = buffer
+                self.notice_requests[other] = self.notices.Irecv(
+                    buffer, source=other, tag=_NOTICE_TAG
+                )
+
+    def leave(self) -> None:
+        """Tell every other rank that this one leaves, and wait (up to the
+        group's timeout) until each has said the same."""
+        if self.notices is None:
+            return
+        if self.broken or self.in_flight:
+            # the partners wait for a collective this rank will never finish,
+            # and MPI would write into buffers Python may have freed
+            what = self.broken or f"{self.in_flight} collective(s)"
+            if self.abort_status != 130:
+                sys.stderr.write(
+                    f"plaingrad.distributed: rank {self._rank} of {self._size} "
+                    f"is leaving with {what} unfinished; ending the job\n"
+                )
+            sys.stderr.flush()
+            time.sleep(0.25)  # as in the exception hook: let the output through
+            self.mpi.COMM_WORLD.Abort(self.abort_status)
+        import numpy as np
+
+        one = np.ones(1, dtype=np.uint8)
+        pending = [
+            self.notices.Isend(one, dest=other, tag=_NOTICE_TAG)
+            for other in self.notice_requests
+        ]
+        pending += list(self.notice_requests.values())
+        deadline = time.monotonic() + self.timeout.total_seconds()
+        while not self.mpi.Request.Testall(pending):
+            if time.monotonic() > deadline:
+                waiting = sorted(
+                    other
+                    for other, notice in self.notice_requests.items()
+                    if not notice.Test()
+                )
+                sys.stderr.write(
+                    f"plaingrad.distributed: rank {self._rank} of {self._size} "
+                    f"left without hearing from rank(s) {waiting} within "
+                    f"{self.timeout}\n"
+                )
+                break
+            time.sleep(1e-3)
+        else:
+            self.notices.Free()
+        self.notices = None
+        self.notice_requests = {}
 
     def __repr__(self) -> str:
         return (
@@ -210,9 +329,23 @@ def init_process_group(
     comm, request = world.Idup()
     pg = ProcessGroup(comm, timeout, mpi, backend)
     pg.wait(request, "init_process_group")
+    pg.watch_partners()
     pg.excepthook = _install_excepthook(pg)
     pg.previous_threads = _limit_threads(pg)
     _default = pg
+    global _leave_at_exit
+    if not _leave_at_exit:
+        _leave_at_exit = True
+        atexit.register(_leave_default)
+
+
+_leave_at_exit = False
+
+
+def _leave_default() -> None:
+    """At interpreter exit (before MPI's finalize): a group still up leaves."""
+    if _default is not None:
+        _default.leave()
 
 
 def destroy_process_group(group: Any = None) -> None:
@@ -221,6 +354,7 @@ def destroy_process_group(group: Any = None) -> None:
     global _default
     pg = default_group(group, "destroy_process_group")
     _default = None
+    pg.leave()
     if sys.excepthook is pg.excepthook:
         sys.excepthook = pg.excepthook.previous
     if pg.previous_threads is not None:
@@ -286,6 +420,15 @@ def _import_mpi() -> Any:
 
 
 def _check_launcher(world_size: int, size: int, rank: int, own: int) -> None:
+    launched = os.environ.get("WORLD_SIZE", "")
+    if size == 1 and launched.isdigit() and int(launched) > 1:
+        raise RuntimeError(
+            f"init_process_group: WORLD_SIZE={launched} says a launcher such as "
+            "torchrun started this process as one of several, but MPI sees a "
+            "world of one: plaingrad's backend is MPI, so start the script with "
+            f"`mpiexec -n {launched} python SCRIPT` (under torchrun each copy "
+            "would train alone)"
+        )
     if world_size != -1 and world_size != size:
         raise ValueError(
             f"init_process_group: world_size={world_size}, but the MPI launcher "

@@ -145,6 +145,7 @@ class Work:
 
     def _complete(self) -> None:
         self._done = True
+        self._pg.in_flight -= 1
         self._finish()
 
     def __repr__(self) -> str:
@@ -305,6 +306,7 @@ def _start(
     async_op: bool,
 ) -> Work | None:
     work = Work(pg, op, request, finish, tensors)
+    pg.in_flight += 1
     if async_op:
         return work
     work.wait()
