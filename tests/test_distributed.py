@@ -84,7 +84,7 @@ def test_collectives_every_op_and_dtype_two_ranks():
         + [f"dtype plaingrad.{d}" for d in ("float16", "float32", "float64")]
         + [f"dtype plaingrad.{d}" for d in ("int8", "int16", "int32", "int64")]
         + ["dtype plaingrad.uint8", "dtype plaingrad.bool"]
-        + ["async", "errors", "mismatch", "sampler", "reinit"],
+        + ["async", "errors", "mismatch", "sampler", "reinit", "destroyed"],
     )
 
 

@@ -288,8 +288,14 @@ def main() -> None:
     # a second init after destroy works (the same job, a fresh communicator)
     dist.init_process_group("mpi")
     assert dist.get_world_size() == 2 and torch.get_num_threads() == threads
+    model = torch.nn.parallel.DistributedDataParallel(torch.nn.Linear(2, 1))
     dist.destroy_process_group()
     print(f"ok reinit rank {rank}")
+    # a DDP model outlives its group: a clear error, not MPI's null communicator
+    raises(RuntimeError, "its process group was destroyed", model, torch.ones(1, 2))
+    with torch.no_grad():
+        assert model(torch.ones(1, 2)).shape == (1, 1)  # no buffers to sync
+    print(f"ok destroyed rank {rank}")
     sys.stdout.flush()
 
 

@@ -298,6 +298,24 @@ def check_errors(rank: int) -> None:
         nn.Sequential(*layers),
     )
     raises(RuntimeError, "of shape", DDP, nn.Linear(2, 3 + rank))
+    theirs = ["float64", "float32"][rank]
+    raises(
+        RuntimeError,
+        f"has it of dtype {theirs}",
+        DDP,
+        nn.Linear(2, 2).to([torch.float32, torch.float64][rank]),
+    )
+    # the same parameters, a buffer of another size (rank 0's is broadcast)
+    bn = nn.Sequential(nn.Linear(2, 3), nn.BatchNorm1d(3))
+    bn[1].register_buffer("extra", torch.zeros(2 + rank))
+    raises(
+        RuntimeError,
+        "has buffer 3 of shape [2], while rank 1 has it of shape [3]"
+        if rank == 0
+        else "has buffer 3 of shape [3], while rank 0",
+        DDP,
+        bn,
+    )
 
 
 def main() -> None:

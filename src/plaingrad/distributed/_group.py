@@ -82,6 +82,7 @@ class ProcessGroup:
         # the exit status of the job when this rank leaves with one in flight
         # (130: interrupted, which the program has already said)
         self.abort_status = 1
+        self.destroyed = False  # destroy_process_group has freed the communicator
 
     def rank(self) -> int:
         return self._rank
@@ -362,6 +363,7 @@ def destroy_process_group(group: Any = None) -> None:
 
         set_num_threads(pg.previous_threads)
     pg.comm.Free()
+    pg.destroyed = True
 
 
 def _check_backend(backend: Any) -> str:

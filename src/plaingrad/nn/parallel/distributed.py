@@ -127,7 +127,9 @@ class DistributedDataParallel(Module):
             _verify_shapes(pg, params)
             states = list(module.parameters())
             if init_sync_buffers:
-                states += list(module.buffers())
+                buffers = list(module.buffers())
+                _verify_shapes(pg, buffers, "buffer")
+                states += buffers
             _broadcast_coalesced(pg, states, "DistributedDataParallel")
         self._module_parameters = params
         self._reducer = Reducer(
@@ -140,12 +142,18 @@ class DistributedDataParallel(Module):
         """Run the wrapped module; prepare this forward's gradient reduction."""
         reducer = self._reducer
         sync = is_grad_enabled() and self.require_backward_grad_sync
+        if self.process_group.destroyed and (sync or self._syncs_buffers()):
+            raise RuntimeError(
+                "DistributedDataParallel: its process group was destroyed "
+                "(destroy_process_group()), so gradients can no longer be "
+                "averaged; call the wrapped model (.module) for local work, or "
+                "wrap it again after a new init_process_group()"
+            )
         if is_grad_enabled():
             reducer.prepare_for_forward()
-        if self.require_forward_param_sync and self.forward_sync_buffers:
+        if self._syncs_buffers():
             buffers = list(self.module.buffers())
-            if buffers:
-                _broadcast_coalesced(self.process_group, buffers, "forward")
+            _broadcast_coalesced(self.process_group, buffers, "forward")
         output = self.module(*inputs, **kwargs)
         if sync:
             self.require_forward_param_sync = True
@@ -156,6 +164,14 @@ class DistributedDataParallel(Module):
         else:
             self.require_forward_param_sync = False
         return output
+
+    def _syncs_buffers(self) -> bool:
+        """This forward broadcasts rank 0's buffers first."""
+        return (
+            self.require_forward_param_sync
+            and self.forward_sync_buffers
+            and any(True for _ in self.module.buffers())
+        )
 
     @contextmanager
     def no_sync(self) -> Iterator[None]:
@@ -259,8 +275,9 @@ def _find_tensors(obj: Any) -> Iterator[Tensor]:
             yield from _find_tensors(getattr(obj, field.name))
 
 
-def _verify_shapes(pg: ProcessGroup, params: list) -> None:
-    """PyTorch's error when the ranks' models differ in their parameters."""
+def _verify_shapes(pg: ProcessGroup, params: list, kind: str = "param") -> None:
+    """PyTorch's error when the ranks' models differ in their parameters
+    (``kind`` "param"), or in the buffers that rank 0 broadcasts ("buffer")."""
     count = np.array([len(params)], dtype=np.int64)
     counts = np.empty(pg.size(), dtype=np.int64)
     pg.wait(pg.comm.Iallgather(count, counts), "DistributedDataParallel")
@@ -269,8 +286,8 @@ def _verify_shapes(pg: ProcessGroup, params: list) -> None:
         other = int(np.flatnonzero(counts != len(params))[0])
         raise RuntimeError(
             f"DDP expects same model across all ranks, but Rank {pg.rank()} has "
-            f"{len(params)} params, while rank {other} has inconsistent "
-            f"{int(counts[other])} params."
+            f"{len(params)} {kind}s, while rank {other} has inconsistent "
+            f"{int(counts[other])} {kind}s."
         )
     # one row per parameter: its dtype, ndim and up to 8 sizes (padded with -1)
     shapes = np.full((len(params), 10), -1, dtype=np.int64)
@@ -287,7 +304,7 @@ def _verify_shapes(pg: ProcessGroup, params: list) -> None:
             i = int(differ[0])
             raise RuntimeError(
                 f"DDP expects same model across all ranks, but Rank {pg.rank()} "
-                f"has param {i} of shape {list(params[i].shape)}, while rank "
+                f"has {kind} {i} of shape {list(params[i].shape)}, while rank "
                 f"{other} has it of shape "
                 f"{[int(s) for s in theirs[i, 2 : 2 + theirs[i, 1]]]}."
             )
@@ -298,7 +315,7 @@ def _verify_shapes(pg: ProcessGroup, params: list) -> None:
             i = int(differ[0])
             raise RuntimeError(
                 f"DDP expects same model across all ranks, but Rank {pg.rank()} "
-                f"has param {i} of dtype {params[i]._data.dtype.name}, while rank "
+                f"has {kind} {i} of dtype {params[i]._data.dtype.name}, while rank "
                 f"{other} has it of dtype {dtype_name(int(theirs[i, 0]))}."
             )
 
