@@ -337,15 +337,17 @@ def init_process_group(
     global _leave_at_exit
     if not _leave_at_exit:
         _leave_at_exit = True
-        atexit.register(_leave_default)
+        atexit.register(_leave_default, os.getpid())
 
 
 _leave_at_exit = False
 
 
-def _leave_default() -> None:
-    """At interpreter exit (before MPI's finalize): a group still up leaves."""
-    if _default is not None:
+def _leave_default(pid: int) -> None:
+    """At interpreter exit (before MPI's finalize): a group still up leaves.
+    Not in a forked child (a DataLoader worker that exits through ``sys.exit``
+    would otherwise speak for its parent)."""
+    if _default is not None and os.getpid() == pid:
         _default.leave()
 
 
