@@ -138,15 +138,34 @@ def test_a_rank_that_exits_with_a_collective_in_flight_ends_the_job():
     assert job.returncode != 0, job.stdout
     assert "not stopped" not in job.stdout
     assert (
-        "plaingrad.distributed: rank 1 of 2 is leaving with 1 collective(s) "
+        "plaingrad.distributed: rank 1 of 2 is leaving with all_reduce "
         "unfinished; ending the job"
     ) in job.stderr, job.stderr
 
 
 def test_ranks_that_end_at_different_times_end_normally():
-    job = run_job("failure_check.py", "late")
+    job = run_job("failure_check.py", "late", env={dist._group.TIMEOUT_ENV: "2"})
     assert job.returncode == 0, job.stderr
     assert "done rank 0" in job.stdout and "done rank 1" in job.stdout
+    assert "plaingrad.distributed" not in job.stderr  # nothing to say
+
+
+@pytest.mark.parametrize("mode", ["unwaited", "retry"])
+def test_finished_async_collectives_let_the_job_end_normally(mode):
+    job = run_job("failure_check.py", mode, env={dist._group.TIMEOUT_ENV: "30"})
+    assert job.returncode == 0, job.stderr
+    assert "done rank 0" in job.stdout and "done rank 1" in job.stdout
+
+
+def test_destroy_process_group_does_not_wait_for_the_others():
+    job = run_job("failure_check.py", "destroy_early")
+    assert job.returncode == 0, job.stderr
+    took = {
+        int(line.split()[-1]): float(line.split()[2])
+        for line in job.stdout.splitlines()
+        if line.startswith("destroy took")
+    }
+    assert took[0] < 1.0, job.stdout  # rank 1 destroyed 2 s later
 
 
 def test_a_torchrun_launch_is_refused_with_the_mpiexec_command():

@@ -262,6 +262,19 @@ def main() -> None:
         [dist.all_gather, dist.barrier][rank],
         *([[torch.ones(2), torch.ones(2)], torch.ones(2)] if rank == 0 else []),
     )
+    # one rank's own argument error: it raises it, the others learn of it in
+    # the call check (before, they took its next call for this one)
+    outs = [torch.zeros(2) for _ in range(2 + rank)]
+    raises(
+        RuntimeError,
+        "expected length 2"
+        if rank == 1
+        else "rank 1 of 2 raised an error in its "
+        "all_gather call (its own output says which), so no data was exchanged",
+        dist.all_gather,
+        outs,
+        torch.ones(2),
+    )
     t = torch.full((2, 3), float(rank + 1))  # the same shape, another count
     dist.all_reduce(t)
     assert t.tolist() == [[3.0] * 3] * 2

@@ -11,12 +11,21 @@
 - ``in_flight``: rank 1 starts an all-reduce (``async_op=True``) and exits
   without waiting for it; it must end the job itself, naming the op.
 - ``late``: both finish every collective; rank 0 then works on for a while
-  before it exits, rank 1 exits at once without ``destroy_process_group``:
-  a normal end, status 0.
+  (past the group's timeout, which the test sets short) before it exits,
+  rank 1 exits at once without ``destroy_process_group``: a normal end,
+  status 0, nothing said.
+- ``unwaited``: an ``async_op`` all-reduce whose Work is dropped, then a
+  barrier and ``destroy_process_group``: the all-reduce finished, so a
+  normal end.
+- ``retry``: rank 0's ``Work.wait(timeout=...)`` times out while rank 1
+  sleeps before its own wait, then a later wait succeeds: a normal end.
+- ``destroy_early``: rank 0 calls ``destroy_process_group`` at once and
+  works on; rank 1 destroys 2 s later: rank 0's destroy does not wait.
 """
 
 from __future__ import annotations
 
+import datetime
 import sys
 import time
 
@@ -30,6 +39,35 @@ def main(mode: str) -> None:
     t = torch.ones(3)
     dist.all_reduce(t)  # both ranks are up
     print(f"started rank {rank}", flush=True)
+    if mode == "unwaited":
+        t = torch.ones(4)
+        dist.all_reduce(t, async_op=True)  # the Work is dropped
+        dist.barrier()
+        dist.destroy_process_group()
+        print(f"done rank {rank}", flush=True)
+        return
+    if mode == "retry":
+        t = torch.ones(4 * 10**6)  # large: MPI moves it on only when rank 1 asks
+        work = dist.all_reduce(t, async_op=True)
+        if rank == 1:
+            time.sleep(2)
+        timeouts = 0
+        while True:
+            try:
+                work.wait(timeout=datetime.timedelta(seconds=0.5))
+                break
+            except RuntimeError:
+                timeouts += 1
+        assert t[0].item() == 2.0 and (rank == 1 or timeouts >= 2), timeouts
+        print(f"done rank {rank}", flush=True)
+        return
+    if mode == "destroy_early":
+        if rank == 1:
+            time.sleep(2)
+        start = time.monotonic()
+        dist.destroy_process_group()
+        print(f"destroy took {time.monotonic() - start:.2f} s on rank {rank}")
+        return
     if mode == "late":
         dist.all_reduce(t)
         if rank == 0:

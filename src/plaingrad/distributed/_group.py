@@ -12,12 +12,14 @@ program) while another waits for it in a collective would leave that one
 waiting for the whole timeout. So every rank keeps a receive posted from each
 other rank on a communicator of its own, and a rank that leaves (at
 ``destroy_process_group``, or at interpreter exit with the group still up)
-first sends each of them a one-byte notice, then waits for theirs, as MPI's
-finalize would wait for them anyway. A rank waiting in a collective sees the
-notice and, when the collective has still not completed a few seconds later
-(the partner may have finished its share just before leaving), raises an
-error naming the rank that left, which ends the job through the exception
-hook.
+sends each of them a one-byte notice; at exit it also waits for theirs (up to
+the timeout, quietly), as MPI's finalize would. A rank waiting in a
+collective sees the notice and, when the collective has still not completed
+a few seconds later (the partner may have finished its share just before
+leaving), raises an error naming the rank that left, which ends the job
+through the exception hook. A rank that would leave with a collective of its
+own unfinished ends the job instead (MPI would go on writing into its
+buffers, and the partners wait for it).
 """
 
 from __future__ import annotations
@@ -74,12 +76,12 @@ class ProcessGroup:
         self.notice_requests: dict[int, Any] = {}
         self.notice_buffers: dict[int, Any] = {}
         self.left: dict[int, float] = {}
-        # collectives started and not yet finished (async Work, DDP buckets),
-        # and the op of a wait that ended in an exception: a rank cannot
-        # leave cleanly with one in flight (MPI still writes into its buffers)
-        self.in_flight = 0
-        self.broken: str | None = None
-        # the exit status of the job when this rank leaves with one in flight
+        # collectives started and not known to be finished (async Work, DDP
+        # buckets, a wait cut short by an exception), each with whatever keeps
+        # its buffers alive: {id(request): (op, request, keep)}. A rank cannot
+        # leave cleanly with one unfinished: the partners wait for it.
+        self.started: dict[int, tuple[str, Any, Any]] = {}
+        # the exit status of the job when this rank leaves with one unfinished
         # (130: interrupted, which the program has already said)
         self.abort_status = 1
         self.destroyed = False  # destroy_process_group has freed the communicator
@@ -90,16 +92,29 @@ class ProcessGroup:
     def size(self) -> int:
         return self._size
 
-    def wait(self, request: Any, op: str, timeout: Any = None) -> None:
+    def wait(
+        self, request: Any, op: str, timeout: Any = None, keep: Any = None
+    ) -> None:
         """Wait for ``request`` (an MPI request of collective ``op``); raise a
-        RuntimeError once ``timeout`` (the group's by default) has passed."""
-        if request.Test():
-            return
-        try:
-            self._wait(request, op, timeout)
-        except BaseException:
-            self.broken = op  # the request is still in flight
-            raise
+        RuntimeError once ``timeout`` (the group's by default) has passed.
+        ``keep`` (the request's buffers) stays alive, with the request, when
+        the wait ends in an exception, since MPI may still write into it."""
+        if not request.Test():
+            try:
+                self._wait(request, op, timeout)
+            except BaseException:
+                if id(request) not in self.started:  # a Work keeps its own
+                    self.track(op, request, keep)
+                raise
+        if self.started:
+            self.started.pop(id(request), None)
+
+    def track(self, op: str, request: Any, keep: Any) -> None:
+        """Remember a started collective until ``done`` (or a finished wait)."""
+        self.started[id(request)] = (op, request, keep)
+
+    def done(self, request: Any) -> None:
+        self.started.pop(id(request), None)
 
     def _wait(self, request: Any, op: str, timeout: Any) -> None:
         limit = self.timeout if timeout is None else timeout
@@ -164,50 +179,39 @@ class ProcessGroup:
                     buffer, source=other, tag=_NOTICE_TAG
                 )
 
-    def leave(self) -> None:
-        """Tell every other rank that this one leaves, and wait (up to the
-        group's timeout) until each has said the same."""
+    def leave(self, at_exit: bool) -> None:
+        """Leave the job: end it at once if a collective of this rank is
+        unfinished; else send every other rank its notice and, at exit, wait
+        (up to the group's timeout, as MPI's finalize would) for theirs."""
+        unfinished = [
+            op for op, request, _ in self.started.values() if not request.Test()
+        ]
+        self.started.clear()
+        if unfinished and self._size > 1:
+            if self.abort_status == 130:
+                # interrupted: the program has said so, and a rank that ends
+                # without MPI's finalize makes the launcher end the others
+                sys.stderr.flush()
+                os._exit(130)
+            _abort(
+                self.mpi,
+                f"plaingrad.distributed: rank {self._rank} of {self._size} is "
+                f"leaving with {unfinished[0]} unfinished; ending the job",
+                self.abort_status,
+            )
         if self.notices is None:
             return
-        if self.broken or self.in_flight:
-            # the partners wait for a collective this rank will never finish,
-            # and MPI would write into buffers Python may have freed
-            what = self.broken or f"{self.in_flight} collective(s)"
-            if self.abort_status != 130:
-                sys.stderr.write(
-                    f"plaingrad.distributed: rank {self._rank} of {self._size} "
-                    f"is leaving with {what} unfinished; ending the job\n"
-                )
-            sys.stderr.flush()
-            time.sleep(0.25)  # as in the exception hook: let the output through
-            self.mpi.COMM_WORLD.Abort(self.abort_status)
         import numpy as np
 
         one = np.ones(1, dtype=np.uint8)
-        pending = [
-            self.notices.Isend(one, dest=other, tag=_NOTICE_TAG)
-            for other in self.notice_requests
-        ]
-        pending += list(self.notice_requests.values())
-        deadline = time.monotonic() + self.timeout.total_seconds()
-        while not self.mpi.Request.Testall(pending):
-            if time.monotonic() > deadline:
-                waiting = sorted(
-                    other
-                    for other, notice in self.notice_requests.items()
-                    if not notice.Test()
-                )
-                sys.stderr.write(
-                    f"plaingrad.distributed: rank {self._rank} of {self._size} "
-                    f"left without hearing from rank(s) {waiting} within "
-                    f"{self.timeout}\n"
-                )
-                break
-            time.sleep(1e-3)
-        else:
-            self.notices.Free()
+        for other, notice in self.notice_requests.items():
+            send = self.notices.Isend(one, dest=other, tag=_NOTICE_TAG)
+            _farewells.append((send, one))
+            _farewells.append((notice, self.notice_buffers[other]))
         self.notices = None
         self.notice_requests = {}
+        if at_exit:
+            _await_farewells(self.mpi, self.timeout)
 
     def __repr__(self) -> str:
         return (
@@ -341,14 +345,48 @@ def init_process_group(
 
 
 _leave_at_exit = False
+# (request, buffer) of every leaving notice sent, and of the receives of the
+# other ranks' notices to groups already left: finished at exit
+_farewells: list[tuple[Any, Any]] = []
 
 
 def _leave_default(pid: int) -> None:
-    """At interpreter exit (before MPI's finalize): a group still up leaves.
-    Not in a forked child (a DataLoader worker that exits through ``sys.exit``
-    would otherwise speak for its parent)."""
-    if _default is not None and os.getpid() == pid:
-        _default.leave()
+    """At interpreter exit (before MPI's finalize): a group still up leaves,
+    and the notices of groups left before are seen through. Not in a forked
+    child (a DataLoader worker that exits through ``sys.exit`` would
+    otherwise speak for its parent)."""
+    if os.getpid() != pid:
+        return
+    if _default is not None:
+        _default.leave(at_exit=True)
+    elif _farewells:
+        from mpi4py import MPI
+
+        _await_farewells(MPI, _DEFAULT_TIMEOUT)
+
+
+def _await_farewells(mpi: Any, timeout: datetime.timedelta) -> None:
+    """Wait, up to ``timeout``, until every notice sent has gone and every
+    other rank's has come (a rank may work on long after its last
+    collective: nothing is said if it is not done by then)."""
+    requests = [request for request, _ in _farewells]
+    deadline = time.monotonic() + timeout.total_seconds()
+    while not mpi.Request.Testall(requests) and time.monotonic() < deadline:
+        time.sleep(1e-3)
+    _farewells.clear()
+
+
+def _abort(mpi: Any, message: str, status: int) -> None:
+    """Print ``message`` and end the whole job with ``status``."""
+    try:
+        sys.stderr.write(message + "\n")
+        sys.stderr.flush()
+        # MPICH's launcher forwards output through a proxy that drops what
+        # it has not passed on when the abort kills the job: give it time
+        time.sleep(0.25)
+    finally:
+        mpi.COMM_WORLD.Abort(status)
+        os._exit(status)  # MPICH's Abort may return before the launcher acts
 
 
 def destroy_process_group(group: Any = None) -> None:
@@ -357,7 +395,7 @@ def destroy_process_group(group: Any = None) -> None:
     global _default
     pg = default_group(group, "destroy_process_group")
     _default = None
-    pg.leave()
+    pg.leave(at_exit=False)
     if sys.excepthook is pg.excepthook:
         sys.excepthook = pg.excepthook.previous
     if pg.previous_threads is not None:
@@ -452,23 +490,18 @@ def _install_excepthook(pg: ProcessGroup) -> Any:
     """Chain an exception hook that, after the usual traceback, names this
     rank and aborts the job: the other ranks would otherwise wait for it."""
     previous = sys.excepthook
-    rank, size, world = pg.rank(), pg.size(), pg.mpi.COMM_WORLD
+    rank, size = pg.rank(), pg.size()
 
     def excepthook(kind: type, value: BaseException, traceback: Any) -> None:
         previous(kind, value, traceback)
         if size == 1:
             return
-        try:
-            sys.stderr.write(
-                f"plaingrad.distributed: rank {rank} of {size} failed: "
-                f"{kind.__name__}: {value}\n"
-            )
-            sys.stderr.flush()
-            # MPICH's launcher forwards output through a proxy that drops what
-            # it has not passed on when the abort kills the job: give it time
-            time.sleep(0.25)
-        finally:
-            world.Abort(1)
+        _abort(
+            pg.mpi,
+            f"plaingrad.distributed: rank {rank} of {size} failed: "
+            f"{kind.__name__}: {value}",
+            1,
+        )
 
     excepthook.previous = previous
     sys.excepthook = excepthook
@@ -486,7 +519,7 @@ def _limit_threads(pg: ProcessGroup) -> int | None:
     digest = hashlib.blake2b(pg.mpi.Get_processor_name().encode(), digest_size=8)
     host = np.frombuffer(digest.digest(), dtype=np.int64).copy()
     hosts = np.empty(pg.size(), dtype=np.int64)
-    pg.wait(pg.comm.Iallgather(host, hosts), "init_process_group")
+    pg.wait(pg.comm.Iallgather(host, hosts), "init_process_group", keep=(host, hosts))
     if any(name in os.environ for name in _THREAD_VARS):
         return None
     from ..threads import get_num_threads, set_num_threads

@@ -88,12 +88,12 @@ _DTYPES = [
 ]
 
 
+_DTYPE_CODES = {dtype: code for code, dtype in enumerate(_DTYPES)}
+
+
 def dtype_code(dtype: np.dtype) -> int:
     """A small integer naming ``dtype`` alike on every rank (-1: another)."""
-    try:
-        return _DTYPES.index(np.dtype(dtype))
-    except ValueError:
-        return -1
+    return _DTYPE_CODES.get(np.dtype(dtype), -1)
 
 
 def dtype_name(code: int) -> str:
@@ -145,7 +145,7 @@ class Work:
 
     def _complete(self) -> None:
         self._done = True
-        self._pg.in_flight -= 1
+        self._pg.done(self._request)
         self._finish()
 
     def __repr__(self) -> str:
@@ -174,10 +174,11 @@ def all_reduce(
         >>> t  # on each of 2 ranks  # doctest: +SKIP
         tensor([3., 6.])
     """
-    _check_tensor(tensor, "tensor", "all_reduce")
     pg = default_group(group, "all_reduce")
-    mpi_op = _mpi_op(pg, op, tensor._data.dtype, "all_reduce")
-    _writable(tensor._data, "all_reduce", "tensor")
+    with _own_checks(pg, "all_reduce"):
+        _check_tensor(tensor, "tensor", "all_reduce")
+        mpi_op = _mpi_op(pg, op, tensor._data.dtype, "all_reduce")
+        _writable(tensor._data, "all_reduce", "tensor")
     _agree(pg, "all_reduce", tensor._data, op)
     buffer = _contiguous(tensor._data)
     request = pg.comm.Iallreduce(pg.mpi.IN_PLACE, _wire(buffer), mpi_op)
@@ -206,10 +207,11 @@ def broadcast(
         group: None or ``group.WORLD``.
         async_op: return a ``Work`` to ``wait()`` on instead of waiting.
     """
-    _check_tensor(tensor, "tensor", "broadcast")
     pg = default_group(group, "broadcast")
-    root = _check_rank(pg, src, group_src, "broadcast", "src")
-    _writable(tensor._data, "broadcast", "tensor")
+    with _own_checks(pg, "broadcast"):
+        _check_tensor(tensor, "tensor", "broadcast")
+        root = _check_rank(pg, src, group_src, "broadcast", "src")
+        _writable(tensor._data, "broadcast", "tensor")
     _agree(pg, "broadcast", tensor._data, root=root)
     buffer = _contiguous(tensor._data)
     request = pg.comm.Ibcast(_wire(buffer), root=root)
@@ -233,11 +235,12 @@ def all_gather(
         group: None or ``group.WORLD``.
         async_op: return a ``Work`` to ``wait()`` on instead of waiting.
     """
-    _check_tensor(tensor, "tensor", "all_gather")
     pg = default_group(group, "all_gather")
-    _check_list(pg, tensor_list, "tensor_list", tensor, "tensor", "all_gather")
-    for i, out in enumerate(tensor_list):
-        _writable(out._data, "all_gather", f"tensor_list[{i}]")
+    with _own_checks(pg, "all_gather"):
+        _check_tensor(tensor, "tensor", "all_gather")
+        _check_list(pg, tensor_list, "tensor_list", tensor, "tensor", "all_gather")
+        for i, out in enumerate(tensor_list):
+            _writable(out._data, "all_gather", f"tensor_list[{i}]")
     _agree(pg, "all_gather", tensor._data)
     data = tensor._data
     send = np.ascontiguousarray(data)
@@ -267,11 +270,12 @@ def reduce_scatter(
         group: None or ``group.WORLD``.
         async_op: return a ``Work`` to ``wait()`` on instead of waiting.
     """
-    _check_tensor(output, "output", "reduce_scatter")
     pg = default_group(group, "reduce_scatter")
-    _check_list(pg, input_list, "input_list", output, "output", "reduce_scatter")
-    mpi_op = _mpi_op(pg, op, output._data.dtype, "reduce_scatter")
-    _writable(output._data, "reduce_scatter", "output")
+    with _own_checks(pg, "reduce_scatter"):
+        _check_tensor(output, "output", "reduce_scatter")
+        _check_list(pg, input_list, "input_list", output, "output", "reduce_scatter")
+        mpi_op = _mpi_op(pg, op, output._data.dtype, "reduce_scatter")
+        _writable(output._data, "reduce_scatter", "output")
     _agree(pg, "reduce_scatter", output._data, op)
     send = np.stack([t._data for t in input_list]) if input_list else None
     buffer = _contiguous(output._data)
@@ -306,7 +310,7 @@ def _start(
     async_op: bool,
 ) -> Work | None:
     work = Work(pg, op, request, finish, tensors)
-    pg.in_flight += 1
+    pg.track(op, request, work)  # the Work holds the buffers
     if async_op:
         return work
     work.wait()
@@ -333,29 +337,63 @@ def _writable(array: np.ndarray, op: str, argument: str) -> None:
 _COLLECTIVES = ("all_reduce", "broadcast", "all_gather", "reduce_scatter", "barrier")
 
 
+class _own_checks:  # noqa: N801  (used as a function: with _own_checks(...))
+    """This rank's checks of its own arguments, as a ``with`` block. One that
+    fails is told to the other ranks in the call check before it is raised
+    here, so that every rank raises (they would otherwise take this rank's
+    next call for this one)."""
+
+    __slots__ = ("pg", "name")
+
+    def __init__(self, pg: ProcessGroup, name: str) -> None:
+        self.pg = pg
+        self.name = name
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, kind: Any, error: Any, traceback: Any) -> bool:
+        if kind is not None and issubclass(kind, Exception):
+            _agree(self.pg, self.name, None, failed=True)
+        return False  # the error goes on
+
+
 def _agree(
     pg: ProcessGroup,
     name: str,
     array: np.ndarray | None,
     op: RedOpType | None = None,
     root: int = -1,
+    failed: bool = False,
 ) -> None:
     """Raise on every rank unless every rank called the same collective with
-    the same op, dtype, element count and root (see the module docstring)."""
+    the same op, dtype, element count and root (see the module docstring);
+    ``failed``: this rank's own checks failed, and it raises its own error."""
     if pg.size() == 1:
         return
     mine = np.array(
-        [
+        (
             _COLLECTIVES.index(name),
-            -1 if op is None else int(op),
-            -1 if array is None else dtype_code(array.dtype),
+            -1 if op is None else op,
+            -1 if array is None else _DTYPE_CODES.get(array.dtype, -1),
             -1 if array is None else array.size,
             root,
-        ],
+            failed,
+        ),
         dtype=np.int64,
     )
     everyone = np.empty((pg.size(), mine.size), dtype=np.int64)
-    pg.wait(pg.comm.Iallgather(mine, everyone), name)
+    pg.wait(pg.comm.Iallgather(mine, everyone), name, keep=(mine, everyone))
+    if failed or (everyone == mine).all():
+        return
+    gave_up = np.flatnonzero(everyone[:, 5])
+    if gave_up.size:
+        other = int(gave_up[0])
+        raise RuntimeError(
+            f"{name}: rank {other} of {pg.size()} raised an error in its "
+            f"{_COLLECTIVES[int(everyone[other, 0])]} call (its own output says "
+            "which), so no data was exchanged"
+        )
     differ = np.flatnonzero((everyone != everyone[0]).any(axis=1))
     if differ.size:
         first = int(differ[0])
@@ -369,7 +407,7 @@ def _agree(
 
 
 def _describe(row: np.ndarray) -> str:
-    name, op, dtype, count, root = (int(v) for v in row)
+    name, op, dtype, count, root = (int(v) for v in row[:5])
     parts = []
     if op >= 0:
         parts.append(f"op=ReduceOp.{RedOpType(op).name}")

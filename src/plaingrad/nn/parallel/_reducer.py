@@ -239,7 +239,7 @@ class Reducer:
         self.launches.append((b, time.perf_counter()))
         request = self.pg.comm.Iallreduce(self.pg.mpi.IN_PLACE, flat, self.pg.mpi.SUM)
         self.requests.append(request)
-        self.pg.in_flight += 1
+        self.pg.track(f"DistributedDataParallel (gradient bucket {b})", request, flat)
 
     def _finish(self) -> None:
         """Wait for every bucket and write the averages into ``.grad``."""
@@ -253,7 +253,6 @@ class Reducer:
             self.used[:] = 0  # counted afresh until the next synced reduction
         for b, request in enumerate(self.requests):
             pg.wait(request, f"DistributedDataParallel (gradient bucket {b})")
-        pg.in_flight -= len(self.requests)
         params = self.params
         for b, indices in enumerate(self.buckets):
             flat = self.flats[b]

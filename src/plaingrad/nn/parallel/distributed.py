@@ -280,7 +280,7 @@ def _verify_shapes(pg: ProcessGroup, params: list, kind: str = "param") -> None:
     (``kind`` "param"), or in the buffers that rank 0 broadcasts ("buffer")."""
     count = np.array([len(params)], dtype=np.int64)
     counts = np.empty(pg.size(), dtype=np.int64)
-    pg.wait(pg.comm.Iallgather(count, counts), "DistributedDataParallel")
+    pg.wait(pg.comm.Iallgather(count, counts), "DistributedDataParallel", keep=counts)
     if (counts != counts[0]).any():
         # PyTorch names the first rank whose count differs from this one's
         other = int(np.flatnonzero(counts != len(params))[0])
@@ -297,7 +297,9 @@ def _verify_shapes(pg: ProcessGroup, params: list, kind: str = "param") -> None:
         shapes[i, 1] = p._data.ndim
         shapes[i, 2 : 2 + len(shape)] = shape
     everyone = np.empty((pg.size(),) + shapes.shape, dtype=np.int64)
-    pg.wait(pg.comm.Iallgather(shapes, everyone), "DistributedDataParallel")
+    pg.wait(
+        pg.comm.Iallgather(shapes, everyone), "DistributedDataParallel", keep=everyone
+    )
     for other, theirs in enumerate(everyone):
         differ = np.flatnonzero((theirs[:, 1:] != shapes[:, 1:]).any(axis=1))
         if differ.size:
@@ -328,7 +330,9 @@ def _broadcast_coalesced(pg: ProcessGroup, tensors: list, op: str) -> None:
     for dtype, group in by_dtype.items():
         flat = np.concatenate([t._data.reshape(-1) for t in group]) if group else None
         wire = flat.view(np.uint8) if dtype == np.bool_ else flat
-        pg.wait(pg.comm.Ibcast(wire, root=0), f"{op} (broadcast from rank 0)")
+        pg.wait(
+            pg.comm.Ibcast(wire, root=0), f"{op} (broadcast from rank 0)", keep=wire
+        )
         if pg.rank() == 0:
             continue
         offset = 0
