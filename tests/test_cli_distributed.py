@@ -281,7 +281,8 @@ def test_ctrl_c_to_mpiexec_stops_the_job_with_130(tmp_path: Path):
     out, err = job.communicate(timeout=60)
     assert job.returncode == 130, err[-2000:]
     assert "plaingrad train: error: interrupted" in err
-    assert "unfinished" not in err  # an interrupt says so once, and no more
+    # an interrupt says so once, and no more (nor MPICH's abort banner)
+    assert "unfinished" not in err and "Abort(" not in err, err[-2000:]
 
 
 @pytest.mark.skipif(not Path("/proc").exists(), reason="reads /proc")
@@ -299,6 +300,6 @@ def test_ctrl_c_to_one_rank_ends_the_job_long_before_the_timeout(tmp_path: Path)
     # before, rank 0 waited the whole timeout, here 120 s
     assert time.monotonic() - start < 30
     assert job.returncode != 0
-    assert "rank 1 of 2 has left the job" in err or "Abort(130) on node 1" in err, err[
-        -3000:
-    ]
+    # interrupted in a collective, rank 1 exits with 130 (the launcher ends
+    # rank 0); between two, rank 0 names it
+    assert "rank 1 of 2 has left the job" in err or job.returncode == 130, err[-3000:]
