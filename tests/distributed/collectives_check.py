@@ -155,7 +155,10 @@ def main() -> None:
     assert work.wait() is True and work.is_completed()
     assert t.tolist() == [3.0] * 5
     work = dist.broadcast(torch.zeros(2), src=1, async_op=True)
+    # before wait() (or is_completed() saying so): PyTorch's error
+    raises(RuntimeError, "Work needs to be completed", work.result)
     work.wait(timeout=datetime.timedelta(seconds=30))
+    assert work.result()[0].tolist() == [0.0, 0.0]
     assert dist.barrier(async_op=True).wait()
     dist.barrier()
     # the version counter is left alone, as in PyTorch

@@ -371,8 +371,15 @@ def _await_farewells(mpi: Any, timeout: datetime.timedelta) -> None:
     collective: nothing is said if it is not done by then)."""
     requests = [request for request, _ in _farewells]
     deadline = time.monotonic() + timeout.total_seconds()
-    while not mpi.Request.Testall(requests) and time.monotonic() < deadline:
-        time.sleep(1e-3)
+    try:
+        while not mpi.Request.Testall(requests) and time.monotonic() < deadline:
+            time.sleep(1e-3)
+    except KeyboardInterrupt:
+        # Ctrl-C while waiting at exit: end now, without MPI's finalize (the
+        # launcher ends the other ranks), rather than finalize with the
+        # notices in flight; the program has already said it was interrupted
+        sys.stderr.flush()
+        os._exit(130)
     _farewells.clear()
 
 

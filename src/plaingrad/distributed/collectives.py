@@ -141,6 +141,11 @@ class Work:
 
     def result(self) -> list:
         """The tensors the collective wrote (after ``wait()``)."""
+        if not self._done:
+            raise RuntimeError(
+                "Work needs to be completed before calling result(). Should call "
+                "wait() before result()."
+            )
         return list(self._tensors)
 
     def _complete(self) -> None:
