@@ -20,12 +20,7 @@ from .anomaly_mode import (
     is_anomaly_enabled,
     set_detect_anomaly,
 )
-from .engine import (
-    accumulate_graph,
-    final_callbacks,
-    run_backward,
-    run_backward_graph,
-)
+from .engine import accumulate_graph, run_backward, run_backward_graph
 from .function import Function, FunctionCtx
 from .grad_mode import (
     enable_grad,
@@ -196,8 +191,8 @@ def _backward(
         return
     wanted = _as_list(inputs)
     capture = {t._edge(): None for t in wanted}
-    with final_callbacks():  # the leaves' hooks run after the walk
-        run_backward(roots, grads, bool(retain_graph), capture)
+
+    def accumulate() -> None:  # after the walk, before its final callbacks
         for t in wanted:
             node = t._edge()
             g = capture.get(node)
@@ -208,6 +203,8 @@ def _backward(
                     t.grad._data += g
                 if getattr(node, "_post_accumulate_hooks", None):
                     run_post_accumulate_hooks(node)
+
+    run_backward(roots, grads, bool(retain_graph), capture, accumulate)
 
 
 def _backward_graph(
@@ -220,8 +217,8 @@ def _backward_graph(
         return
     wanted = _as_list(inputs)
     capture = {t._edge(): None for t in wanted}
-    with final_callbacks():
-        run_backward_graph(roots, grads, retain, capture)
+
+    def accumulate() -> None:  # after the walk, before its final callbacks
         with enable_grad():
             for t in wanted:
                 node = t._edge()
@@ -230,6 +227,8 @@ def _backward_graph(
                     accumulate_graph(t, g)
                     if getattr(node, "_post_accumulate_hooks", None):
                         run_post_accumulate_hooks(node)
+
+    run_backward_graph(roots, grads, retain, capture, accumulate)
 
 
 def grad(

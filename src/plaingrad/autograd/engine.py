@@ -50,8 +50,6 @@ leaf; a leaf without any costs the walk one attribute test.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 from weakref import ref as _weakref
 
@@ -92,46 +90,28 @@ def queue_callback(callback: Any) -> None:
     _final_callbacks.append(callback)
 
 
-def run_final_callbacks(queued: list) -> None:
-    """Call the callbacks queued during a backward (those queued meanwhile too)."""
-    i = 0
-    while i < len(queued):
-        queued[i]()
-        i += 1
-
-
-@contextmanager
-def final_callbacks() -> Iterator[None]:
-    """A backward's scope for ``queue_callback`` outside ``run_backward``:
-    ``backward(inputs=...)`` accumulates its leaves after the walk, so their
-    hooks queue here and the callbacks run as the block ends (not when it
-    raises)."""
-    global _final_callbacks
-    outer = _final_callbacks
-    _final_callbacks = queued = []
-    try:
-        yield
-        run_final_callbacks(queued)
-    finally:
-        _final_callbacks = outer
-
-
 def _scoped(
     walk: Any,
     roots: list[Node],
     root_grads: list[Any],
     retain_graph: bool,
     capture: dict[Node, Any] | None,
+    then: Any,
 ) -> None:
-    """Run ``walk`` as one backward with a ``queue_callback`` list of its own,
-    calling what was queued once the walk has ended (not when it raises)."""
+    """Run ``walk`` (and ``then()``, when given) as one backward with a
+    ``queue_callback`` list of its own, then call what was queued, those
+    queued meanwhile too (not when the walk raises)."""
     global _final_callbacks
     outer = _final_callbacks
     _final_callbacks = queued = []
     try:
         walk(roots, root_grads, retain_graph, capture)
-        if queued:
-            run_final_callbacks(queued)
+        if then is not None:
+            then()
+        i = 0
+        while i < len(queued):
+            queued[i]()
+            i += 1
     finally:
         _final_callbacks = outer
 
@@ -141,6 +121,7 @@ def run_backward(
     root_grads: list[Any],
     retain_graph: bool,
     capture: dict[Node, Any] | None = None,
+    then: Any = None,
 ) -> None:
     """Backpropagate ``root_grads`` from ``roots`` through the graph, then call
     the callbacks queued meanwhile (``queue_callback``).
@@ -151,8 +132,10 @@ def run_backward(
         retain_graph: keep saved arrays so the graph can be walked again.
         capture: when given (``autograd.grad``), the total gradient arriving at
             each of these nodes is stored here and no leaf ``.grad`` changes.
+        then: called after the walk, before the queued callbacks
+            (``backward(inputs=...)`` accumulates the captured leaves there).
     """
-    _scoped(_walk, roots, root_grads, retain_graph, capture)
+    _scoped(_walk, roots, root_grads, retain_graph, capture, then)
 
 
 def _walk(
@@ -285,6 +268,7 @@ def run_backward_graph(
     root_grads: list[Any],
     retain_graph: bool,
     capture: dict[Node, Any] | None = None,
+    then: Any = None,
 ) -> None:
     """``run_backward`` for ``create_graph=True``: Tensors flow between nodes
     and each node's Tensor-level rule runs with grad mode on, so that the
@@ -295,8 +279,9 @@ def run_backward_graph(
         root_grads: the gradient Tensor of each output (it may require grad).
         retain_graph: keep saved values so the graph can be walked again.
         capture: as in ``run_backward``; the captured gradients are Tensors.
+        then: as in ``run_backward``.
     """
-    _scoped(_walk_graph, roots, root_grads, retain_graph, capture)
+    _scoped(_walk_graph, roots, root_grads, retain_graph, capture, then)
 
 
 def _walk_graph(

@@ -70,11 +70,11 @@ class ProcessGroup:
         self.backend = backend
         self.previous_threads: int | None = None
         self.excepthook: Any = None
-        # leaving notices (module docstring): their communicator, a one-byte
-        # receive posted from each other rank, and when each notice was seen
+        # leaving notices (module docstring): their communicator, the one-byte
+        # receive posted from each other rank (request, buffer), and when each
+        # notice was seen
         self.notices: Any = None
-        self.notice_requests: dict[int, Any] = {}
-        self.notice_buffers: dict[int, Any] = {}
+        self.notices_from: dict[int, tuple[Any, Any]] = {}
         self.left: dict[int, float] = {}
         # collectives started and not known to be finished (async Work, DDP
         # buckets, a wait cut short by an exception), each with whatever keeps
@@ -152,7 +152,7 @@ class ProcessGroup:
 
     def _check_partners(self, op: str, now: float) -> None:
         """Raise when a rank that left did so more than the grace ago."""
-        for other, notice in list(self.notice_requests.items()):
+        for other, (notice, _) in self.notices_from.items():
             if other not in self.left and notice.Test():
                 self.left[other] = now
         for other, since in sorted(self.left.items()):
@@ -174,10 +174,8 @@ class ProcessGroup:
         for other in range(self._size):
             if other != self._rank:
                 buffer = np.zeros(1, dtype=np.uint8)
-                self.notice_buffers[other] = buffer
-                self.notice_requests[other] = self.notices.Irecv(
-                    buffer, source=other, tag=_NOTICE_TAG
-                )
+                notice = self.notices.Irecv(buffer, source=other, tag=_NOTICE_TAG)
+                self.notices_from[other] = (notice, buffer)
 
     def leave(self, at_exit: bool) -> None:
         """Leave the job: end it at once if a collective of this rank is
@@ -204,12 +202,13 @@ class ProcessGroup:
         import numpy as np
 
         one = np.ones(1, dtype=np.uint8)
-        for other, notice in self.notice_requests.items():
-            send = self.notices.Isend(one, dest=other, tag=_NOTICE_TAG)
-            _farewells.append((send, one))
-            _farewells.append((notice, self.notice_buffers[other]))
+        for other, received in self.notices_from.items():
+            _farewells.append(
+                (self.notices.Isend(one, dest=other, tag=_NOTICE_TAG), one)
+            )
+            _farewells.append(received)
         self.notices = None
-        self.notice_requests = {}
+        self.notices_from = {}
         if at_exit:
             _await_farewells(self.mpi, self.timeout)
 

@@ -84,7 +84,7 @@ class Reducer:
     """Buckets of ``params`` all-reduced over ``pg`` as backward fills them."""
 
     def __init__(
-        self, params: list, buckets: list[list[int]], pg: Any, track_used: bool
+        self, params: list, buckets: list[list[int]], pg: Any, find_unused: bool
     ) -> None:
         self.params = params
         self.buckets = buckets
@@ -93,17 +93,16 @@ class Reducer:
         for b, indices in enumerate(buckets):
             for i in indices:
                 self.where[i] = b
-        self.find_unused = False
         self.expect_hooks = False  # a synced forward awaits its backward
         self.started = False  # this backward's first hook has fired
         self.unused: list[int] = []
         self.flats: list[Any] = [None] * len(buckets)
         self.requests: list[Any] = []
-        # find_unused_parameters: 1 for each parameter whose hook fired since
-        # the last synced reduction, no_sync backwards included (PyTorch's
-        # local_used_map): a gradient accumulated locally is reduced even when
-        # the synced step itself leaves its parameter unused
-        self.track_used = track_used
+        # find_unused_parameters, and then 1 for each parameter whose hook
+        # fired since the last synced reduction, no_sync backwards included
+        # (PyTorch's local_used_map): a gradient accumulated locally is
+        # reduced even when the synced step itself leaves its parameter unused
+        self.find_unused = find_unused
         self.used = np.zeros(len(params), dtype=np.int32)
         # (bucket index, time.perf_counter()) of each launch in the last backward
         self.launches: list[tuple[int, float]] = []
@@ -139,7 +138,6 @@ class Reducer:
         self._reset()
         self.expect_hooks = True
         self.launches = []
-        self.find_unused = outputs is not None
         self.unused = [] if outputs is None else self._search_unused(outputs)
 
     def _search_unused(self, outputs: list) -> list[int]:
@@ -170,7 +168,7 @@ class Reducer:
 
     def on_grad_ready(self, index: int) -> None:
         """The hook of parameter ``index``: its ``.grad`` is complete."""
-        if self.track_used:
+        if self.find_unused:
             self.used[index] = 1
         if not self.expect_hooks:
             return  # a forward outside sync (no_sync, no_grad) or a stray backward

@@ -142,7 +142,10 @@ class DistributedDataParallel(Module):
         """Run the wrapped module; prepare this forward's gradient reduction."""
         reducer = self._reducer
         sync = is_grad_enabled() and self.require_backward_grad_sync
-        if self.process_group.destroyed and (sync or self._syncs_buffers()):
+        buffers = []
+        if self.require_forward_param_sync and self.forward_sync_buffers:
+            buffers = list(self.module.buffers())  # rank 0's are broadcast first
+        if self.process_group.destroyed and (sync or buffers):
             raise RuntimeError(
                 "DistributedDataParallel: its process group was destroyed "
                 "(destroy_process_group()), so gradients can no longer be "
@@ -151,8 +154,7 @@ class DistributedDataParallel(Module):
             )
         if is_grad_enabled():
             reducer.prepare_for_forward()
-        if self._syncs_buffers():
-            buffers = list(self.module.buffers())
+        if buffers:
             _broadcast_coalesced(self.process_group, buffers, "forward")
         output = self.module(*inputs, **kwargs)
         if sync:
@@ -164,14 +166,6 @@ class DistributedDataParallel(Module):
         else:
             self.require_forward_param_sync = False
         return output
-
-    def _syncs_buffers(self) -> bool:
-        """This forward broadcasts rank 0's buffers first."""
-        return (
-            self.require_forward_param_sync
-            and self.forward_sync_buffers
-            and any(True for _ in self.module.buffers())
-        )
 
     @contextmanager
     def no_sync(self) -> Iterator[None]:
