@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from ..backend import xp
 from . import function, functional
 from .anomaly_mode import (
     detect_anomaly,
@@ -162,10 +163,19 @@ def backward_scalar(output: Any, retain_graph: bool | None) -> bool:
     node = output.grad_fn
     if node is None or data.size != 1 or output._base is not None:
         return False
-    ones = data.__class__(data.shape, data.dtype)
-    ones.fill(1)
+    dtype = data.dtype
+    one = _ONES.get(dtype)
+    if one is None:
+        one = _ONES[dtype] = xp.ones((), dtype)
+    # a copy: a rule or hook may keep or change the array it is given
+    ones = one.copy() if data.ndim == 0 else one.reshape(data.shape).copy()
     run_backward([node], [ones], bool(retain_graph))
     return True
+
+
+# A 0-d one per dtype: a copy of it is the cheapest new "ones" (a quarter of
+# an empty array and a fill).
+_ONES: dict = {}
 
 
 # Callables told of every ``backward`` call (``explain.narrate`` watches the

@@ -148,11 +148,16 @@ def _walk(
     capturing = capture is not None
     deps = _dependencies(roots)
 
-    grads: dict[Node, Any] = {}
-    for node, grad in zip(roots, root_grads):
-        prev = grads.get(node)
-        grads[node] = grad if prev is None else prev + grad
-    ready = [node for node in grads if node not in deps]
+    if len(roots) == 1:
+        # loss.backward(): nothing leads back to a single root
+        grads: dict[Node, Any] = {roots[0]: root_grads[0]}
+        ready = [roots[0]]
+    else:
+        grads = {}
+        for node, grad in zip(roots, root_grads):
+            prev = grads.get(node)
+            grads[node] = grad if prev is None else prev + grad
+        ready = [node for node in grads if node not in deps]
     anomaly = _anomaly.enabled and _anomaly.check_nan
     input_grad = prev = None
     # bound once: this loop runs for every node of every training step
@@ -172,7 +177,19 @@ def _walk(
                 continue
         elif node.__class__ is leaf_node:
             if grad is not None:
-                node.accumulate(grad)
+                # A later gradient of the same shape and dtype adds in place
+                # (AccumulateGrad.accumulate, inlined: every leaf of every
+                # step comes here); anything else goes through accumulate.
+                leaf = node.variable
+                current = leaf._grad
+                if (
+                    current is not None
+                    and grad.shape == (data := leaf._data).shape
+                    and grad.dtype == data.dtype
+                ):
+                    current._data += grad
+                else:
+                    node.accumulate(grad)
                 if node._post_accumulate_hooks:
                     run_post_accumulate_hooks(node)
             continue

@@ -141,14 +141,14 @@ class Adam(Optimizer):
         flat = self._flat_moments(group, params)
         if flat is None:
             return False
-        m, v, g, work, views = flat
+        m, v, g, work, steps = flat
         states = [self.state[p] for p in params]
         counts = [float(state["step"]._data) for state in states]
         if counts.count(counts[0]) != len(counts):
             return False
         for state in states:
             t = count_step(state)
-        np.concatenate([p.grad._data.reshape(-1) for p in params], out=g)
+        np.concatenate([p._grad._data for p in params], axis=None, out=g)
         if maximize:
             np.negative(g, out=g)
         if l2:
@@ -174,14 +174,16 @@ class Adam(Optimizer):
         denom += eps
         np.divide(m, denom, out=denom)
         denom *= step_size
-        for p, (start, stop) in zip(params, views):
-            p._data -= denom[start:stop].reshape(p._data.shape)
+        # denom is the scratch buffer, whose per-parameter views are made once
+        for p, step in zip(params, steps):
+            p._data -= step
             p._version += 1
         return True
 
     def _flat_moments(self, group: dict, params: list) -> tuple | None:
-        """The group's flat ``(exp_avg, exp_avg_sq, grad, scratch, slices)``
-        buffers, made on first use or when the states changed since (a
+        """The group's flat ``(exp_avg, exp_avg_sq, grad, scratch, steps)``
+        buffers (``steps``: each parameter's view of the scratch buffer, in its
+        shape), made on first use or when the states changed since (a
         ``load_state_dict``, a parameter without a step); None when the
         parameters' dtypes differ."""
         cache = self.__dict__.setdefault("_flat_cache", {})
@@ -226,6 +228,8 @@ class Adam(Optimizer):
             arrays.append((state["exp_avg"]._data, state["exp_avg_sq"]._data))
             slices.append((start, stop))
             start = stop
-        buffers = (m, v, np.empty(total, dtype), np.empty(total, dtype), slices)
+        work = np.empty(total, dtype)
+        steps = [work[a:b].reshape(p._data.shape) for p, (a, b) in zip(params, slices)]
+        buffers = (m, v, np.empty(total, dtype), work, steps)
         cache[id(group)] = (group, list(params), buffers, arrays)
         return buffers
