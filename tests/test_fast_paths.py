@@ -164,6 +164,48 @@ def test_adam_mixed_dtypes_in_a_group_follow_torch() -> None:
     _assert_same(ours, theirs)
 
 
+def test_adam_parameter_listed_twice_steps_twice_as_torch() -> None:
+    # the flat path declines: the per-parameter loop steps w1 twice a call,
+    # its count twice, as PyTorch's loop does (after the same warning)
+    ours, theirs = _params(pg), _params(torch)
+    with pytest.warns(UserWarning):
+        opt = pg.optim.Adam([*ours, ours[0]], lr=0.05)
+    with pytest.warns(UserWarning):
+        ref = torch.optim.Adam([*theirs, theirs[0]], lr=0.05)
+    _train(pg, opt, ours, 4)
+    _train(torch, ref, theirs, 4)
+    _assert_same(ours, theirs)
+    assert float(opt.state[ours[0]]["step"]) == 8.0
+    assert float(opt.state[ours[1]]["step"]) == 4.0
+
+
+def test_adam_refuses_a_parameter_whose_data_changed_shape_and_updates_nothing():
+    ours, theirs = _params(pg), _params(torch)
+    opt, ref = pg.optim.Adam(ours, lr=0.05), torch.optim.Adam(theirs, lr=0.05)
+    _train(pg, opt, ours, 2)
+    _train(torch, ref, theirs, 2)
+    for params in (ours, theirs):  # the same size, another shape
+        params[0].data = params[0].data.reshape(3, 5).clone()
+        params[0].grad = params[0].data * 0 + 1
+        params[1].grad = params[1].data * 0 + 1
+        params[2].grad = params[2].data * 0 + 1
+    with pytest.raises(RuntimeError):
+        ref.step()  # PyTorch refuses too (after updating what came before)
+    before = [p.detach().numpy().copy() for p in ours]
+    moments = [opt.state[p]["exp_avg"].numpy().copy() for p in ours]
+    with pytest.raises(RuntimeError) as error:
+        opt.step()
+    assert str(error.value) == (
+        "Adam.step: the exp_avg of parameter 0 in parameter group 0 has shape "
+        "(5, 3) but the parameter has shape (3, 5) (was its .data replaced?); "
+        "that group was not updated"
+    )
+    for p, was, m in zip(ours, before, moments):
+        np.testing.assert_array_equal(p.detach().numpy(), was)
+        np.testing.assert_array_equal(opt.state[p]["exp_avg"].numpy(), m)
+        assert float(opt.state[p]["step"]) == 2.0
+
+
 # -------------------------------------------------------------- engine
 
 

@@ -66,7 +66,9 @@ def main(mode: str) -> None:
             time.sleep(2)
         start = time.monotonic()
         dist.destroy_process_group()
-        print(f"destroy took {time.monotonic() - start:.2f} s on rank {rank}")
+        print(
+            f"destroy took {time.monotonic() - start:.2f} s on rank {rank}", flush=True
+        )
         return
     if mode == "late":
         dist.all_reduce(t)

@@ -148,7 +148,7 @@ class Adam(Optimizer):
             return False
         for state in states:
             t = count_step(state)
-        np.concatenate([p._grad._data for p in params], axis=None, out=g)
+        np.concatenate([p.grad._data for p in params], axis=None, out=g)
         if maximize:
             np.negative(g, out=g)
         if l2:
@@ -180,12 +180,24 @@ class Adam(Optimizer):
             p._version += 1
         return True
 
+    def _shape_message(self, group: dict, param: Any, key: str, held: Any) -> str:
+        number = next(i for i, p in enumerate(group["params"]) if p is param)
+        index = next(i for i, g in enumerate(self.param_groups) if g is group)
+        return (
+            f"{type(self).__name__}.step: the {key} of parameter {number} in "
+            f"parameter group {index} has shape {tuple(held.shape)} but the "
+            f"parameter has shape {tuple(param._data.shape)} (was its .data "
+            "replaced?); that group was not updated"
+        )
+
     def _flat_moments(self, group: dict, params: list) -> tuple | None:
         """The group's flat ``(exp_avg, exp_avg_sq, grad, scratch, steps)``
         buffers (``steps``: each parameter's view of the scratch buffer, in its
-        shape), made on first use or when the states changed since (a
-        ``load_state_dict``, a parameter without a step); None when the
-        parameters' dtypes differ."""
+        shape), made on first use or when the states or shapes changed since (a
+        ``load_state_dict``, a parameter without a step, a replaced ``.data``);
+        None when the parameters' dtypes differ or one is listed twice.
+        Raises, before the group changes, when a parameter's shape is not
+        its moments' shape."""
         cache = self.__dict__.setdefault("_flat_cache", {})
         entry = cache.get(id(group))
         if entry is not None:
@@ -199,6 +211,7 @@ class Adam(Optimizer):
                         or state is None
                         or state["exp_avg"]._data is not avg
                         or state["exp_avg_sq"]._data is not avg_sq
+                        or p._data.shape != avg.shape  # p.data was replaced
                     ):
                         break
                 else:
@@ -206,11 +219,18 @@ class Adam(Optimizer):
         dtype = params[0]._data.dtype
         if any(p._data.dtype != dtype for p in params):
             return None
+        if len({id(p) for p in params}) != len(params):
+            # a parameter listed twice takes two steps, one after the other
+            # (PyTorch's loop): the per-parameter rule does that
+            return None
         states = [self._state_of(p, ("exp_avg", "exp_avg_sq")) for p in params]
-        for state in states:
+        for p, state in zip(params, states):
             for key in ("exp_avg", "exp_avg_sq"):
-                if state[key]._data.dtype != dtype:
+                held = state[key]._data
+                if held.dtype != dtype:
                     return None
+                if held.shape != p._data.shape:
+                    raise RuntimeError(self._shape_message(group, p, key, held))
         sizes = [p._data.size for p in params]
         total = sum(sizes)
         m = np.empty(total, dtype)

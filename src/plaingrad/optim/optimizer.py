@@ -239,7 +239,7 @@ class Optimizer:
         """The group's parameters that have a gradient of their own shape."""
         params = []
         for p in group["params"]:
-            grad = p._grad
+            grad = p.grad
             if grad is None:
                 continue
             if grad._data.shape != p._data.shape:
