@@ -257,6 +257,27 @@ def test_to_and_type_as() -> None:
     assert x.grad.dtype == pg.float32 and x.grad.tolist() == [2.0, 2.0]
 
 
+@pytest.mark.parametrize(
+    "cast",
+    [
+        lambda t, lib: t.long(),
+        lambda t, lib: t.int(),
+        lambda t, lib: t.bool(),
+        lambda t, lib: t.to(lib.int32),
+        lambda t, lib: t.type(lib.int64),
+        lambda t, lib: t.to(lib.zeros(1, dtype=lib.uint8)),
+    ],
+)
+def test_an_integer_or_bool_copy_carries_no_gradient_as_torch(cast) -> None:
+    for lib in (torch, pg):
+        x = lib.tensor([1.7, -0.2], requires_grad=True)
+        y = cast(x, lib)
+        assert not y.requires_grad and y.grad_fn is None, lib
+        with pytest.raises(RuntimeError, match="does not require grad"):
+            (y.float() * 2).sum().backward()
+        assert x.grad is None
+
+
 def test_contiguous() -> None:
     x = pg.arange(6.0).reshape(2, 3)
     assert x.is_contiguous()

@@ -90,7 +90,14 @@ def cast(t: Tensor, npd: np.dtype) -> Tensor:
         return t
     from .elementwise import ToCopy
 
-    return ToCopy.apply(t, dtype=npd)
+    if npd.kind in "fc" or not t._requires_grad:
+        return ToCopy.apply(t, dtype=npd)
+    # An integer or bool copy carries no gradient (PyTorch: requires_grad
+    # False, no grad_fn); still an op, for compile and ONNX export to see.
+    from ..autograd.grad_mode import no_grad
+
+    with no_grad():
+        return ToCopy.apply(t, dtype=npd)
 
 
 def to_float(t: Tensor) -> Tensor:
