@@ -200,6 +200,51 @@ def test_an_error_every_rank_meets_is_printed_once(tmp_path):
     ]
 
 
+@pytest.mark.parametrize(
+    ("flags", "words"),
+    [
+        (["--bogus"], "unrecognized arguments: --bogus"),
+        (["--optimizer", "nope"], "argument --optimizer: invalid choice: 'nope'"),
+    ],
+)
+def test_a_bad_flag_is_refused_once(tmp_path, flags, words):
+    done = run_ranks(3, [*TRAIN, "digits", *flags, "--output", str(tmp_path)], ROOT)
+
+    assert done.returncode == 2
+    (line,) = done.stderr.strip().splitlines()
+    assert line.startswith("plaingrad train: error: ") and words in line, line
+
+
+def test_a_launcher_other_than_mpi4pys_is_refused(tmp_path):
+    # what Open MPI's mpirun does to an mpi4py built on the MPICH wheel:
+    # the environment says 2 ranks, MPI sees a world of one
+    done = subprocess.run(
+        [
+            sys.executable,
+            *TRAIN,
+            "digits",
+            "--epochs",
+            "1",
+            "--output",
+            str(tmp_path / "r"),
+        ],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env={**environment(), "OMPI_COMM_WORLD_SIZE": "2", "OMPI_COMM_WORLD_RANK": "0"},
+        timeout=120,
+        check=False,
+    )
+
+    assert done.returncode == 1
+    assert (
+        "plaingrad train: error: started by an MPI launcher with 2 ranks "
+        "(OMPI_COMM_WORLD_SIZE=2), but MPI sees a world of one: the launcher is "
+        "not the MPI library mpi4py was built with"
+    ) in done.stderr, done.stderr
+    assert not (tmp_path / "r").exists()
+
+
 def test_an_error_of_one_rank_stops_every_rank_and_names_it(tmp_path):
     # MPMD: rank 1 is given an output below a file, rank 0 a good folder
     blocker = tmp_path / "file"

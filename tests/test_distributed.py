@@ -114,6 +114,18 @@ def test_a_rank_that_raises_ends_the_job():
     ), job.stderr
 
 
+def test_uneven_steps_are_named_not_read_as_a_call():
+    job = run_job("failure_check.py", "uneven", env={dist._group.TIMEOUT_ENV: "20"})
+    assert job.returncode != 0, job.stdout
+    assert "was not stopped" not in job.stdout
+    assert (
+        "plaingrad.distributed: rank 1 of 2 failed: RuntimeError: all_reduce: the "
+        "ranks' calls do not match: rank 0 of 2 is in another collective (a "
+        "DistributedDataParallel gradient all-reduce, if one rank took more "
+        "training steps than another)"
+    ) in job.stderr, job.stderr
+
+
 def test_a_rank_that_hangs_times_out_the_others():
     job = run_job("failure_check.py", "hang", env={dist._group.TIMEOUT_ENV: "3"})
     assert job.returncode != 0, job.stdout

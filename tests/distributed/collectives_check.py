@@ -146,7 +146,11 @@ def main() -> None:
             assert np.array_equal(t.numpy(), inputs(src, dtype)), (dtype, src)
         print(f"ok dtype {dtype} rank {rank}")
     raises(
-        RuntimeError, "non-integral", dist.all_reduce, torch.ones(2), op=ReduceOp.BAND
+        RuntimeError,
+        "all_reduce: Cannot use ReduceOp.BAND with non-integral dtype float32",
+        dist.all_reduce,
+        torch.ones(2),
+        op=ReduceOp.BAND,
     )
 
     # async_op: the tensor holds the result once wait() returns

@@ -21,6 +21,9 @@
   sleeps before its own wait, then a later wait succeeds: a normal end.
 - ``destroy_early``: rank 0 calls ``destroy_process_group`` at once and
   works on; rank 1 destroys 2 s later: rank 0's destroy does not wait.
+- ``uneven``: rank 0 takes one more DistributedDataParallel step than rank 1
+  (uneven inputs), then both all-reduce: rank 1's call check meets rank 0's
+  gradient all-reduce and must say so, not read the gradient as a call.
 """
 
 from __future__ import annotations
@@ -69,6 +72,14 @@ def main(mode: str) -> None:
         print(
             f"destroy took {time.monotonic() - start:.2f} s on rank {rank}", flush=True
         )
+        return
+    if mode == "uneven":
+        width = 7  # (a 2-float bucket fails inside MPICH, before any check)
+        model = torch.nn.parallel.DistributedDataParallel(torch.nn.Linear(width, 1))
+        for _ in range(3 if rank == 0 else 2):
+            model(torch.ones(4, width)).pow(2).mean().backward()
+        dist.all_reduce(t)
+        print(f"rank {rank} was not stopped", flush=True)
         return
     if mode == "late":
         dist.all_reduce(t)

@@ -23,6 +23,14 @@ def main() -> None:
     dist.all_gather(out, t)
     assert torch.equal(out[0], t)
     dist.barrier()
+    work = dist.all_reduce(t, async_op=True)
+    try:
+        work.wait(timeout=5)  # PyTorch's takes a timedelta only
+    except TypeError as error:
+        message = "Work.wait: `timeout` must be a datetime.timedelta, got int 5"
+        assert str(error) == message, error
+    else:
+        raise AssertionError("Work.wait took an int timeout")
     torch.manual_seed(0)
     net = nn.Sequential(nn.Linear(5, 8), nn.ReLU(), nn.Linear(8, 2))
     bare = copy.deepcopy(net)

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import io
 import os
 import signal
 import sys
@@ -582,6 +583,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     return status
 
 
+def _silenced_stderr() -> Any:
+    return contextlib.redirect_stderr(io.StringIO())
+
+
 def _sigint_handler() -> Any:
     """The current SIGINT handler (None off the main thread)."""
     if threading.current_thread() is not threading.main_thread():
@@ -593,12 +598,16 @@ def _main(argv: Sequence[str] | None) -> int:
     from ..datasets import MissingExtraError
     from .checkpoint import CheckpointError
     from .data import DataError
-    from .parallel import RankFailed
+    from .parallel import RankFailed, reports_errors
     from .train import TrainingError, out_of_memory_message
 
     parser = build_parser()
+    # Under mpiexec every rank parses the same flags: rank 0 alone says
+    # what is wrong with them.
+    quiet = contextlib.nullcontext() if reports_errors() else _silenced_stderr()
     try:
-        args = parser.parse_args(argv)
+        with quiet:
+            args = parser.parse_args(argv)
     except SystemExit as stop:  # --help, --version, or a usage error
         return stop.code if isinstance(stop.code, int) else EXIT_FAILURE
     prog = f"plaingrad {args.command}"

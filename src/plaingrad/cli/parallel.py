@@ -372,7 +372,16 @@ def _join(size: int, announced: str) -> World:
         ) from None
     if not dist.is_initialized():
         dist.init_process_group(backend="mpi")
-    return World(dist.get_rank(), dist.get_world_size(), announced)
+    joined = dist.get_world_size()
+    if size > 1 and joined == 1:
+        # e.g. Open MPI's mpirun with mpi4py on the MPICH wheel: each process
+        # would train alone and write the same run folder
+        raise MissingExtraError(
+            f"{hint}, but MPI sees a world of one: the launcher is not the "
+            "MPI library mpi4py was built with; start the command with the "
+            "mpiexec of the 'mpi' extra (pip install 'plaingrad[mpi]')"
+        )
+    return World(dist.get_rank(), joined, announced)
 
 
 def current() -> World | None:

@@ -26,6 +26,7 @@ the ranks' models were compared at construction.
 
 from __future__ import annotations
 
+import datetime
 import enum
 from collections.abc import Callable
 from typing import Any
@@ -122,6 +123,11 @@ class Work:
     def wait(self, timeout: Any = None) -> bool:
         """Block until the collective is done and its tensors hold the result
         (at most ``timeout``, a timedelta, else the group's timeout)."""
+        if timeout is not None and not isinstance(timeout, datetime.timedelta):
+            raise TypeError(
+                f"Work.wait: `timeout` must be a datetime.timedelta, got "
+                f"{type(timeout).__name__} {timeout!r}"
+            )
         if not self._done:
             self._pg.wait(self._request, self._op, timeout)
             self._complete()
@@ -391,6 +397,17 @@ def _agree(
     pg.wait(pg.comm.Iallgather(mine, everyone), name, keep=(mine, everyone))
     if failed or (everyone == mine).all():
         return
+    strange = [r for r, row in enumerate(everyone) if not _is_call(row)]
+    if strange:
+        # Another rank's bytes, not a call: it is in a collective that this
+        # check does not see, a DistributedDataParallel gradient bucket's
+        raise RuntimeError(
+            f"{name}: the ranks' calls do not match: rank {strange[0]} of "
+            f"{pg.size()} is in another collective (a DistributedDataParallel "
+            "gradient all-reduce, if one rank took more training steps than "
+            "another); every rank must call the same collectives in the same "
+            "order"
+        )
     gave_up = np.flatnonzero(everyone[:, 5])
     if gave_up.size:
         other = int(gave_up[0])
@@ -409,6 +426,19 @@ def _agree(
             "collectives in the same order, with tensors of the same dtype and "
             "number of elements"
         )
+
+
+def _is_call(row: np.ndarray) -> bool:
+    """Whether a gathered row is a call's description (see ``_agree``)."""
+    name, op, dtype, count, root, failed = (int(v) for v in row)
+    return (
+        0 <= name < len(_COLLECTIVES)
+        and (op == -1 or op in RedOpType._value2member_map_)
+        and -1 <= dtype < len(_DTYPES)
+        and count >= -1
+        and root >= -1
+        and failed in (0, 1)
+    )
 
 
 def _describe(row: np.ndarray) -> str:
@@ -445,8 +475,11 @@ def _mpi_op(pg: ProcessGroup, op: Any, dtype: np.dtype, name: str) -> Any:
             f"Float can't be cast to the desired output type "
             f"{_SCALAR_NAMES.get(dtype.char, dtype.name)}"
         )
-    if op in _BITWISE and kind == "f":
-        raise RuntimeError(f"{name}: Cannot use {op} with non-integral dtype")
+    if op in _BITWISE and kind in "fc":
+        raise RuntimeError(
+            f"{name}: Cannot use ReduceOp.{op.name} with non-integral dtype "
+            f"{_SCALAR_NAMES.get(dtype.char, dtype.name)}"
+        )
     if kind == "b":
         if op == RedOpType.SUM:
             return mpi.MAX
