@@ -583,10 +583,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     return status
 
 
-def _silenced_stderr() -> Any:
-    return contextlib.redirect_stderr(io.StringIO())
-
-
 def _sigint_handler() -> Any:
     """The current SIGINT handler (None off the main thread)."""
     if threading.current_thread() is not threading.main_thread():
@@ -604,7 +600,11 @@ def _main(argv: Sequence[str] | None) -> int:
     parser = build_parser()
     # Under mpiexec every rank parses the same flags: rank 0 alone says
     # what is wrong with them.
-    quiet = contextlib.nullcontext() if reports_errors() else _silenced_stderr()
+    quiet = (
+        contextlib.nullcontext()
+        if reports_errors()
+        else contextlib.redirect_stderr(io.StringIO())
+    )
     try:
         with quiet:
             args = parser.parse_args(argv)

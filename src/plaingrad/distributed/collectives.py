@@ -78,6 +78,7 @@ _SCALAR_NAMES = {
     "?": "Bool",
 }
 _BITWISE = (RedOpType.BAND, RedOpType.BOR, RedOpType.BXOR)
+_OP_CODES = frozenset(int(op) for op in RedOpType)
 
 # Every dtype a collective carries, numbered so that ranks can compare their
 # dtypes in an integer all-gather (DistributedDataParallel's model check).
@@ -433,7 +434,7 @@ def _is_call(row: np.ndarray) -> bool:
     name, op, dtype, count, root, failed = (int(v) for v in row)
     return (
         0 <= name < len(_COLLECTIVES)
-        and (op == -1 or op in RedOpType._value2member_map_)
+        and (op == -1 or op in _OP_CODES)
         and -1 <= dtype < len(_DTYPES)
         and count >= -1
         and root >= -1

@@ -235,7 +235,8 @@ class Adam(Optimizer):
         total = sum(sizes)
         m = np.empty(total, dtype)
         v = np.empty(total, dtype)
-        slices, arrays, start = [], [], 0
+        work = np.empty(total, dtype)
+        steps, arrays, start = [], [], 0
         for p, state, size in zip(params, states, sizes):
             stop = start + size
             shape = p._data.shape
@@ -246,10 +247,8 @@ class Adam(Optimizer):
             state["exp_avg"]._data = m[start:stop].reshape(shape)
             state["exp_avg_sq"]._data = v[start:stop].reshape(shape)
             arrays.append((state["exp_avg"]._data, state["exp_avg_sq"]._data))
-            slices.append((start, stop))
+            steps.append(work[start:stop].reshape(shape))
             start = stop
-        work = np.empty(total, dtype)
-        steps = [work[a:b].reshape(p._data.shape) for p, (a, b) in zip(params, slices)]
         buffers = (m, v, np.empty(total, dtype), work, steps)
         cache[id(group)] = (group, list(params), buffers, arrays)
         return buffers
